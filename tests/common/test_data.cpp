@@ -1,0 +1,37 @@
+#include "common/test_data.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace moon::test {
+
+std::string test_data_dir() {
+  namespace fs = std::filesystem;
+  const char* env = std::getenv("MOON_TEST_DATA");
+  fs::path root = env && *env ? fs::path(env) : fs::path(MOON_SOURCE_DIR) / ".." / "shared";
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return {};
+  return fs::weakly_canonical(root, ec).string();
+}
+
+std::string test_data_file(const std::string& relative) {
+  std::string root = test_data_dir();
+  if (root.empty()) return {};
+  std::string path = root + "/" + relative;
+  std::error_code ec;
+  return std::filesystem::exists(path, ec) ? path : std::string();
+}
+
+std::string temp_dir() {
+  static const std::string dir = [] {
+    auto path = std::filesystem::temp_directory_path() /
+                ("moon-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(path);
+    return path.string();
+  }();
+  return dir;
+}
+
+}  // namespace moon::test
