@@ -8,10 +8,44 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <type_traits>
 #include <unordered_set>
 
 namespace moon::gguf {
 namespace {
+
+// A name read from the file, made safe to put in an error message: control and non-ASCII
+// bytes are escaped and a long name is cut short, so a hostile name cannot flood or garble
+// the message.
+std::string printable(std::string_view s) {
+  constexpr size_t kMaxShown = 96;
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (out.size() >= kMaxShown) {
+      out += fmt::format("... ({} bytes)", s.size());
+      break;
+    }
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// What a read is reading, for error messages: a string, or a callable building one. The
+// callable form keeps the hot paths (arrays of millions of elements) free of string
+// building, which is only done once a read has failed.
+template <typename What>
+std::string describe(const What& what) {
+  if constexpr (std::is_invocable_v<const What&>) {
+    return what();
+  } else {
+    return std::string(what);
+  }
+}
 
 // Bounds-checked little-endian cursor over the file. Every read says what it was reading,
 // so a truncated file reports the field where it ended.
@@ -22,10 +56,11 @@ class Cursor {
   uint64_t pos() const { return pos_; }
   uint64_t remaining() const { return size_ - pos_; }
 
-  template <typename T>
-  Result<T> read(std::string_view what) {
+  template <typename T, typename What>
+  Result<T> read(const What& what) {
     if (remaining() < sizeof(T)) {
-      return make_error("file is truncated: it ends at byte {} while reading {}", size_, what);
+      return make_error("file is truncated: it ends at byte {} while reading {}", size_,
+                        describe(what));
     }
     T value;
     std::memcpy(&value, data_ + pos_, sizeof(T));
@@ -33,14 +68,24 @@ class Cursor {
     return value;
   }
 
-  Result<std::string_view> read_string(std::string_view what, uint64_t max_bytes) {
-    MOON_ASSIGN_OR_RETURN(uint64_t length, read<uint64_t>(what));
+  template <typename What>
+  Result<std::string_view> read_string(const What& what, uint64_t max_bytes) {
+    if (remaining() < sizeof(uint64_t)) {
+      return make_error("file is truncated: it ends at byte {} while reading the length of {}",
+                        size_, describe(what));
+    }
+    uint64_t length;
+    std::memcpy(&length, data_ + pos_, sizeof(length));
+    pos_ += sizeof(length);
     if (length > remaining()) {
-      return make_error("{} claims a length of {} bytes, past the end of the file (byte {})",
-                        what, length, size_);
+      return make_error(
+          "{} claims a length of {} bytes, past the end of the file ({} bytes left at byte {}); "
+          "the file is truncated or corrupt",
+          describe(what), length, remaining(), pos_);
     }
     if (length > max_bytes) {
-      return make_error("{} has an absurd length of {} bytes (limit {})", what, length, max_bytes);
+      return make_error("{} has an absurd length of {} bytes (limit {})", describe(what), length,
+                        max_bytes);
     }
     std::string_view s(reinterpret_cast<const char*>(data_ + pos_), length);
     pos_ += length;
@@ -58,105 +103,243 @@ uint64_t min_encoded_size(ValueType type) {
   switch (type) {
     case ValueType::UInt8:
     case ValueType::Int8:
-    case ValueType::Bool: return 1;
+    case ValueType::Bool:
+      return 1;
     case ValueType::UInt16:
-    case ValueType::Int16: return 2;
+    case ValueType::Int16:
+      return 2;
     case ValueType::UInt32:
     case ValueType::Int32:
-    case ValueType::Float32: return 4;
+    case ValueType::Float32:
+      return 4;
     case ValueType::UInt64:
     case ValueType::Int64:
     case ValueType::Float64:
-    case ValueType::String: return 8;
-    case ValueType::Array: return 12;
+    case ValueType::String:
+      return 8;
+    case ValueType::Array:
+      return 12;
   }
   return 1;
 }
 
-bool known_value_type(uint32_t t) { return t <= static_cast<uint32_t>(ValueType::Float64); }
-
-Result<Value> read_value(Cursor& cur, ValueType type, const std::string& key,
-                         const ReadLimits& limits, int depth);
-
-template <typename T>
-Result<Value> read_int(Cursor& cur, ValueType type, const std::string& key) {
-  MOON_ASSIGN_OR_RETURN(T v, cur.read<T>("the value of key '" + key + "'"));
-  return Value::make_int(type, static_cast<int64_t>(v));
-}
-
-Result<Value> read_array(Cursor& cur, const std::string& key, const ReadLimits& limits,
-                         int depth) {
-  if (depth >= limits.max_array_nesting) {
-    return make_error("metadata key '{}' nests arrays more than {} deep", key,
-                      limits.max_array_nesting);
-  }
-  MOON_ASSIGN_OR_RETURN(uint32_t raw_type, cur.read<uint32_t>("an array type of key '" + key + "'"));
-  if (!known_value_type(raw_type)) {
-    return make_error("metadata key '{}' is an array of unknown value type {}", key, raw_type);
-  }
-  auto element_type = static_cast<ValueType>(raw_type);
-  MOON_ASSIGN_OR_RETURN(uint64_t count, cur.read<uint64_t>("the array length of key '" + key + "'"));
-  if (count > limits.max_array_elements) {
-    return make_error("metadata key '{}' has an absurd array length of {} (limit {})", key, count,
-                      limits.max_array_elements);
-  }
-  if (count > cur.remaining() / min_encoded_size(element_type)) {
-    return make_error("metadata key '{}' claims {} array elements, more than the {} bytes left in the file can hold",
-                      key, count, cur.remaining());
-  }
-  Value::Array array;
-  array.element_type = element_type;
-  for (uint64_t i = 0; i < count; ++i) {
-    MOON_ASSIGN_OR_RETURN(Value item, read_value(cur, element_type, key, limits, depth + 1));
-    switch (element_type) {
-      case ValueType::String: array.strings.push_back(*item.as_string()); break;
-      case ValueType::Float32:
-      case ValueType::Float64: array.floats.push_back(*item.as_float()); break;
-      case ValueType::UInt64: array.uints.push_back(*item.as_uint()); break;
-      case ValueType::Bool: array.ints.push_back(*item.as_bool() ? 1 : 0); break;
-      case ValueType::Array: array.arrays.push_back(std::move(item)); break;
-      default: array.ints.push_back(*item.as_int()); break;
-    }
-  }
-  return Value::make_array(std::move(array));
-}
-
-Result<Value> read_value(Cursor& cur, ValueType type, const std::string& key,
-                         const ReadLimits& limits, int depth) {
-  const std::string what = "the value of key '" + key + "'";
+// Memory one decoded array element takes, charged against ReadLimits::max_metadata_bytes.
+uint64_t decoded_size(ValueType type) {
   switch (type) {
-    case ValueType::UInt8: return read_int<uint8_t>(cur, type, key);
-    case ValueType::Int8: return read_int<int8_t>(cur, type, key);
-    case ValueType::UInt16: return read_int<uint16_t>(cur, type, key);
-    case ValueType::Int16: return read_int<int16_t>(cur, type, key);
-    case ValueType::UInt32: return read_int<uint32_t>(cur, type, key);
-    case ValueType::Int32: return read_int<int32_t>(cur, type, key);
-    case ValueType::Int64: return read_int<int64_t>(cur, type, key);
-    case ValueType::UInt64: {
-      MOON_ASSIGN_OR_RETURN(uint64_t v, cur.read<uint64_t>(what));
-      return Value::make_uint64(v);
-    }
-    case ValueType::Float32: {
-      MOON_ASSIGN_OR_RETURN(float v, cur.read<float>(what));
-      return Value::make_float(type, v);
-    }
-    case ValueType::Float64: {
-      MOON_ASSIGN_OR_RETURN(double v, cur.read<double>(what));
-      return Value::make_float(type, v);
-    }
-    case ValueType::Bool: {
-      MOON_ASSIGN_OR_RETURN(uint8_t v, cur.read<uint8_t>(what));
-      if (v > 1) return make_error("metadata key '{}' holds a bool of value {}", key, v);
-      return Value::make_bool(v != 0);
-    }
-    case ValueType::String: {
-      MOON_ASSIGN_OR_RETURN(std::string_view s, cur.read_string(what, limits.max_string_bytes));
-      return Value::make_string(s);
-    }
-    case ValueType::Array: return read_array(cur, key, limits, depth);
+    case ValueType::String:
+      return sizeof(std::string_view);
+    case ValueType::Array:
+      return sizeof(Value);
+    default:
+      return sizeof(int64_t);
   }
-  return make_error("metadata key '{}' has unknown value type {}", key, static_cast<uint32_t>(type));
 }
+
+bool known_value_type(uint32_t t) {
+  return t <= static_cast<uint32_t>(ValueType::Float64);
+}
+
+constexpr uint64_t kNotAnElement = ~0ull;
+
+// Reads metadata values. Errors name the key (and the array element, inside an array), and
+// what the values take in memory is charged against ReadLimits::max_metadata_bytes, so that
+// no file, however crafted, makes the reader allocate without bound.
+class MetadataReader {
+ public:
+  MetadataReader(Cursor& cur, const ReadLimits& limits) : cur_(cur), limits_(limits) {}
+
+  // Charges `bytes` of memory, failing once the metadata as a whole passes its limit.
+  Status charge(std::string_view key, uint64_t bytes) {
+    if (bytes > limits_.max_metadata_bytes - used_) return over_budget(key);
+    used_ += bytes;
+    return Status::success();
+  }
+
+  Result<Value> read(std::string_view key, ValueType type) {
+    key_ = key;
+    if (type == ValueType::Array) return read_array(0, kNotAnElement);
+    return read_scalar(type, kNotAnElement);
+  }
+
+ private:
+  Error over_budget(std::string_view key) const {
+    return make_error(
+        "metadata key '{}' takes the metadata past its memory limit of {} bytes "
+        "(ReadLimits::max_metadata_bytes)",
+        printable(key), limits_.max_metadata_bytes);
+  }
+
+  // "key 'k'", or "element 5 of key 'k'" inside an array.
+  std::string where(uint64_t element) const {
+    if (element == kNotAnElement) return fmt::format("metadata key '{}'", printable(key_));
+    return fmt::format("element {} of metadata key '{}'", element, printable(key_));
+  }
+
+  template <typename T>
+  Result<T> read_raw(uint64_t element) {
+    return cur_.read<T>([&] { return "the value of " + where(element); });
+  }
+
+  // Any integer type, widened; UInt64 goes through read_raw<uint64_t> instead.
+  Result<int64_t> read_integer(ValueType type, uint64_t element) {
+    switch (type) {
+      case ValueType::UInt8:
+        return widen<uint8_t>(element);
+      case ValueType::Int8:
+        return widen<int8_t>(element);
+      case ValueType::UInt16:
+        return widen<uint16_t>(element);
+      case ValueType::Int16:
+        return widen<int16_t>(element);
+      case ValueType::UInt32:
+        return widen<uint32_t>(element);
+      case ValueType::Int32:
+        return widen<int32_t>(element);
+      case ValueType::Int64:
+        return widen<int64_t>(element);
+      default:
+        break;
+    }
+    return make_error("{} is not an integer type", where(element));
+  }
+
+  template <typename T>
+  Result<int64_t> widen(uint64_t element) {
+    MOON_ASSIGN_OR_RETURN(T v, read_raw<T>(element));
+    return static_cast<int64_t>(v);
+  }
+
+  Result<bool> read_bool(uint64_t element) {
+    MOON_ASSIGN_OR_RETURN(uint8_t v, read_raw<uint8_t>(element));
+    if (v > 1) return make_error("{} holds a bool of value {} (must be 0 or 1)", where(element), v);
+    return v != 0;
+  }
+
+  Result<std::string_view> read_string(uint64_t element) {
+    return cur_.read_string([&] { return "the string value of " + where(element); },
+                            limits_.max_string_bytes);
+  }
+
+  Result<Value> read_scalar(ValueType type, uint64_t element) {
+    switch (type) {
+      case ValueType::UInt64: {
+        MOON_ASSIGN_OR_RETURN(uint64_t v, read_raw<uint64_t>(element));
+        return Value::make_uint64(v);
+      }
+      case ValueType::Float32: {
+        MOON_ASSIGN_OR_RETURN(float v, read_raw<float>(element));
+        return Value::make_float(type, v);
+      }
+      case ValueType::Float64: {
+        MOON_ASSIGN_OR_RETURN(double v, read_raw<double>(element));
+        return Value::make_float(type, v);
+      }
+      case ValueType::Bool: {
+        MOON_ASSIGN_OR_RETURN(bool v, read_bool(element));
+        return Value::make_bool(v);
+      }
+      case ValueType::String: {
+        MOON_ASSIGN_OR_RETURN(std::string_view s, read_string(element));
+        return Value::make_string(s);
+      }
+      case ValueType::Array:
+        break;  // read_array
+      default: {
+        MOON_ASSIGN_OR_RETURN(int64_t v, read_integer(type, element));
+        return Value::make_int(type, v);
+      }
+    }
+    return make_error("{} has unexpected value type {}", where(element), value_type_name(type));
+  }
+
+  Result<Value> read_array(int depth, uint64_t element) {
+    if (depth >= limits_.max_array_nesting) {
+      return make_error("metadata key '{}' nests arrays more than {} deep", printable(key_),
+                        limits_.max_array_nesting);
+    }
+    MOON_ASSIGN_OR_RETURN(uint32_t raw_type, cur_.read<uint32_t>([&] {
+      return "the element type of the array in " + where(element);
+    }));
+    if (!known_value_type(raw_type)) {
+      return make_error("{} is an array of unknown value type {}", where(element), raw_type);
+    }
+    const auto type = static_cast<ValueType>(raw_type);
+    MOON_ASSIGN_OR_RETURN(uint64_t count, cur_.read<uint64_t>([&] {
+      return "the length of the array in " + where(element);
+    }));
+    if (count > limits_.max_array_elements) {
+      return make_error("{} has an absurd array length of {} (limit {})", where(element), count,
+                        limits_.max_array_elements);
+    }
+    if (count > cur_.remaining() / min_encoded_size(type)) {
+      return make_error(
+          "{} claims {} array elements of type {}, more than the {} bytes left in the file can "
+          "hold; the file is truncated or corrupt",
+          where(element), count, value_type_name(type), cur_.remaining());
+    }
+    if (count > limits_.max_metadata_bytes / decoded_size(type)) return over_budget(key_);
+    MOON_TRY(charge(key_, count * decoded_size(type)));
+
+    Value::Array array;
+    array.element_type = type;
+    switch (type) {
+      case ValueType::String:
+        array.strings.reserve(count);
+        for (uint64_t i = 0; i < count; ++i) {
+          MOON_ASSIGN_OR_RETURN(std::string_view s, read_string(i));
+          array.strings.push_back(s);
+        }
+        break;
+      case ValueType::Array:
+        array.arrays.reserve(count);
+        for (uint64_t i = 0; i < count; ++i) {
+          MOON_ASSIGN_OR_RETURN(Value v, read_array(depth + 1, i));
+          array.arrays.push_back(std::move(v));
+        }
+        break;
+      case ValueType::Float32:
+      case ValueType::Float64:
+        array.floats.reserve(count);
+        for (uint64_t i = 0; i < count; ++i) {
+          if (type == ValueType::Float32) {
+            MOON_ASSIGN_OR_RETURN(float v, read_raw<float>(i));
+            array.floats.push_back(v);
+          } else {
+            MOON_ASSIGN_OR_RETURN(double v, read_raw<double>(i));
+            array.floats.push_back(v);
+          }
+        }
+        break;
+      case ValueType::UInt64:
+        array.uints.reserve(count);
+        for (uint64_t i = 0; i < count; ++i) {
+          MOON_ASSIGN_OR_RETURN(uint64_t v, read_raw<uint64_t>(i));
+          array.uints.push_back(v);
+        }
+        break;
+      case ValueType::Bool:
+        array.ints.reserve(count);
+        for (uint64_t i = 0; i < count; ++i) {
+          MOON_ASSIGN_OR_RETURN(bool v, read_bool(i));
+          array.ints.push_back(v ? 1 : 0);
+        }
+        break;
+      default:
+        array.ints.reserve(count);
+        for (uint64_t i = 0; i < count; ++i) {
+          MOON_ASSIGN_OR_RETURN(int64_t v, read_integer(type, i));
+          array.ints.push_back(v);
+        }
+        break;
+    }
+    return Value::make_array(std::move(array));
+  }
+
+  Cursor& cur_;
+  const ReadLimits& limits_;
+  std::string_view key_;
+  uint64_t used_ = 0;
+};
 
 // Multiplies dims, failing on overflow of 2^63 (sizes must stay representable as int64).
 bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) {
@@ -164,6 +347,10 @@ bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) {
   if (p > static_cast<unsigned __int128>(INT64_MAX)) return false;
   *out = static_cast<uint64_t>(p);
   return true;
+}
+
+uint32_t byte_swap(uint32_t v) {
+  return (v >> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24);
 }
 
 }  // namespace
@@ -200,8 +387,7 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path,
   return file;
 }
 
-Result<std::unique_ptr<GgufFile>> GgufFile::from_bytes(std::vector<uint8_t> bytes,
-                                                       std::string name,
+Result<std::unique_ptr<GgufFile>> GgufFile::from_bytes(std::vector<uint8_t> bytes, std::string name,
                                                        const ReadLimits& limits) {
   std::unique_ptr<GgufFile> file(new GgufFile());
   file->name_ = std::move(name);
@@ -218,16 +404,25 @@ GgufFile::~GgufFile() {
 
 Status GgufFile::parse(const ReadLimits& limits) {
   auto fail = [this](const Error& e) { return make_error("{}: {}", name_, e.message); };
+  if (size_ == 0) return fail(make_error("not a GGUF file: the file is empty (0 bytes)"));
   Cursor cur(base_, size_);
 
   auto magic = cur.read<uint32_t>("the magic number");
-  if (!magic.ok()) return fail(make_error("not a GGUF file (shorter than its 4-byte magic)"));
+  if (!magic.ok()) {
+    return fail(make_error("not a GGUF file: {} bytes, shorter than its 4-byte magic", size_));
+  }
   if (*magic != kMagic) {
     return fail(make_error("not a GGUF file (bad magic 0x{:08x}, expected \"GGUF\")", *magic));
   }
   auto version = cur.read<uint32_t>("the version");
   if (!version.ok()) return fail(version.error());
   if (*version != 2 && *version != 3) {
+    if (byte_swap(*version) == 2 || byte_swap(*version) == 3) {
+      return fail(
+          make_error("unsupported GGUF version 0x{:08x}: a big-endian GGUF file "
+                     "(moon reads little-endian versions 2 and 3)",
+                     *version));
+    }
     return fail(make_error("unsupported GGUF version {} (moon reads versions 2 and 3)", *version));
   }
   version_ = *version;
@@ -236,33 +431,41 @@ Status GgufFile::parse(const ReadLimits& limits) {
   if (!n_tensors.ok()) return fail(n_tensors.error());
   auto n_kv = cur.read<uint64_t>("the metadata key/value count");
   if (!n_kv.ok()) return fail(n_kv.error());
-  // A key/value pair takes at least 8 (key length) + 4 (type) + 1 bytes; a tensor info at
-  // least 8 + 4 + 8 + 4 + 8.
-  if (*n_kv > limits.max_kv_pairs || *n_kv > cur.remaining() / 13) {
-    return fail(make_error("absurd metadata key/value count {} for a file of {} bytes", *n_kv, size_));
+  // Counts are only checked against the limits: entries are read one by one (each at least
+  // 14 bytes) into vectors that grow as they go, so a count larger than the file can hold
+  // ends in a "truncated" error at the exact entry where the file runs out.
+  if (*n_kv > limits.max_kv_pairs) {
+    return fail(
+        make_error("absurd metadata key/value count {} (limit {})", *n_kv, limits.max_kv_pairs));
   }
-  if (*n_tensors > limits.max_tensors || *n_tensors > cur.remaining() / 32) {
-    return fail(make_error("absurd tensor count {} for a file of {} bytes", *n_tensors, size_));
+  if (*n_tensors > limits.max_tensors) {
+    return fail(make_error("absurd tensor count {} (limit {})", *n_tensors, limits.max_tensors));
   }
 
+  constexpr uint64_t kMaxReserve = 4096;
+  MetadataReader reader(cur, limits);
   std::unordered_set<std::string_view> seen_keys;
-  metadata_.reserve(*n_kv);
+  metadata_.reserve(std::min(*n_kv, kMaxReserve));
   for (uint64_t i = 0; i < *n_kv; ++i) {
-    auto key = cur.read_string(fmt::format("the name of metadata key #{}", i), limits.max_string_bytes);
+    auto key = cur.read_string([i] { return fmt::format("the name of metadata key #{}", i); },
+                               limits.max_string_bytes);
     if (!key.ok()) return fail(key.error());
     if (key->empty()) return fail(make_error("metadata key #{} has an empty name", i));
     if (!seen_keys.insert(*key).second) {
-      return fail(make_error("duplicate metadata key '{}'", *key));
+      return fail(make_error("duplicate metadata key '{}'", printable(*key)));
     }
-    std::string key_str(*key);
-    auto raw_type = cur.read<uint32_t>("the type of metadata key '" + key_str + "'");
+    auto charged = reader.charge(*key, sizeof(metadata_[0]) + key->size());
+    if (!charged.ok()) return fail(charged.error());
+    auto raw_type = cur.read<uint32_t>(
+        [&] { return fmt::format("the value type of metadata key '{}'", printable(*key)); });
     if (!raw_type.ok()) return fail(raw_type.error());
     if (!known_value_type(*raw_type)) {
-      return fail(make_error("metadata key '{}' has unknown value type {}", key_str, *raw_type));
+      return fail(
+          make_error("metadata key '{}' has unknown value type {}", printable(*key), *raw_type));
     }
-    auto value = read_value(cur, static_cast<ValueType>(*raw_type), key_str, limits, 0);
+    auto value = reader.read(*key, static_cast<ValueType>(*raw_type));
     if (!value.ok()) return fail(value.error());
-    metadata_.emplace_back(std::move(key_str), std::move(value).value());
+    metadata_.emplace_back(std::string(*key), std::move(value).value());
   }
   for (size_t i = 0; i < metadata_.size(); ++i) metadata_index_.emplace(metadata_[i].first, i);
 
@@ -276,14 +479,18 @@ Status GgufFile::parse(const ReadLimits& limits) {
   }
 
   std::unordered_set<std::string_view> seen_tensors;
-  tensors_.reserve(*n_tensors);
+  tensors_.reserve(std::min(*n_tensors, kMaxReserve));
   for (uint64_t i = 0; i < *n_tensors; ++i) {
     TensorInfo t;
-    auto name = cur.read_string(fmt::format("the name of tensor #{}", i), limits.max_string_bytes);
+    auto name = cur.read_string([i] { return fmt::format("the name of tensor #{}", i); },
+                                limits.max_string_bytes);
     if (!name.ok()) return fail(name.error());
-    if (!seen_tensors.insert(*name).second) return fail(make_error("duplicate tensor name '{}'", *name));
+    if (name->empty()) return fail(make_error("tensor #{} has an empty name", i));
+    if (!seen_tensors.insert(*name).second) {
+      return fail(make_error("duplicate tensor name '{}'", printable(*name)));
+    }
     t.name = std::string(*name);
-    const std::string what = "tensor '" + t.name + "'";
+    const std::string what = "tensor '" + printable(t.name) + "'";
     auto n_dims = cur.read<uint32_t>("the dimension count of " + what);
     if (!n_dims.ok()) return fail(n_dims.error());
     if (*n_dims == 0 || *n_dims > kMaxDims) {
@@ -292,11 +499,12 @@ Status GgufFile::parse(const ReadLimits& limits) {
     t.n_dims = static_cast<int>(*n_dims);
     uint64_t n_elements = 1;
     for (int d = 0; d < t.n_dims; ++d) {
-      auto dim = cur.read<uint64_t>(fmt::format("dimension {} of {}", d, what));
+      auto dim = cur.read<uint64_t>([&] { return fmt::format("dimension {} of {}", d, what); });
       if (!dim.ok()) return fail(dim.error());
       if (*dim == 0) return fail(make_error("{} has a zero-sized dimension {}", what, d));
       if (!checked_mul(n_elements, *dim, &n_elements)) {
-        return fail(make_error("{} has an element count that overflows", what));
+        return fail(make_error("{} has an element count that overflows (dimension {} is {})", what,
+                               d, *dim));
       }
       t.ne[d] = *dim;
     }
@@ -307,11 +515,13 @@ Status GgufFile::parse(const ReadLimits& limits) {
     if (!traits) return fail(make_error("{} has unknown type id {}", what, *raw_type));
     t.type = static_cast<DType>(*raw_type);
     if (t.ne[0] % traits->block_size != 0) {
-      return fail(make_error("{} of type {} has a row of {} elements, not a multiple of its block size {}",
-                             what, traits->name, t.ne[0], traits->block_size));
+      return fail(
+          make_error("{} of type {} has a row of {} elements, not a multiple of its block size {}",
+                     what, traits->name, t.ne[0], traits->block_size));
     }
     if (!checked_mul(n_elements / traits->block_size, traits->block_bytes, &t.n_bytes)) {
-      return fail(make_error("{} has a byte size that overflows", what));
+      return fail(make_error("{} of type {} has a byte size that overflows ({} elements)", what,
+                             traits->name, n_elements));
     }
     auto offset = cur.read<uint64_t>("the data offset of " + what);
     if (!offset.ok()) return fail(offset.error());
@@ -330,12 +540,13 @@ Status GgufFile::parse(const ReadLimits& limits) {
   }
   const uint64_t data_size = size_ > data_start ? size_ - data_start : 0;
   std::vector<const TensorInfo*> by_offset;
+  by_offset.reserve(tensors_.size());
   for (TensorInfo& t : tensors_) {
     if (t.offset > data_size || t.n_bytes > data_size - t.offset) {
-      return fail(make_error(
-          "tensor '{}' ({} bytes at data offset {}) runs past the end of the file: "
-          "the data section holds {} bytes (the file may be truncated)",
-          t.name, t.n_bytes, t.offset, data_size));
+      return fail(
+          make_error("tensor '{}' ({} bytes at data offset {}) runs past the end of the file: "
+                     "the data section holds {} bytes (the file is truncated or corrupt)",
+                     printable(t.name), t.n_bytes, t.offset, data_size));
     }
     t.data = base_ + data_start + t.offset;
     by_offset.push_back(&t);
@@ -345,8 +556,11 @@ Status GgufFile::parse(const ReadLimits& limits) {
   for (size_t i = 1; i < by_offset.size(); ++i) {
     const TensorInfo* prev = by_offset[i - 1];
     if (prev->offset + prev->n_bytes > by_offset[i]->offset) {
-      return fail(make_error("tensors '{}' and '{}' overlap in the data section", prev->name,
-                             by_offset[i]->name));
+      return fail(make_error(
+          "tensors '{}' ({} bytes at data offset {}) and '{}' (at data offset {}) overlap in the "
+          "data section",
+          printable(prev->name), prev->n_bytes, prev->offset, printable(by_offset[i]->name),
+          by_offset[i]->offset));
     }
   }
   for (size_t i = 0; i < tensors_.size(); ++i) tensor_index_.emplace(tensors_[i].name, i);

@@ -41,11 +41,15 @@ struct TensorInfo {
 };
 
 struct ReadLimits {
-  uint64_t max_string_bytes = 64ull << 20;       // one metadata string
-  uint64_t max_array_elements = 64ull << 20;     // one metadata array
+  uint64_t max_string_bytes = 64ull << 20;    // one metadata string
+  uint64_t max_array_elements = 64ull << 20;  // one metadata array
   uint64_t max_tensors = 1ull << 20;
   uint64_t max_kv_pairs = 1ull << 20;
   int max_array_nesting = 4;
+  // What all metadata takes once decoded (array elements widen, e.g. uint8 to int64), so a
+  // crafted file cannot make the reader allocate many times its own size. Real files,
+  // vocabularies of 256K tokens included, need a few tens of MiB.
+  uint64_t max_metadata_bytes = 512ull << 20;
 };
 
 class GgufFile {
@@ -54,8 +58,7 @@ class GgufFile {
   static Result<std::unique_ptr<GgufFile>> open(const std::string& path,
                                                 const ReadLimits& limits = {});
   // Parses bytes already in memory; the GgufFile takes ownership. `name` appears in errors.
-  static Result<std::unique_ptr<GgufFile>> from_bytes(std::vector<uint8_t> bytes,
-                                                      std::string name,
+  static Result<std::unique_ptr<GgufFile>> from_bytes(std::vector<uint8_t> bytes, std::string name,
                                                       const ReadLimits& limits = {});
   ~GgufFile();
   GgufFile(const GgufFile&) = delete;

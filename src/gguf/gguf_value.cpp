@@ -1,26 +1,39 @@
 #include "gguf/gguf_value.h"
 
-#include <limits>
-
 #include <fmt/format.h>
+
+#include <limits>
 
 namespace moon::gguf {
 
 std::string_view value_type_name(ValueType type) {
   switch (type) {
-    case ValueType::UInt8: return "uint8";
-    case ValueType::Int8: return "int8";
-    case ValueType::UInt16: return "uint16";
-    case ValueType::Int16: return "int16";
-    case ValueType::UInt32: return "uint32";
-    case ValueType::Int32: return "int32";
-    case ValueType::Float32: return "float32";
-    case ValueType::Bool: return "bool";
-    case ValueType::String: return "string";
-    case ValueType::Array: return "array";
-    case ValueType::UInt64: return "uint64";
-    case ValueType::Int64: return "int64";
-    case ValueType::Float64: return "float64";
+    case ValueType::UInt8:
+      return "uint8";
+    case ValueType::Int8:
+      return "int8";
+    case ValueType::UInt16:
+      return "uint16";
+    case ValueType::Int16:
+      return "int16";
+    case ValueType::UInt32:
+      return "uint32";
+    case ValueType::Int32:
+      return "int32";
+    case ValueType::Float32:
+      return "float32";
+    case ValueType::Bool:
+      return "bool";
+    case ValueType::String:
+      return "string";
+    case ValueType::Array:
+      return "array";
+    case ValueType::UInt64:
+      return "uint64";
+    case ValueType::Int64:
+      return "int64";
+    case ValueType::Float64:
+      return "float64";
   }
   return "unknown";
 }
@@ -102,13 +115,14 @@ std::optional<std::string_view> Value::as_string() const {
   return std::nullopt;
 }
 
-const Value::Array* Value::array() const { return std::get_if<Array>(&v_); }
+const Value::Array* Value::array() const {
+  return std::get_if<Array>(&v_);
+}
 
 size_t Value::array_size() const {
   const Array* a = array();
   if (!a) return 0;
-  return a->ints.size() + a->uints.size() + a->floats.size() + a->strings.size() +
-         a->arrays.size();
+  return a->ints.size() + a->uints.size() + a->floats.size() + a->strings.size() + a->arrays.size();
 }
 
 std::string Value::to_string(size_t max_items) const {

@@ -82,8 +82,8 @@ void GgufWriter::add_int32_array(const std::string& key, const std::vector<int32
   add_raw(key, ValueType::Array, array_payload(ValueType::Int32, v));
 }
 
-Status GgufWriter::add_tensor(const std::string& name, const std::vector<uint64_t>& ne,
-                              DType type, std::vector<uint8_t> data) {
+Status GgufWriter::add_tensor(const std::string& name, const std::vector<uint64_t>& ne, DType type,
+                              std::vector<uint8_t> data) {
   if (ne.empty() || ne.size() > kMaxDims) {
     return make_error("tensor '{}': {} dimensions", name, ne.size());
   }

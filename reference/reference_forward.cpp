@@ -1,0 +1,155 @@
+#include "reference/reference_forward.h"
+
+#include <cmath>
+
+#include "tensor/convert.h"
+
+namespace moon::reference {
+namespace {
+
+std::vector<float> dequantize_matrix(const WeightView& w) {
+  std::vector<float> out(static_cast<size_t>(w.rows * w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) dequantize_row(w.type, w.row(r), &out[r * w.cols], w.cols);
+  return out;
+}
+
+// out[rows] = W[rows][cols] . x[cols]
+void matvec(const std::vector<float>& w, const float* x, float* out, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float sum = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) sum += w[r * cols + c] * x[c];
+    out[r] = sum;
+  }
+}
+
+void rmsnorm(float* out, const float* x, const std::vector<float>& weight, int64_t n, float eps) {
+  float ss = 0.0f;
+  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
+  const float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+// Rotates adjacent pairs (x[2i], x[2i+1]) of each head's first n_rot dims by pos * theta_i,
+// the layout GGUF Llama files store Q and K in.
+void rope(float* vec, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos,
+          float freq_base, float freq_scale) {
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* head = vec + h * head_dim;
+    for (int64_t i = 0; i < n_rot; i += 2) {
+      const float theta = static_cast<float>(pos) * freq_scale *
+                          std::pow(freq_base, -static_cast<float>(i) / static_cast<float>(n_rot));
+      const float c = std::cos(theta), s = std::sin(theta);
+      const float a = head[i], b = head[i + 1];
+      head[i] = a * c - b * s;
+      head[i + 1] = a * s + b * c;
+    }
+  }
+}
+
+void softmax(float* x, int64_t n) {
+  float max = x[0];
+  for (int64_t i = 1; i < n; ++i) max = std::max(max, x[i]);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  for (int64_t i = 0; i < n; ++i) x[i] /= sum;
+}
+
+}  // namespace
+
+ReferenceForward::ReferenceForward(const LlamaModel& model)
+    : hp_(model.hparams), w_(model.weights) {
+  token_embd_ = dequantize_matrix(w_.token_embd);
+  output_ = dequantize_matrix(w_.output);
+  for (const LlamaLayerWeights& lw : w_.layers) {
+    layers_.push_back({dequantize_matrix(lw.wq), dequantize_matrix(lw.wk), dequantize_matrix(lw.wv),
+                       dequantize_matrix(lw.wo), dequantize_matrix(lw.w_gate),
+                       dequantize_matrix(lw.w_up), dequantize_matrix(lw.w_down)});
+  }
+  x_.resize(hp_.n_embd);
+  xb_.resize(hp_.n_embd);
+  q_.resize(hp_.n_embd_q());
+  k_.resize(hp_.n_embd_kv());
+  v_.resize(hp_.n_embd_kv());
+  att_out_.resize(hp_.n_embd_q());
+  hb_.resize(hp_.n_ff);
+  hb2_.resize(hp_.n_ff);
+  tmp_.resize(hp_.n_embd);
+  logits_.resize(hp_.n_vocab);
+  key_cache_.resize(hp_.n_layer);
+  value_cache_.resize(hp_.n_layer);
+}
+
+const std::vector<float>& ReferenceForward::forward(int32_t token, int64_t pos) {
+  const int64_t dim = hp_.n_embd, kv_dim = hp_.n_embd_kv(), hd = hp_.head_dim;
+  std::copy_n(&token_embd_[static_cast<size_t>(token) * dim], dim, x_.begin());
+
+  for (int64_t l = 0; l < hp_.n_layer; ++l) {
+    const Layer& L = layers_[l];
+    const LlamaLayerWeights& lw = w_.layers[l];
+
+    // Attention block: x += Wo . attention(rope(Wq xb), rope(Wk xb), Wv xb)
+    rmsnorm(xb_.data(), x_.data(), lw.attn_norm, dim, hp_.rms_eps);
+    matvec(L.wq, xb_.data(), q_.data(), hp_.n_embd_q(), dim);
+    matvec(L.wk, xb_.data(), k_.data(), kv_dim, dim);
+    matvec(L.wv, xb_.data(), v_.data(), kv_dim, dim);
+    rope(q_.data(), hp_.n_head, hd, hp_.n_rot, pos, hp_.rope_freq_base, hp_.rope_freq_scale);
+    rope(k_.data(), hp_.n_head_kv, hd, hp_.n_rot, pos, hp_.rope_freq_base, hp_.rope_freq_scale);
+
+    std::vector<float>& kc = key_cache_[l];
+    std::vector<float>& vc = value_cache_[l];
+    kc.resize(static_cast<size_t>((pos + 1) * kv_dim));
+    vc.resize(static_cast<size_t>((pos + 1) * kv_dim));
+    std::copy(k_.begin(), k_.end(), kc.begin() + pos * kv_dim);
+    std::copy(v_.begin(), v_.end(), vc.begin() + pos * kv_dim);
+
+    scores_.resize(pos + 1);
+    const float inv_sqrt_hd = 1.0f / std::sqrt(static_cast<float>(hd));
+    for (int64_t h = 0; h < hp_.n_head; ++h) {
+      const int64_t kv_h = h / hp_.n_gqa();  // query heads share KV heads in groups
+      const float* qh = &q_[h * hd];
+      for (int64_t t = 0; t <= pos; ++t) {
+        const float* kt = &kc[t * kv_dim + kv_h * hd];
+        float dot = 0.0f;
+        for (int64_t i = 0; i < hd; ++i) dot += qh[i] * kt[i];
+        scores_[t] = dot * inv_sqrt_hd;
+      }
+      softmax(scores_.data(), pos + 1);
+      float* out = &att_out_[h * hd];
+      std::fill(out, out + hd, 0.0f);
+      for (int64_t t = 0; t <= pos; ++t) {
+        const float* vt = &vc[t * kv_dim + kv_h * hd];
+        for (int64_t i = 0; i < hd; ++i) out[i] += scores_[t] * vt[i];
+      }
+    }
+    matvec(L.wo, att_out_.data(), tmp_.data(), dim, hp_.n_embd_q());
+    for (int64_t i = 0; i < dim; ++i) x_[i] += tmp_[i];
+
+    // Feed-forward block (SwiGLU): x += W_down . (silu(W_gate xb) * W_up xb)
+    rmsnorm(xb_.data(), x_.data(), lw.ffn_norm, dim, hp_.rms_eps);
+    matvec(L.w_gate, xb_.data(), hb_.data(), hp_.n_ff, dim);
+    matvec(L.w_up, xb_.data(), hb2_.data(), hp_.n_ff, dim);
+    for (int64_t i = 0; i < hp_.n_ff; ++i) {
+      const float g = hb_[i];
+      hb_[i] = g / (1.0f + std::exp(-g)) * hb2_[i];
+    }
+    matvec(L.w_down, hb_.data(), tmp_.data(), dim, hp_.n_ff);
+    for (int64_t i = 0; i < dim; ++i) x_[i] += tmp_[i];
+  }
+
+  rmsnorm(x_.data(), x_.data(), w_.output_norm, dim, hp_.rms_eps);
+  matvec(output_, x_.data(), logits_.data(), hp_.n_vocab, dim);
+  return logits_;
+}
+
+std::vector<std::vector<float>> ReferenceForward::forward_all(const std::vector<int32_t>& tokens) {
+  std::vector<std::vector<float>> all;
+  for (size_t p = 0; p < tokens.size(); ++p) {
+    all.push_back(forward(tokens[p], static_cast<int64_t>(p)));
+  }
+  return all;
+}
+
+}  // namespace moon::reference

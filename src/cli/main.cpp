@@ -1,0 +1,21 @@
+// The `moon` command: one binary, one subcommand per job.
+#include <CLI/CLI.hpp>
+
+#include "cli/generate_command.h"
+#include "util/logging.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"moon: a Llama-family inference engine"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+
+  moon::GenerateOptions generate;
+  CLI::App* generate_cmd = moon::add_generate_command(app, generate);
+
+  CLI11_PARSE(app, argc, argv);
+  moon::init_logging(log_level);
+  if (generate_cmd->parsed()) return moon::run_generate(generate);
+  return 2;
+}

@@ -1,0 +1,40 @@
+// The weights of a Llama model as views into the (mapped) GGUF file, checked against the
+// hyperparameters: every required tensor present, of a supported type, of the right shape.
+// Matrices stay in the file's dtype and are used in place; the small norm vectors are
+// converted to fp32 once.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "gguf/gguf_file.h"
+#include "model/llama_hparams.h"
+#include "tensor/tensor_view.h"
+#include "util/result.h"
+
+namespace moon {
+
+struct LlamaLayerWeights {
+  std::vector<float> attn_norm;  // [n_embd]
+  WeightView wq;                 // [n_embd_q rows, n_embd cols]
+  WeightView wk;                 // [n_embd_kv, n_embd]
+  WeightView wv;                 // [n_embd_kv, n_embd]
+  WeightView wo;                 // [n_embd, n_embd_q]
+  std::vector<float> ffn_norm;   // [n_embd]
+  WeightView w_gate;             // [n_ff, n_embd]
+  WeightView w_up;               // [n_ff, n_embd]
+  WeightView w_down;             // [n_embd, n_ff]
+};
+
+struct LlamaWeights {
+  WeightView token_embd;  // [n_vocab rows, n_embd cols]
+  std::vector<float> output_norm;  // [n_embd]
+  WeightView output;      // [n_vocab, n_embd]; the embedding itself when the file ties them
+  bool output_tied = false;
+  std::vector<LlamaLayerWeights> layers;
+};
+
+// Views into `file`, which must outlive the result.
+Result<LlamaWeights> read_llama_weights(const gguf::GgufFile& file, const LlamaHparams& hp);
+
+}  // namespace moon
