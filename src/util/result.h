@@ -3,13 +3,13 @@
 // as a Result carrying a message the user can act on.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cassert>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <variant>
-
-#include <fmt/format.h>
 
 namespace moon {
 
@@ -25,7 +25,7 @@ Error make_error(fmt::format_string<Args...> format, Args&&... args) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : state_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : state_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return state_.index() == 0; }
@@ -82,17 +82,17 @@ class [[nodiscard]] Status {
 #define MOON_CONCAT_INNER(a, b) a##b
 #define MOON_CONCAT(a, b) MOON_CONCAT_INNER(a, b)
 
-#define MOON_TRY(expr)                      \
-  do {                                      \
-    auto moon_try_status_ = (expr);         \
-    if (!moon_try_status_.ok()) {           \
-      return moon_try_status_.error();      \
-    }                                       \
+#define MOON_TRY(expr)                 \
+  do {                                 \
+    auto moon_try_status_ = (expr);    \
+    if (!moon_try_status_.ok()) {      \
+      return moon_try_status_.error(); \
+    }                                  \
   } while (0)
 
-#define MOON_ASSIGN_OR_RETURN(lhs, expr)                                       \
-  auto MOON_CONCAT(moon_result_, __LINE__) = (expr);                           \
-  if (!MOON_CONCAT(moon_result_, __LINE__).ok()) {                             \
-    return MOON_CONCAT(moon_result_, __LINE__).error();                        \
-  }                                                                            \
+#define MOON_ASSIGN_OR_RETURN(lhs, expr)                \
+  auto MOON_CONCAT(moon_result_, __LINE__) = (expr);    \
+  if (!MOON_CONCAT(moon_result_, __LINE__).ok()) {      \
+    return MOON_CONCAT(moon_result_, __LINE__).error(); \
+  }                                                     \
   lhs = std::move(MOON_CONCAT(moon_result_, __LINE__)).value()

@@ -1,0 +1,87 @@
+#include "tensor/convert.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "tensor/half.h"
+#include "tensor/quant_q4_0.h"
+#include "tensor/quant_q8_0.h"
+
+namespace moon {
+namespace {
+
+[[noreturn]] void unsupported(const char* what, DType type) {
+  std::fprintf(stderr, "moon: %s: unsupported dtype %.*s\n", what,
+               static_cast<int>(dtype_name(type).size()), dtype_name(type).data());
+  std::abort();
+}
+
+}  // namespace
+
+bool is_row_convertible(DType type) {
+  switch (type) {
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16:
+    case DType::Q8_0:
+    case DType::Q4_0:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
+  switch (type) {
+    case DType::F32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case DType::F16: {
+      const auto* h = static_cast<const uint16_t*>(src);
+      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(h[i]);
+      return;
+    }
+    case DType::BF16: {
+      const auto* h = static_cast<const uint16_t*>(src);
+      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(h[i]);
+      return;
+    }
+    case DType::Q8_0:
+      dequantize_row_q8_0(static_cast<const BlockQ8_0*>(src), dst, n);
+      return;
+    case DType::Q4_0:
+      dequantize_row_q4_0(static_cast<const BlockQ4_0*>(src), dst, n);
+      return;
+    default:
+      unsupported("dequantize_row", type);
+  }
+}
+
+void quantize_row(DType type, const float* src, void* dst, int64_t n) {
+  switch (type) {
+    case DType::F32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case DType::F16: {
+      auto* h = static_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(src[i]);
+      return;
+    }
+    case DType::BF16: {
+      auto* h = static_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_bf16(src[i]);
+      return;
+    }
+    case DType::Q8_0:
+      quantize_row_q8_0(src, static_cast<BlockQ8_0*>(dst), n);
+      return;
+    case DType::Q4_0:
+      quantize_row_q4_0(src, static_cast<BlockQ4_0*>(dst), n);
+      return;
+    default:
+      unsupported("quantize_row", type);
+  }
+}
+
+}  // namespace moon

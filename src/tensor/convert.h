@@ -1,0 +1,24 @@
+// Whole-row conversion between fp32 and every dtype the kernels compute with. These are
+// the plain, obviously-correct versions (used by reference kernels, tests and the
+// quantizer); the hot paths dequantize inside the SIMD kernels instead.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace moon {
+
+// dst[0..n) = the n elements of a row stored as `type` at src. Supports F32, F16, BF16,
+// Q8_0, Q4_0; for the block types n must be a multiple of 32 (callers check). Any other
+// type is a programming error: it aborts.
+void dequantize_row(DType type, const void* src, float* dst, int64_t n);
+
+// The inverse, writing dtype_row_bytes(type, n) bytes: F32 (a copy), F16, BF16 (round to
+// nearest even), Q8_0, Q4_0 (ggml's reference rounding, byte-identical to llama.cpp).
+void quantize_row(DType type, const float* src, void* dst, int64_t n);
+
+// Whether quantize_row / dequantize_row handle `type`.
+bool is_row_convertible(DType type);
+
+}  // namespace moon

@@ -1,0 +1,78 @@
+#include "util/cpu_features.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace moon {
+namespace {
+
+CpuFeatures detect() {
+  CpuFeatures f;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  f.avx2 = __builtin_cpu_supports("avx2");
+  f.fma = __builtin_cpu_supports("fma");
+  f.f16c = __builtin_cpu_supports("f16c");
+  f.avx512f = __builtin_cpu_supports("avx512f");
+  f.avx512bw = __builtin_cpu_supports("avx512bw");
+  f.avx512vl = __builtin_cpu_supports("avx512vl");
+  f.avx512dq = __builtin_cpu_supports("avx512dq");
+  f.avx512_bf16 = __builtin_cpu_supports("avx512bf16");
+  f.avx512_vnni = __builtin_cpu_supports("avx512vnni");
+#endif
+  return f;
+}
+
+SimdLevel level_from_features(const CpuFeatures& f) {
+  if (!(f.avx2 && f.fma && f.f16c)) return SimdLevel::kScalar;
+  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq) return SimdLevel::kAvx512;
+  return SimdLevel::kAvx2;
+}
+
+SimdLevel level_from_env() {
+  const SimdLevel hardware = hardware_simd_level();
+  const char* env = std::getenv("MOON_CPU");
+  if (env == nullptr || *env == '\0') return hardware;
+  const std::optional<SimdLevel> wanted = parse_simd_level(env);
+  if (!wanted) {
+    std::fprintf(stderr, "moon: ignoring MOON_CPU=%s (expected scalar, avx2 or avx512)\n", env);
+    return hardware;
+  }
+  // A request above the hardware would crash on an illegal instruction, so it is capped.
+  return static_cast<int>(*wanted) < static_cast<int>(hardware) ? *wanted : hardware;
+}
+
+}  // namespace
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures features = detect();
+  return features;
+}
+
+SimdLevel hardware_simd_level() { return level_from_features(cpu_features()); }
+
+SimdLevel simd_level() {
+  static const SimdLevel level = level_from_env();
+  return level;
+}
+
+std::string_view simd_level_name(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kScalar:
+      return "scalar";
+    case SimdLevel::kAvx2:
+      return "avx2";
+    case SimdLevel::kAvx512:
+      return "avx512";
+  }
+  return "unknown";
+}
+
+std::optional<SimdLevel> parse_simd_level(std::string_view name) {
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (name == simd_level_name(level)) return level;
+  }
+  return std::nullopt;
+}
+
+}  // namespace moon

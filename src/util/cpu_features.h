@@ -1,0 +1,48 @@
+// What the CPU this process runs on can do, detected once at run time, so that one binary
+// built for plain x86-64 picks the widest kernels the machine supports.
+//
+// The environment variable MOON_CPU=scalar|avx2|avx512 lowers the level the kernels use
+// (never raises it past what the hardware has), so tests and benchmarks can exercise and
+// compare every path on one machine.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace moon {
+
+struct CpuFeatures {
+  bool avx2 = false;
+  bool fma = false;
+  bool f16c = false;
+  bool avx512f = false;
+  bool avx512bw = false;
+  bool avx512vl = false;
+  bool avx512dq = false;
+  bool avx512_bf16 = false;
+  bool avx512_vnni = false;
+};
+
+// Kernel instruction-set levels, ordered: each includes everything below it.
+enum class SimdLevel : int {
+  kScalar = 0,  // baseline x86-64 (or any other CPU)
+  kAvx2 = 1,    // AVX2 + FMA + F16C
+  kAvx512 = 2,  // AVX-512 F + BW + VL + DQ (Skylake-X, Zen 4 and later)
+};
+
+// The hardware's features; detected on first call, then cached. Thread-safe.
+const CpuFeatures& cpu_features();
+
+// The highest level the hardware supports, ignoring MOON_CPU.
+SimdLevel hardware_simd_level();
+
+// The level kernels should use: the hardware level, lowered by MOON_CPU when set. An
+// unknown MOON_CPU value is ignored with a warning on stderr. Read once, then cached.
+SimdLevel simd_level();
+
+// "scalar", "avx2" or "avx512".
+std::string_view simd_level_name(SimdLevel level);
+// The inverse of simd_level_name; nullopt for anything else.
+std::optional<SimdLevel> parse_simd_level(std::string_view name);
+
+}  // namespace moon

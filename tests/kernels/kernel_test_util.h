@@ -1,0 +1,73 @@
+// Helpers shared by the kernel tests: random data, weights in every dtype, and running a
+// test body once per instruction-set level the machine supports.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "tensor/convert.h"
+#include "tensor/tensor_view.h"
+#include "util/cpu_features.h"
+
+namespace moon::test {
+
+inline std::vector<SimdLevel> supported_levels() {
+  std::vector<SimdLevel> levels;
+  for (SimdLevel l : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (static_cast<int>(l) <= static_cast<int>(hardware_simd_level())) levels.push_back(l);
+  }
+  return levels;
+}
+
+// Switches the kernels' level for one scope (and names it in failure messages).
+class ScopedLevel {
+ public:
+  explicit ScopedLevel(SimdLevel level)
+      : previous_(kernels::active_simd_level()),
+        trace_(__FILE__, __LINE__, std::string("level ") + std::string(simd_level_name(level))) {
+    kernels::set_active_simd_level(level);
+  }
+  ~ScopedLevel() { kernels::set_active_simd_level(previous_); }
+
+ private:
+  SimdLevel previous_;
+  ::testing::ScopedTrace trace_;
+};
+
+inline std::vector<float> random_floats(std::mt19937& rng, int64_t n, float lo = -1.0f,
+                                        float hi = 1.0f) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+// A random [rows, cols] weight matrix stored as `type`, plus its exact fp32 values.
+struct TestWeights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;  // [rows, cols], dequantized from bytes
+  WeightView view;
+};
+
+inline TestWeights make_weights(std::mt19937& rng, DType type, int64_t rows, int64_t cols) {
+  TestWeights w;
+  const size_t row_bytes = dtype_row_bytes(type, static_cast<size_t>(cols));
+  w.bytes.resize(row_bytes * static_cast<size_t>(rows));
+  w.values.resize(static_cast<size_t>(rows * cols));
+  const std::vector<float> source = random_floats(rng, rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    quantize_row(type, source.data() + r * cols, w.bytes.data() + r * row_bytes, cols);
+    dequantize_row(type, w.bytes.data() + r * row_bytes, w.values.data() + r * cols, cols);
+  }
+  w.view = make_weight_view(type, w.bytes.data(), rows, cols);
+  return w;
+}
+
+inline std::string dtype_str(DType t) { return std::string(dtype_name(t)); }
+
+}  // namespace moon::test
