@@ -1,5 +1,6 @@
 #include "reference/reference_forward.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "tensor/convert.h"
@@ -31,13 +32,15 @@ void rmsnorm(float* out, const float* x, const std::vector<float>& weight, int64
 
 // Rotates adjacent pairs (x[2i], x[2i+1]) of each head's first n_rot dims by pos * theta_i,
 // the layout GGUF Llama files store Q and K in.
+// Llama 3.1 files divide each pair's frequency by a factor (rope_freqs), when present.
 void rope(float* vec, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos,
-          float freq_base, float freq_scale) {
+          float freq_base, float freq_scale, const std::vector<float>& freq_factors) {
   for (int64_t h = 0; h < n_heads; ++h) {
     float* head = vec + h * head_dim;
     for (int64_t i = 0; i < n_rot; i += 2) {
       const float theta = static_cast<float>(pos) * freq_scale *
-                          std::pow(freq_base, -static_cast<float>(i) / static_cast<float>(n_rot));
+                          std::pow(freq_base, -static_cast<float>(i) / static_cast<float>(n_rot)) /
+                          (freq_factors.empty() ? 1.0f : freq_factors[i / 2]);
       const float c = std::cos(theta), s = std::sin(theta);
       const float a = head[i], b = head[i + 1];
       head[i] = a * c - b * s;
@@ -95,8 +98,10 @@ const std::vector<float>& ReferenceForward::forward(int32_t token, int64_t pos) 
     matvec(L.wq, xb_.data(), q_.data(), hp_.n_embd_q(), dim);
     matvec(L.wk, xb_.data(), k_.data(), kv_dim, dim);
     matvec(L.wv, xb_.data(), v_.data(), kv_dim, dim);
-    rope(q_.data(), hp_.n_head, hd, hp_.n_rot, pos, hp_.rope_freq_base, hp_.rope_freq_scale);
-    rope(k_.data(), hp_.n_head_kv, hd, hp_.n_rot, pos, hp_.rope_freq_base, hp_.rope_freq_scale);
+    rope(q_.data(), hp_.n_head, hd, hp_.n_rot, pos, hp_.rope_freq_base, hp_.rope_freq_scale,
+         w_.rope_freqs);
+    rope(k_.data(), hp_.n_head_kv, hd, hp_.n_rot, pos, hp_.rope_freq_base, hp_.rope_freq_scale,
+         w_.rope_freqs);
 
     std::vector<float>& kc = key_cache_[l];
     std::vector<float>& vc = value_cache_[l];

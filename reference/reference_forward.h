@@ -36,17 +36,17 @@ class ReferenceForward {
   std::vector<Layer> layers_;
 
   // Activations for one token.
-  std::vector<float> x_;       // [n_embd] residual stream
-  std::vector<float> xb_;      // [n_embd] normed input
-  std::vector<float> q_;       // [n_head * head_dim]
-  std::vector<float> k_;       // [n_head_kv * head_dim]
-  std::vector<float> v_;       // [n_head_kv * head_dim]
-  std::vector<float> att_out_; // [n_head * head_dim]
-  std::vector<float> scores_;  // [n_ctx]
-  std::vector<float> hb_;      // [n_ff]
-  std::vector<float> hb2_;     // [n_ff]
-  std::vector<float> tmp_;     // [n_embd]
-  std::vector<float> logits_;  // [n_vocab]
+  std::vector<float> x_;        // [n_embd] residual stream
+  std::vector<float> xb_;       // [n_embd] normed input
+  std::vector<float> q_;        // [n_head * head_dim]
+  std::vector<float> k_;        // [n_head_kv * head_dim]
+  std::vector<float> v_;        // [n_head_kv * head_dim]
+  std::vector<float> att_out_;  // [n_head * head_dim]
+  std::vector<float> scores_;   // [n_ctx]
+  std::vector<float> hb_;       // [n_ff]
+  std::vector<float> hb2_;      // [n_ff]
+  std::vector<float> tmp_;      // [n_embd]
+  std::vector<float> logits_;   // [n_vocab]
   // KV cache: [n_layer][pos][n_head_kv * head_dim]
   std::vector<std::vector<float>> key_cache_;
   std::vector<std::vector<float>> value_cache_;

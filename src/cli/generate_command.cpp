@@ -3,12 +3,12 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-
 #include <nlohmann/json.hpp>
 
 #include "model/llama_forward.h"
 #include "model/llama_model.h"
 #include "sampling/sampler.h"
+#include "tokenizer/incremental_decoder.h"
 #include "tokenizer/tokenizer.h"
 #include "util/logging.h"
 #include "util/thread_pool.h"
@@ -26,8 +26,9 @@ double ms_since(Clock::time_point start) {
 
 CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
   CLI::App* cmd = app.add_subcommand("generate", "Generate a continuation of a prompt");
-  cmd->add_option("-m,--model", o.model,
-                  "GGUF model file, or builtin:tiny (the default: random weights, meaningless text)");
+  cmd->add_option(
+      "-m,--model", o.model,
+      "GGUF model file, or builtin:tiny (the default: random weights, meaningless text)");
   cmd->add_option("-p,--prompt", o.prompt, "Prompt text")->required();
   cmd->add_option("-n,--max-tokens", o.max_tokens, "Most tokens to generate")
       ->check(CLI::Range(0, 1 << 20));
@@ -65,8 +66,8 @@ int run_generate(const GenerateOptions& o) {
     spdlog::error("the prompt is empty and the model adds no BOS token: nothing to condition on");
     return 1;
   }
-  const int64_t max_context = std::min<int64_t>(
-      hp.n_ctx_train, static_cast<int64_t>(prompt_ids.size()) + o.max_tokens);
+  const int64_t max_context =
+      std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(prompt_ids.size()) + o.max_tokens);
   if (static_cast<int64_t>(prompt_ids.size()) > hp.n_ctx_train) {
     spdlog::error("the prompt has {} tokens, more than the model's context of {}",
                   prompt_ids.size(), hp.n_ctx_train);
@@ -88,7 +89,7 @@ int run_generate(const GenerateOptions& o) {
   const double prefill_ms = ms_since(prefill_start);
 
   Sampler sampler(o.temperature, o.seed);
-  IncrementalDecoder decoder(**tokenizer);
+  IncrementalDecoder decoder(**tokenizer, /*skip_special=*/true, /*continuation=*/true);
   std::vector<int32_t> output_ids;
   std::string text;
   std::string finish_reason = "length";
@@ -131,11 +132,11 @@ int run_generate(const GenerateOptions& o) {
     std::fwrite(tail.data(), 1, tail.size(), stdout);
     std::fputc('\n', stdout);
     const size_t n_decoded = output_ids.empty() ? 0 : output_ids.size() - 1;
-    spdlog::info("prompt {} tokens in {:.1f} ms ({:.1f} tok/s); generated {} tokens, decode "
-                 "{:.1f} tok/s; sampling {:.3f} ms",
-                 prompt_ids.size(), prefill_ms, prompt_ids.size() * 1000.0 / prefill_ms,
-                 output_ids.size(), decode_ms > 0 ? n_decoded * 1000.0 / decode_ms : 0.0,
-                 sample_ms);
+    spdlog::info(
+        "prompt {} tokens in {:.1f} ms ({:.1f} tok/s); generated {} tokens, decode "
+        "{:.1f} tok/s; sampling {:.3f} ms",
+        prompt_ids.size(), prefill_ms, prompt_ids.size() * 1000.0 / prefill_ms, output_ids.size(),
+        decode_ms > 0 ? n_decoded * 1000.0 / decode_ms : 0.0, sample_ms);
     return 0;
   }
   nlohmann::json out = {

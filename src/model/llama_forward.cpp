@@ -14,6 +14,10 @@ LlamaForward::LlamaForward(const LlamaModel& model, int64_t max_context, ThreadP
       pool_(pool),
       max_context_(std::max<int64_t>(max_context, 1)),
       max_batch_(std::max<int64_t>(std::min(max_batch, max_context_), 1)) {
+  rope_.rot_dim = hp_.n_rot;
+  rope_.freq_base = hp_.rope_freq_base;
+  rope_.linear_scale = 1.0f / hp_.rope_freq_scale;
+  rope_.freq_factors = model.weights.rope_freqs.empty() ? nullptr : model.weights.rope_freqs.data();
   const auto b = static_cast<size_t>(max_batch_);
   positions_.resize(b);
   x_.resize(b * hp_.n_embd);
@@ -70,23 +74,21 @@ void LlamaForward::forward_chunk(std::span<const int32_t> tokens, int64_t pos, f
     kernels::matmul(xb_.data(), n, lw.wq, q_.data(), pool_);
     kernels::matmul(xb_.data(), n, lw.wk, k_.data(), pool_);
     kernels::matmul(xb_.data(), n, lw.wv, v_.data(), pool_);
-    kernels::rope(q_.data(), n, hp_.n_head, hp_.head_dim, hp_.n_rot, positions_.data(),
-                  hp_.rope_freq_base, hp_.rope_freq_scale);
-    kernels::rope(k_.data(), n, hp_.n_head_kv, hp_.head_dim, hp_.n_rot, positions_.data(),
-                  hp_.rope_freq_base, hp_.rope_freq_scale);
+    kernels::rope(q_.data(), n, hp_.n_head, hp_.head_dim, positions_.data(), rope_);
+    kernels::rope(k_.data(), n, hp_.n_head_kv, hp_.head_dim, positions_.data(), rope_);
     const int64_t kv_dim = hp_.n_embd_kv();
     std::copy_n(k_.data(), n * kv_dim, k_cache_[l].data() + pos * kv_dim);
     std::copy_n(v_.data(), n * kv_dim, v_cache_[l].data() + pos * kv_dim);
     attention(n, pos, l);
     kernels::matmul(att_.data(), n, lw.wo, tmp_.data(), pool_);
-    kernels::add(x_.data(), tmp_.data(), n * dim);
+    kernels::add(x_.data(), tmp_.data(), x_.data(), n * dim);
 
     kernels::rmsnorm(x_.data(), lw.ffn_norm.data(), xb_.data(), n, dim, hp_.rms_eps);
     kernels::matmul(xb_.data(), n, lw.w_gate, gate_.data(), pool_);
     kernels::matmul(xb_.data(), n, lw.w_up, up_.data(), pool_);
     kernels::silu_mul(gate_.data(), up_.data(), gate_.data(), n * hp_.n_ff);
     kernels::matmul(gate_.data(), n, lw.w_down, tmp_.data(), pool_);
-    kernels::add(x_.data(), tmp_.data(), n * dim);
+    kernels::add(x_.data(), tmp_.data(), x_.data(), n * dim);
   }
   if (!logits) return;
   // Only the rows whose logits are wanted go through the (large) output projection.

@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/rope_params.h"
 #include "model/llama_model.h"
 #include "util/result.h"
 #include "util/thread_pool.h"
@@ -42,6 +43,7 @@ class LlamaForward {
   ThreadPool* pool_;
   int64_t max_context_;
   int64_t max_batch_;
+  kernels::RopeParams rope_;
 
   std::vector<int32_t> positions_;  // [max_batch]
   std::vector<float> x_;            // [max_batch, n_embd] residual stream

@@ -20,8 +20,9 @@ Result<LlamaHparams> read_llama_hparams(const gguf::GgufFile& file) {
   LlamaHparams hp;
   MOON_ASSIGN_OR_RETURN(std::string_view arch, file.get_string("general.architecture"));
   if (arch != "llama") {
-    return make_error("{}: architecture '{}' is not supported (moon runs Llama-architecture models)",
-                      file.name(), arch);
+    return make_error(
+        "{}: architecture '{}' is not supported (moon runs Llama-architecture models)", file.name(),
+        arch);
   }
   hp.architecture = std::string(arch);
   if (const gguf::Value* name = file.find("general.name"); name && name->as_string()) {
@@ -68,7 +69,8 @@ Result<LlamaHparams> read_llama_hparams(const gguf::GgufFile& file) {
   hp.n_rot = static_cast<int64_t>(n_rot);
 
   MOON_ASSIGN_OR_RETURN(double base, file.get_float_or(p + "rope.freq_base", 10000.0));
-  MOON_ASSIGN_OR_RETURN(double eps, file.get_float_or(p + "attention.layer_norm_rms_epsilon", 1e-5));
+  MOON_ASSIGN_OR_RETURN(double eps,
+                        file.get_float_or(p + "attention.layer_norm_rms_epsilon", 1e-5));
   if (!(base > 0) || !std::isfinite(base)) {
     return make_error("{}: rope.freq_base {} must be positive", file.name(), base);
   }
@@ -104,8 +106,9 @@ Result<LlamaHparams> read_llama_hparams(const gguf::GgufFile& file) {
              tokens && tokens->array() && tokens->array_size() > 0) {
     hp.n_vocab = static_cast<int64_t>(tokens->array_size());
   } else {
-    return make_error("{}: the vocabulary size is unknown (no {}vocab_size and no tokenizer.ggml.tokens)",
-                      file.name(), p);
+    return make_error(
+        "{}: the vocabulary size is unknown (no {}vocab_size and no tokenizer.ggml.tokens)",
+        file.name(), p);
   }
   return hp;
 }

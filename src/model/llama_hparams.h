@@ -20,8 +20,8 @@ struct LlamaHparams {
   int64_t n_layer = 0;
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
-  int64_t head_dim = 0;     // per-head size of Q and K (and V)
-  int64_t n_rot = 0;        // RoPE dimensions per head (<= head_dim)
+  int64_t head_dim = 0;  // per-head size of Q and K (and V)
+  int64_t n_rot = 0;     // RoPE dimensions per head (<= head_dim)
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
   float rms_eps = 1e-5f;

@@ -41,9 +41,10 @@ Result<WeightView> matrix(const gguf::GgufFile& file, const std::string& name, i
   MOON_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, find_shaped(file, name, {cols, rows}));
   const DTypeTraits& traits = dtype_traits(t->type);
   if (!traits.supported) {
-    return make_error("{}: tensor '{}' has type {}, which moon cannot compute with yet "
-                      "(supported: {})",
-                      file.name(), name, traits.name, supported_matrix_types());
+    return make_error(
+        "{}: tensor '{}' has type {}, which moon cannot compute with yet "
+        "(supported: {})",
+        file.name(), name, traits.name, supported_matrix_types());
   }
   return make_weight_view(t->type, t->data, rows, cols);
 }
@@ -73,9 +74,7 @@ Result<LlamaWeights> read_llama_weights(const gguf::GgufFile& file, const LlamaH
     w.output_tied = true;
   }
   if (file.find_tensor("rope_freqs.weight")) {
-    return make_error("{}: per-dimension RoPE frequency factors (rope_freqs.weight, Llama 3.1 "
-                      "scaling) are not supported yet",
-                      file.name());
+    MOON_ASSIGN_OR_RETURN(w.rope_freqs, vector_f32(file, "rope_freqs.weight", hp.n_rot / 2));
   }
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
@@ -84,7 +83,8 @@ Result<LlamaWeights> read_llama_weights(const gguf::GgufFile& file, const LlamaH
     MOON_ASSIGN_OR_RETURN(layer.wq, matrix(file, p + "attn_q.weight", hp.n_embd, hp.n_embd_q()));
     MOON_ASSIGN_OR_RETURN(layer.wk, matrix(file, p + "attn_k.weight", hp.n_embd, hp.n_embd_kv()));
     MOON_ASSIGN_OR_RETURN(layer.wv, matrix(file, p + "attn_v.weight", hp.n_embd, hp.n_embd_kv()));
-    MOON_ASSIGN_OR_RETURN(layer.wo, matrix(file, p + "attn_output.weight", hp.n_embd_q(), hp.n_embd));
+    MOON_ASSIGN_OR_RETURN(layer.wo,
+                          matrix(file, p + "attn_output.weight", hp.n_embd_q(), hp.n_embd));
     MOON_ASSIGN_OR_RETURN(layer.ffn_norm, vector_f32(file, p + "ffn_norm.weight", hp.n_embd));
     MOON_ASSIGN_OR_RETURN(layer.w_gate, matrix(file, p + "ffn_gate.weight", hp.n_embd, hp.n_ff));
     MOON_ASSIGN_OR_RETURN(layer.w_up, matrix(file, p + "ffn_up.weight", hp.n_embd, hp.n_ff));

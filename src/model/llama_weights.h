@@ -27,10 +27,11 @@ struct LlamaLayerWeights {
 };
 
 struct LlamaWeights {
-  WeightView token_embd;  // [n_vocab rows, n_embd cols]
+  WeightView token_embd;           // [n_vocab rows, n_embd cols]
   std::vector<float> output_norm;  // [n_embd]
-  WeightView output;      // [n_vocab, n_embd]; the embedding itself when the file ties them
+  WeightView output;  // [n_vocab, n_embd]; the embedding itself when the file ties them
   bool output_tied = false;
+  std::vector<float> rope_freqs;  // [n_rot / 2] per-pair frequency divisors (Llama 3.1), or empty
   std::vector<LlamaLayerWeights> layers;
 };
 

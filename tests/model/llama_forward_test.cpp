@@ -41,8 +41,9 @@ void expect_matches_reference(const LlamaModel& model, int threads, uint32_t see
     size_t pos = 0;
     while (pos < prompt.size()) {
       const size_t len = std::min<size_t>(prompt.size() - pos, 1 + rng() % 40);
-      ASSERT_TRUE(engine.forward(std::span(prompt).subspan(pos, len), static_cast<int64_t>(pos),
-                                 &got[pos * n_vocab], /*all_logits=*/true)
+      ASSERT_TRUE(engine
+                      .forward(std::span(prompt).subspan(pos, len), static_cast<int64_t>(pos),
+                               &got[pos * n_vocab], /*all_logits=*/true)
                       .ok());
       pos += len;
     }

@@ -44,7 +44,8 @@ Result<std::unique_ptr<LlamaModel>> build(const Spec& spec) {
   auto tensor = [&](const std::string& name, uint64_t cols, uint64_t rows, DType type) {
     if (name == spec.skip_tensor) return;
     if (name == spec.reshape_tensor) cols += 32;
-    std::vector<uint64_t> ne = rows ? std::vector<uint64_t>{cols, rows} : std::vector<uint64_t>{cols};
+    std::vector<uint64_t> ne =
+        rows ? std::vector<uint64_t>{cols, rows} : std::vector<uint64_t>{cols};
     EXPECT_TRUE(w.add_tensor(name, ne, type, zeros(type, cols, rows ? rows : 1)).ok());
   };
   tensor("token_embd.weight", kEmbd, kVocab, spec.matrix_type);
@@ -94,21 +95,23 @@ TEST(LlamaModel, ShapeDisagreeingWithHyperparametersIsNamed) {
 }
 
 TEST(LlamaModel, InconsistentHyperparametersAreRefused) {
-  expect_error({.extra_metadata = [](gguf::GgufWriter& w) {
-                  w.add_uint32("llama.rope.dimension_count", 9);
-                }},
+  expect_error({.extra_metadata =
+                    [](gguf::GgufWriter& w) { w.add_uint32("llama.rope.dimension_count", 9); }},
                "rope.dimension_count");
-  expect_error({.extra_metadata = [](gguf::GgufWriter& w) {
-                  w.add_string("llama.rope.scaling.type", "yarn");
-                  w.add_float32("llama.rope.scaling.factor", 4.0f);
-                }},
+  expect_error({.extra_metadata =
+                    [](gguf::GgufWriter& w) {
+                      w.add_string("llama.rope.scaling.type", "yarn");
+                      w.add_float32("llama.rope.scaling.factor", 4.0f);
+                    }},
                "'yarn' is not supported");
 }
 
 TEST(LlamaModel, ZeroHyperparameterIsRefused) {
   Spec spec;
   spec.skip_key = "llama.attention.head_count_kv";
-  spec.extra_metadata = [](gguf::GgufWriter& w) { w.add_uint32("llama.attention.head_count_kv", 0); };
+  spec.extra_metadata = [](gguf::GgufWriter& w) {
+    w.add_uint32("llama.attention.head_count_kv", 0);
+  };
   expect_error(spec, "out of range");
 }
 
@@ -131,7 +134,8 @@ TEST(LlamaModel, UnsupportedTensorTypeNamesTensorAndType) {
   w.add_uint32("llama.block_count", 1);
   w.add_uint32("llama.attention.head_count", 2);
   w.add_uint32("llama.vocab_size", 4);
-  ASSERT_TRUE(w.add_tensor("token_embd.weight", {256, 4}, DType::Q6_K, zeros(DType::Q6_K, 256, 4)).ok());
+  ASSERT_TRUE(
+      w.add_tensor("token_embd.weight", {256, 4}, DType::Q6_K, zeros(DType::Q6_K, 256, 4)).ok());
   auto file = gguf::GgufFile::from_bytes(w.serialize(), "k.gguf");
   ASSERT_TRUE(file.ok()) << file.error().message;
   auto model = make_llama_model(std::move(file).value());

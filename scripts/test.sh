@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds moon in Release and runs every test; then builds again
+# with AddressSanitizer + UndefinedBehaviorSanitizer and runs every test there too.
+# Test data comes from $MOON_TEST_DATA (default: ../shared beside the project root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+
+jobs=$(nproc)
+echo "== Release build"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j "$jobs"
+echo "== Release tests"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMOON_SANITIZE=address,undefined -DMOON_BUILD_BENCH=OFF
+cmake --build build-asan -j "$jobs"
+echo "== Sanitizer tests"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs"

@@ -1,0 +1,136 @@
+// End-to-end tests of `moon generate`: the real binary, driven through a shell.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/test_data.h"
+
+namespace moon {
+namespace {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+RunResult run_moon(const std::vector<std::string>& args) {
+  static int counter = 0;
+  const std::string err_path = test::temp_dir() + "/stderr-" + std::to_string(counter++);
+  std::string cmd = shell_quote(MOON_BINARY_PATH);
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  cmd += " 2>" + shell_quote(err_path);
+  RunResult r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream err(err_path);
+  std::stringstream ss;
+  ss << err.rdbuf();
+  r.err = ss.str();
+  return r;
+}
+
+TEST(GenerateCommand, GoldenPromptsGiveLlamaCppGreedyTokens) {
+  MOON_REQUIRE_TEST_FILE(model, "models/stories260K-f32.gguf");
+  MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
+  std::ifstream in(golden_path);
+  std::string line;
+  int cases = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const auto golden = nlohmann::json::parse(line);
+    const RunResult r =
+        run_moon({"generate", "--model", model, "--prompt", golden["prompt"].get<std::string>(),
+                  "--max-tokens", std::to_string(golden["n_predict"].get<int>()), "--output-format",
+                  "json", "--threads", "1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto out = nlohmann::json::parse(r.out);
+    EXPECT_EQ(out["prompt_token_ids"], golden["prompt_token_ids"]) << golden["prompt"];
+    EXPECT_EQ(out["output_token_ids"], golden["output_token_ids"]) << golden["prompt"];
+    EXPECT_EQ(out["text"], golden["output_text"]) << golden["prompt"];
+    const bool stopped = golden["stop_type"] != "limit";
+    EXPECT_EQ(out["finish_reason"], stopped ? "stop" : "length");
+    for (const char* key : {"load_ms", "prefill_ms", "decode_ms", "sample_ms"}) {
+      EXPECT_TRUE(out["timings"][key].is_number()) << key;
+      EXPECT_GE(out["timings"][key].get<double>(), 0.0) << key;
+    }
+    ++cases;
+  }
+  EXPECT_EQ(cases, 9);
+}
+
+TEST(GenerateCommand, BuiltinModelIsTheDefaultAndHonoursMaxTokens) {
+  const RunResult r =
+      run_moon({"generate", "--prompt", "Hello", "--max-tokens", "12", "--output-format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = nlohmann::json::parse(r.out);
+  // The built-in vocabulary has no merges: "Hello" is BOS, "▁" and one token per letter.
+  EXPECT_EQ(out["prompt_token_ids"].size(), 7u);
+  EXPECT_EQ(out["prompt_token_ids"][0], 1);
+  EXPECT_LE(out["output_token_ids"].size(), 12u);
+  if (out["output_token_ids"].size() < 12u) EXPECT_EQ(out["finish_reason"], "stop");
+}
+
+TEST(GenerateCommand, SeededSamplingIsReproducibleAndSeedsDiffer) {
+  MOON_REQUIRE_TEST_FILE(model, "models/stories260K-f32.gguf");
+  auto run = [&](const std::string& seed) {
+    const RunResult r =
+        run_moon({"generate", "--model", model, "--prompt", "Once upon a time", "--temperature",
+                  "1.0", "--seed", seed, "--max-tokens", "32", "--output-format", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out)["output_token_ids"];
+  };
+  const auto a = run("7"), b = run("7"), c = run("8");
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+}
+
+TEST(GenerateCommand, TextOutputStreamsTheContinuation) {
+  MOON_REQUIRE_TEST_FILE(model, "models/stories260K-f32.gguf");
+  const RunResult r = run_moon(
+      {"generate", "--model", model, "--prompt", "Once upon a time", "--max-tokens", "48"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            ", there was a little girl named Lily. She loved to play outside in the park. One "
+            "day, she saw a big, red ball. She wanted to play with it,\n");
+}
+
+TEST(GenerateCommand, MissingModelFileIsAClearError) {
+  const RunResult r = run_moon({"generate", "--model", "/nonexistent/x.gguf", "--prompt", "hi"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot open '/nonexistent/x.gguf'"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(GenerateCommand, MalformedModelFileIsAClearError) {
+  const std::string path = test::temp_dir() + "/not-a-model.gguf";
+  std::ofstream(path) << "this is not a GGUF file at all";
+  const RunResult r = run_moon({"generate", "--model", path, "--prompt", "hi"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not a GGUF file"), std::string::npos) << r.err;
+}
+
+TEST(GenerateCommand, BadFlagsAreRejected) {
+  EXPECT_NE(run_moon({"generate", "--prompt", "x", "--output-format", "xml"}).exit_code, 0);
+  EXPECT_NE(run_moon({"generate", "--prompt", "x", "--temperature", "-1"}).exit_code, 0);
+  EXPECT_NE(run_moon({"generate"}).exit_code, 0);  // --prompt is required
+}
+
+}  // namespace
+}  // namespace moon
