@@ -26,8 +26,8 @@ std::string test_data_file(const std::string& relative) {
 
 std::string temp_dir() {
   static const std::string dir = [] {
-    auto path = std::filesystem::temp_directory_path() /
-                ("moon-test-" + std::to_string(::getpid()));
+    auto path =
+        std::filesystem::temp_directory_path() / ("moon-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(path);
     return path.string();
   }();

@@ -17,9 +17,9 @@ std::string temp_dir();
 
 }  // namespace moon::test
 
-#define MOON_REQUIRE_TEST_FILE(var, relative)                                             \
-  const std::string var = ::moon::test::test_data_file(relative);                         \
-  if (var.empty()) {                                                                      \
-    GTEST_SKIP() << "TEST DATA MISSING: " << (relative)                                   \
+#define MOON_REQUIRE_TEST_FILE(var, relative)                                                  \
+  const std::string var = ::moon::test::test_data_file(relative);                              \
+  if (var.empty()) {                                                                           \
+    GTEST_SKIP() << "TEST DATA MISSING: " << (relative)                                        \
                  << " not found under MOON_TEST_DATA (default ../shared); set MOON_TEST_DATA"; \
   }
