@@ -5,29 +5,10 @@
 #include <string>
 
 #include "gguf/gguf_writer.h"
+#include "util/splitmix64.h"
 
 namespace moon {
 namespace {
-
-// splitmix64: tiny, fast and fully specified, so the weights are the same everywhere.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [-scale, scale).
-  float uniform(float scale) {
-    const double u = static_cast<double>(next() >> 11) * 0x1.0p-53;
-    return static_cast<float>((2.0 * u - 1.0) * scale);
-  }
-
- private:
-  uint64_t state_;
-};
 
 std::vector<uint8_t> random_f32(SplitMix64& rng, size_t n, float scale) {
   std::vector<uint8_t> bytes(n * sizeof(float));
@@ -97,7 +78,16 @@ Result<std::vector<uint8_t>> make_tiny() {
   };
   MOON_TRY(matrix("token_embd.weight", kEmbd, n_vocab));
   MOON_TRY(w.add_tensor("output_norm.weight", {kEmbd}, DType::F32, ones_f32(kEmbd)));
-  MOON_TRY(matrix("output.weight", kEmbd, n_vocab));
+  // Output rows of the printable tokens are scaled up and those of control and byte tokens
+  // down, so that the meaningless text is at least readable ASCII rather than stray bytes.
+  std::vector<uint8_t> output =
+      random_f32(rng, size_t{kEmbd} * n_vocab, 1.0f / std::sqrt(float(kEmbd)));
+  for (uint32_t t = 0; t < n_vocab; ++t) {
+    const float scale = types[t] == 1 ? 6.0f : 0.1f;
+    auto* row = reinterpret_cast<float*>(output.data()) + size_t{t} * kEmbd;
+    for (uint32_t i = 0; i < kEmbd; ++i) row[i] *= scale;
+  }
+  MOON_TRY(w.add_tensor("output.weight", {kEmbd, n_vocab}, DType::F32, std::move(output)));
   for (uint32_t l = 0; l < kLayers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     MOON_TRY(w.add_tensor(p + "attn_norm.weight", {kEmbd}, DType::F32, ones_f32(kEmbd)));

@@ -12,25 +12,12 @@
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
 #include "gguf_test_util.h"
+#include "util/splitmix64.h"
 
 namespace moon::gguf {
 namespace {
 
-// splitmix64: the same sequence on every platform and standard library.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-
- private:
-  uint64_t state_;
-};
+using Rng = SplitMix64;
 
 // Values that stress length, count, type and offset fields.
 uint64_t extreme_u64(Rng& rng, uint64_t file_size) {

@@ -4,6 +4,8 @@
 #include <iterator>
 #include <string_view>
 
+#include "tokenizer/utf8.h"
+
 namespace moon::test {
 namespace {
 
@@ -57,25 +59,6 @@ constexpr std::array<std::pair<uint32_t, uint32_t>, 14> kBlocks = {{
     {0xFF00, 0xFFEF},    // full-width forms
 }};
 
-// Kept apart from the code under test on purpose.
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 }  // namespace
 
 uint32_t TextGenerator::any_codepoint() {
@@ -126,11 +109,11 @@ void TextGenerator::add_part(std::string& out, bool allow_invalid) {
     case 7: {
       const auto [first, last] = kBlocks[below(kBlocks.size())];
       const uint32_t n = 1 + below(6);
-      for (uint32_t i = 0; i < n; ++i) append_utf8(out, first + below(last - first + 1));
+      for (uint32_t i = 0; i < n; ++i) utf8::append_codepoint(out, first + below(last - first + 1));
       break;
     }
     case 8:
-      append_utf8(out, any_codepoint());
+      utf8::append_codepoint(out, any_codepoint());
       break;
     case 9: {  // ASCII letters, including long runs
       const uint32_t n = 1 + below(below(8) == 0 ? 60 : 10);
