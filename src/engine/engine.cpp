@@ -1,0 +1,193 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "kv/memory_size.h"
+
+namespace moon {
+
+Result<std::unique_ptr<Engine>> Engine::create(const LlamaModel& model,
+                                               std::vector<TokenId> eog_ids,
+                                               const EngineConfig& config) {
+  const LlamaHparams& hp = model.hparams;
+  if (config.scheduler.max_num_batched_tokens < 1 || config.scheduler.max_num_seqs < 1) {
+    return make_error("max-num-batched-tokens and max-num-seqs must be at least 1");
+  }
+  if (!config.scheduler.enable_chunked_prefill &&
+      config.scheduler.max_num_batched_tokens < config.scheduler.max_model_len) {
+    return make_error(
+        "without chunked prefill, max-num-batched-tokens ({}) must be at least the "
+        "maximum model length ({})",
+        config.scheduler.max_num_batched_tokens, config.scheduler.max_model_len);
+  }
+  KvLayout shape;
+  shape.num_layers = hp.n_layer;
+  shape.num_kv_heads = hp.n_head_kv;
+  shape.head_dim = hp.head_dim;
+  shape.block_size = config.block_size;
+  shape.dtype = config.kv_cache_dtype;
+  uint64_t budget = config.kv_cache_bytes;
+  if (budget == 0) {
+    MOON_ASSIGN_OR_RETURN(budget, default_kv_budget());
+  }
+  MOON_ASSIGN_OR_RETURN(KvLayout layout, kv_layout_for_budget(shape, budget));
+  MOON_ASSIGN_OR_RETURN(KvStorage storage, KvStorage::create(layout));
+  return std::unique_ptr<Engine>(new Engine(model, std::move(eog_ids), config, std::move(storage)));
+}
+
+Engine::Engine(const LlamaModel& model, std::vector<TokenId> eog_ids, const EngineConfig& config,
+               KvStorage storage)
+    : model_(model),
+      eog_ids_(std::move(eog_ids)),
+      config_(config),
+      pool_(config.num_threads),
+      storage_(std::move(storage)),
+      kv_(storage_.layout().num_blocks, storage_.layout().block_size, config.enable_prefix_caching),
+      scheduler_(config.scheduler, &kv_),
+      runner_(model, &storage_, &kv_, config.scheduler.max_num_batched_tokens, &pool_) {}
+
+Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
+                           const GenerationParams& params) {
+  if (requests_.contains(id)) return make_error("request id {} is already in use", id);
+  if (prompt.empty()) return make_error("the prompt has no tokens");
+  for (TokenId t : prompt) {
+    if (t < 0 || t >= model_.hparams.n_vocab) {
+      return make_error("token id {} is outside the vocabulary (0..{})", t,
+                        model_.hparams.n_vocab - 1);
+    }
+  }
+  if (params.n < 1) return make_error("n must be at least 1, got {}", params.n);
+  if (params.max_tokens < 1) return make_error("max_tokens must be at least 1");
+  auto seq = std::make_unique<Sequence>();
+  seq->id = new_sequence_id();
+  seq->request_id = id;
+  seq->num_tokens_prompt = static_cast<int64_t>(prompt.size());
+  seq->tokens = std::move(prompt);
+  seq->max_tokens = params.max_tokens;
+  const SequenceId seq_id = seq->id;
+  MOON_TRY(scheduler_.add(std::move(seq)));
+  RequestState& request = requests_[id];
+  request.params = params;
+  request.sequences = {seq_id};
+  sequences_.emplace(
+      seq_id, SequenceState{id, 0, Sampler(params.temperature, params.seed), &request.params});
+  return Status::success();
+}
+
+std::vector<SequenceUpdate> Engine::abort(RequestId id) {
+  std::vector<SequenceUpdate> updates;
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return updates;
+  for (SequenceId seq_id : it->second.sequences) {
+    auto state = sequences_.find(seq_id);
+    if (state == sequences_.end()) continue;  // already finished
+    scheduler_.finish(seq_id, FinishReason::kAbort);
+    updates.push_back({id, state->second.index, -1, 0.0f, true, FinishReason::kAbort});
+    sequences_.erase(state);
+  }
+  requests_.erase(it);
+  return updates;
+}
+
+SequenceUpdate Engine::finish_if_done(SequenceId id, SampledToken sampled) {
+  SequenceState& state = sequences_.at(id);
+  const GenerationParams& params = *state.params;
+  Sequence& seq = *scheduler_.find(id);
+  SequenceUpdate update{state.request_id, state.index, sampled.id,
+                        sampled.logprob,  false,       FinishReason::kNone};
+  const bool is_eog = std::find(eog_ids_.begin(), eog_ids_.end(), sampled.id) != eog_ids_.end();
+  const bool is_stop = std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(),
+                                 sampled.id) != params.stop_token_ids.end();
+  if ((is_eog && !params.ignore_eos) || is_stop) {
+    // The stop token ends the text; it is not part of it.
+    update.token = -1;
+    update.finished = true;
+    update.finish_reason = FinishReason::kStop;
+  } else if (seq.num_tokens_output() >= seq.max_tokens) {
+    update.finished = true;
+    update.finish_reason = FinishReason::kLength;
+  }
+  if (update.finished) {
+    const RequestId request_id = state.request_id;
+    scheduler_.finish(id, update.finish_reason);
+    sequences_.erase(id);
+    RequestState& request = requests_.at(request_id);
+    const bool all_done = std::none_of(request.sequences.begin(), request.sequences.end(),
+                                       [this](SequenceId s) { return sequences_.contains(s); });
+    if (all_done && (request.forked || request.params.n == 1)) requests_.erase(request_id);
+  }
+  return update;
+}
+
+Result<std::vector<SequenceUpdate>> Engine::step() {
+  std::vector<SequenceUpdate> updates;
+  const SchedulerOutput out = scheduler_.schedule();
+  if (out.empty()) return updates;
+  MOON_ASSIGN_OR_RETURN(std::span<const float> logits, runner_.run(out));
+
+  const auto sample_start = std::chrono::steady_clock::now();
+  const auto n_vocab = static_cast<size_t>(runner_.vocab_size());
+  std::vector<TokenId> sampled(out.chunks.size(), -1);
+  std::vector<SampledToken> details(out.chunks.size());
+  struct Fork {
+    SequenceId parent;
+    int index;
+    SampledToken first;
+  };
+  std::vector<Fork> forks;
+  size_t row = 0;
+  for (size_t i = 0; i < out.chunks.size(); ++i) {
+    if (!out.chunks[i].samples) continue;
+    const std::span<const float> row_logits = logits.subspan(row++ * n_vocab, n_vocab);
+    const SequenceId id = out.chunks[i].sequence->id;
+    SequenceState& state = sequences_.at(id);
+    details[i] = state.sampler.sample(row_logits);
+    sampled[i] = details[i].id;
+    RequestState& request = requests_.at(state.request_id);
+    if (!request.forked && request.params.n > 1) {
+      // Parallel sampling: the other n-1 sequences draw their first token from the same
+      // prompt logits, then share the prompt's blocks.
+      request.forked = true;
+      for (int k = 1; k < request.params.n; ++k) {
+        Sampler sampler(request.params.temperature, request.params.seed + k);
+        const SampledToken first = sampler.sample(row_logits);
+        const SequenceId child_id = new_sequence_id();
+        sequences_.emplace(child_id,
+                           SequenceState{state.request_id, k, std::move(sampler), &request.params});
+        request.sequences.push_back(child_id);
+        forks.push_back({id, k, first});
+      }
+    }
+  }
+  last_step_sample_ms_ =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sample_start)
+          .count();
+  scheduler_.update(out, sampled);
+
+  // Children are created from the parent as it is now (prompt + its first token).
+  size_t next_fork = 0;
+  for (size_t i = 0; i < out.chunks.size(); ++i) {
+    if (!out.chunks[i].samples) continue;
+    const SequenceId id = out.chunks[i].sequence->id;
+    for (; next_fork < forks.size() && forks[next_fork].parent == id; ++next_fork) {
+      const Fork& f = forks[next_fork];
+      const Sequence& parent = *scheduler_.find(id);
+      auto child = std::make_unique<Sequence>();
+      const RequestState& request = requests_.at(parent.request_id);
+      child->id = request.sequences[f.index];
+      child->request_id = parent.request_id;
+      child->num_tokens_prompt = parent.num_tokens_prompt;
+      child->tokens.assign(parent.tokens.begin(), parent.tokens.end() - 1);
+      child->tokens.push_back(f.first.id);
+      child->max_tokens = parent.max_tokens;
+      const SequenceId child_id = child->id;
+      MOON_TRY(scheduler_.fork(id, std::move(child)));
+      updates.push_back(finish_if_done(child_id, f.first));
+    }
+    updates.push_back(finish_if_done(id, details[i]));
+  }
+  return updates;
+}
+
+}  // namespace moon

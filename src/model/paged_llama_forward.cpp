@@ -1,0 +1,114 @@
+#include "model/paged_llama_forward.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/kernels.h"
+#include "kernels/paged_attention.h"
+
+namespace moon {
+
+PagedLlamaForward::PagedLlamaForward(const LlamaModel& model, KvStorage* kv, int64_t max_num_tokens,
+                                     ThreadPool* pool)
+    : model_(model),
+      hp_(model.hparams),
+      kv_(kv),
+      pool_(pool),
+      max_num_tokens_(std::max<int64_t>(max_num_tokens, 1)) {
+  rope_.rot_dim = hp_.n_rot;
+  rope_.freq_base = hp_.rope_freq_base;
+  rope_.linear_scale = 1.0f / hp_.rope_freq_scale;
+  rope_.freq_factors = model.weights.rope_freqs.empty() ? nullptr : model.weights.rope_freqs.data();
+  const auto n = static_cast<size_t>(max_num_tokens_);
+  x_.resize(n * hp_.n_embd);
+  xb_.resize(n * hp_.n_embd);
+  q_.resize(n * hp_.n_embd_q());
+  k_.resize(n * hp_.n_embd_kv());
+  v_.resize(n * hp_.n_embd_kv());
+  att_.resize(n * hp_.n_embd_q());
+  gate_.resize(n * hp_.n_ff);
+  up_.resize(n * hp_.n_ff);
+  tmp_.resize(n * hp_.n_embd);
+}
+
+Status PagedLlamaForward::validate(const ForwardBatch& b) const {
+  const int64_t n = b.num_tokens();
+  if (n == 0) return make_error("forward called with no tokens");
+  if (n > max_num_tokens_) {
+    return make_error("batch of {} tokens exceeds the forward's capacity of {}", n,
+                      max_num_tokens_);
+  }
+  const KvLayout& layout = kv_->layout();
+  const int64_t num_slots = layout.num_blocks * layout.block_size;
+  if (static_cast<int64_t>(b.positions.size()) != n ||
+      static_cast<int64_t>(b.slot_mapping.size()) != n ||
+      static_cast<int64_t>(b.query_start.size()) != b.num_seqs() + 1 || b.query_start.back() != n) {
+    return make_error("malformed forward batch: inconsistent array sizes");
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (b.tokens[i] < 0 || b.tokens[i] >= hp_.n_vocab) {
+      return make_error("token id {} is outside the vocabulary (0..{})", b.tokens[i],
+                        hp_.n_vocab - 1);
+    }
+    if (b.slot_mapping[i] >= num_slots)
+      return make_error("slot {} is outside the KV pool", b.slot_mapping[i]);
+  }
+  for (int64_t row : b.logits_rows) {
+    if (row < 0 || row >= n) return make_error("logits row {} is outside the batch", row);
+  }
+  return Status::success();
+}
+
+Status PagedLlamaForward::forward(const ForwardBatch& b, float* logits) {
+  MOON_TRY(validate(b));
+  const int64_t n = b.num_tokens(), dim = hp_.n_embd;
+  const LlamaWeights& w = model_.weights;
+  for (int64_t i = 0; i < n; ++i) kernels::get_row(w.token_embd, b.tokens[i], &x_[i * dim]);
+
+  kernels::PagedAttentionBatch att;
+  att.q = q_.data();
+  att.out = att_.data();
+  att.num_heads = hp_.n_head;
+  att.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+  att.num_seqs = b.num_seqs();
+  att.query_start = b.query_start.data();
+  att.context_len = b.context_len.data();
+  att.block_tables = b.block_tables.data();
+  att.block_table_stride = b.block_table_stride;
+  att.layout = kv_->layout();
+
+  for (int64_t l = 0; l < hp_.n_layer; ++l) {
+    const LlamaLayerWeights& lw = w.layers[l];
+    kernels::rmsnorm(x_.data(), lw.attn_norm.data(), xb_.data(), n, dim, hp_.rms_eps, pool_);
+    kernels::matmul(xb_.data(), n, lw.wq, q_.data(), pool_);
+    kernels::matmul(xb_.data(), n, lw.wk, k_.data(), pool_);
+    kernels::matmul(xb_.data(), n, lw.wv, v_.data(), pool_);
+    kernels::rope(q_.data(), n, hp_.n_head, hp_.head_dim, b.positions.data(), rope_, pool_);
+    kernels::rope(k_.data(), n, hp_.n_head_kv, hp_.head_dim, b.positions.data(), rope_, pool_);
+    kernels::kv_write(kv_->layout(), kv_->k(l), kv_->v(l), k_.data(), v_.data(),
+                      b.slot_mapping.data(), n);
+    att.k_cache = kv_->k(l);
+    att.v_cache = kv_->v(l);
+    kernels::paged_attention(att, pool_);
+    kernels::matmul(att_.data(), n, lw.wo, tmp_.data(), pool_);
+    kernels::add(x_.data(), tmp_.data(), x_.data(), n * dim, pool_);
+
+    kernels::rmsnorm(x_.data(), lw.ffn_norm.data(), xb_.data(), n, dim, hp_.rms_eps, pool_);
+    kernels::matmul(xb_.data(), n, lw.w_gate, gate_.data(), pool_);
+    kernels::matmul(xb_.data(), n, lw.w_up, up_.data(), pool_);
+    kernels::silu_mul(gate_.data(), up_.data(), gate_.data(), n * hp_.n_ff, pool_);
+    kernels::matmul(gate_.data(), n, lw.w_down, tmp_.data(), pool_);
+    kernels::add(x_.data(), tmp_.data(), x_.data(), n * dim, pool_);
+  }
+  // Only the rows whose logits are wanted go through the (large) output projection.
+  const auto rows = static_cast<int64_t>(b.logits_rows.size());
+  if (rows == 0) return Status::success();
+  for (int64_t r = 0; r < rows; ++r) {
+    std::copy_n(&x_[b.logits_rows[r] * dim], dim, &tmp_[r * dim]);
+  }
+  kernels::rmsnorm(tmp_.data(), w.output_norm.data(), xb_.data(), rows, dim, hp_.rms_eps, pool_);
+  kernels::matmul(xb_.data(), rows, w.output, logits, pool_);
+  return Status::success();
+}
+
+}  // namespace moon

@@ -1,0 +1,58 @@
+// The engine's Llama forward over a batch of many sequences with a paged KV cache: every
+// token of the step goes through the layers together (one matrix-matrix product per
+// weight), new K/V are stored in their slots, and each sequence's queries attend over its
+// own blocks (kernels/paged_attention). Results match the reference forward to fp32
+// rounding and are batch-invariant: a token's logits are bitwise the same whatever else is
+// in the batch and however its prompt was chunked.
+//
+// Workspace is allocated once for `max_num_tokens`; nothing is allocated per call.
+// Not thread-safe: the engine thread calls it (the kernels use the pool internally).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/rope_params.h"
+#include "kv/kv_storage.h"
+#include "model/forward_batch.h"
+#include "model/llama_model.h"
+#include "util/result.h"
+#include "util/thread_pool.h"
+
+namespace moon {
+
+class PagedLlamaForward {
+ public:
+  // `kv` must have the model's layers, KV heads and head size; both must outlive this.
+  PagedLlamaForward(const LlamaModel& model, KvStorage* kv, int64_t max_num_tokens,
+                    ThreadPool* pool);
+
+  // Runs the batch; writes batch.logits_rows.size() rows of logits ([rows, n_vocab]).
+  // Errors (not aborts) for malformed batches: too many tokens, ids outside the vocabulary,
+  // slots outside the pool.
+  Status forward(const ForwardBatch& batch, float* logits);
+
+  int64_t max_num_tokens() const { return max_num_tokens_; }
+
+ private:
+  Status validate(const ForwardBatch& batch) const;
+
+  const LlamaModel& model_;
+  const LlamaHparams& hp_;
+  KvStorage* kv_;
+  ThreadPool* pool_;
+  int64_t max_num_tokens_;
+  kernels::RopeParams rope_;
+
+  std::vector<float> x_;     // [max_num_tokens, n_embd] residual stream
+  std::vector<float> xb_;    // [max_num_tokens, n_embd] normed
+  std::vector<float> q_;     // [max_num_tokens, n_embd_q]
+  std::vector<float> k_;     // [max_num_tokens, n_embd_kv]
+  std::vector<float> v_;     // [max_num_tokens, n_embd_kv]
+  std::vector<float> att_;   // [max_num_tokens, n_embd_q]
+  std::vector<float> gate_;  // [max_num_tokens, n_ff]
+  std::vector<float> up_;    // [max_num_tokens, n_ff]
+  std::vector<float> tmp_;   // [max_num_tokens, n_embd]
+};
+
+}  // namespace moon

@@ -1,0 +1,219 @@
+// The engine end to end on stories260K: continuous batching must not change a single token
+// or logprob bit, whatever the batch, order, chunking, prefix caching or KV pressure.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/test_data.h"
+#include "tokenizer/tokenizer.h"
+
+namespace moon {
+namespace {
+
+using Key = std::pair<RequestId, int>;
+
+struct Golden {
+  std::vector<TokenId> prompt;
+  std::vector<TokenId> output;
+};
+
+struct Result1 {
+  std::vector<TokenId> tokens;
+  std::vector<float> logprobs;
+  FinishReason reason = FinishReason::kNone;
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string model_path = test::test_data_file("models/stories260K-f32.gguf");
+    const std::string golden_path = test::test_data_file("models/golden-stories260K.jsonl");
+    if (model_path.empty() || golden_path.empty()) {
+      GTEST_SKIP() << "TEST DATA MISSING: models/stories260K-f32.gguf or golden file";
+    }
+    auto model = load_llama_model(model_path);
+    ASSERT_TRUE(model.ok()) << model.error().message;
+    model_ = std::move(model).value();
+    auto tok = Tokenizer::from_gguf(*model_->file);
+    ASSERT_TRUE(tok.ok());
+    eog_ = (*tok)->eog_ids();
+    std::ifstream in(golden_path);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      auto j = nlohmann::json::parse(line);
+      golden_.push_back({j["prompt_token_ids"].get<std::vector<TokenId>>(),
+                         j["output_token_ids"].get<std::vector<TokenId>>()});
+    }
+  }
+
+  std::unique_ptr<Engine> make_engine(EngineConfig config) {
+    auto engine = Engine::create(*model_, eog_, config);
+    EXPECT_TRUE(engine.ok()) << engine.error().message;
+    return engine.ok() ? std::move(engine).value() : nullptr;
+  }
+
+  // Runs requests (id -> prompt, params) to completion; results keyed by (id, index).
+  std::map<std::pair<RequestId, int>, Result1> run(
+      Engine& engine, const std::vector<std::pair<RequestId, std::vector<TokenId>>>& requests,
+      const GenerationParams& params) {
+    std::map<std::pair<RequestId, int>, Result1> results;
+    for (const auto& [id, prompt] : requests) {
+      EXPECT_TRUE(engine.add_request(id, prompt, params).ok());
+    }
+    for (int steps = 0; engine.has_work() && steps < 100000; ++steps) {
+      auto updates = engine.step();
+      EXPECT_TRUE(updates.ok()) << updates.error().message;
+      if (!updates.ok()) break;
+      for (const SequenceUpdate& u : *updates) {
+        Result1& r = results[Key(u.request_id, u.index)];
+        if (u.token >= 0) {
+          r.tokens.push_back(u.token);
+          r.logprobs.push_back(u.logprob);
+        }
+        if (u.finished) r.reason = u.finish_reason;
+      }
+    }
+    EXPECT_FALSE(engine.has_work());
+    return results;
+  }
+
+  static EngineConfig config(int64_t budget_tokens, bool prefix_caching,
+                             uint64_t kv_bytes = 64ull << 20) {
+    EngineConfig c;
+    c.scheduler.max_num_batched_tokens = budget_tokens;
+    c.scheduler.max_num_seqs = 64;
+    c.scheduler.max_model_len = 512;
+    c.enable_prefix_caching = prefix_caching;
+    c.kv_cache_bytes = kv_bytes;
+    c.num_threads = 2;
+    return c;
+  }
+
+  GenerationParams greedy() const {
+    GenerationParams p;
+    p.max_tokens = 48;
+    return p;
+  }
+
+  std::unique_ptr<LlamaModel> model_;
+  std::vector<TokenId> eog_;
+  std::vector<Golden> golden_;
+};
+
+TEST_F(EngineTest, AllGoldenPromptsTogetherGiveTheGoldenTokens) {
+  struct Variant {
+    int64_t budget;
+    bool prefix_caching;
+    bool reversed;
+  };
+  for (const Variant& v : {Variant{512, true, false}, Variant{512, false, true},
+                           Variant{7, true, true}, Variant{33, false, false}}) {
+    auto engine = make_engine(config(v.budget, v.prefix_caching));
+    ASSERT_NE(engine, nullptr);
+    std::vector<std::pair<RequestId, std::vector<TokenId>>> requests;
+    for (size_t i = 0; i < golden_.size(); ++i) {
+      const size_t g = v.reversed ? golden_.size() - 1 - i : i;
+      requests.push_back({g, golden_[g].prompt});
+    }
+    auto results = run(*engine, requests, greedy());
+    for (size_t g = 0; g < golden_.size(); ++g) {
+      EXPECT_EQ(results[Key(g, 0)].tokens, golden_[g].output)
+          << "prompt " << g << " budget " << v.budget << " caching " << v.prefix_caching;
+    }
+    EXPECT_EQ(engine->kv_stats().num_blocks_used, 0);
+  }
+}
+
+TEST_F(EngineTest, LogprobsInABatchAreBitwiseThoseOfTheRequestAlone) {
+  auto batched_engine = make_engine(config(40, true));
+  std::vector<std::pair<RequestId, std::vector<TokenId>>> all;
+  for (size_t g = 0; g < golden_.size(); ++g) all.push_back({g, golden_[g].prompt});
+  auto batched = run(*batched_engine, all, greedy());
+  for (size_t g = 0; g < golden_.size(); ++g) {
+    auto alone_engine = make_engine(config(512, false));
+    auto alone = run(*alone_engine, {{g, golden_[g].prompt}}, greedy());
+    ASSERT_EQ(alone[Key(g, 0)].tokens, batched[Key(g, 0)].tokens) << g;
+    ASSERT_EQ(alone[Key(g, 0)].logprobs.size(), batched[Key(g, 0)].logprobs.size());
+    EXPECT_EQ(0, std::memcmp(alone[Key(g, 0)].logprobs.data(), batched[Key(g, 0)].logprobs.data(),
+                             alone[Key(g, 0)].logprobs.size() * sizeof(float)))
+        << "prompt " << g;
+  }
+}
+
+TEST_F(EngineTest, TooSmallPoolPreemptsButEveryRequestCompletesIdentically) {
+  // Room for about 60 tokens per layer... of 9 requests each needing up to ~130.
+  const KvLayout layout_probe = [&] {
+    auto e = make_engine(config(64, true));
+    return e->kv_layout();
+  }();
+  const uint64_t small = 16 * layout_probe.block_size * layout_probe.bytes_per_token();
+  auto engine = make_engine(config(64, true, small));
+  ASSERT_NE(engine, nullptr);
+  ASSERT_EQ(engine->kv_layout().num_blocks, 16);
+  std::vector<std::pair<RequestId, std::vector<TokenId>>> requests;
+  for (size_t g = 0; g < golden_.size(); ++g) {
+    if (golden_[g].prompt.size() + 48 > 15 * 16) continue;  // cannot fit alone: refused
+    requests.push_back({g, golden_[g].prompt});
+  }
+  auto results = run(*engine, requests, greedy());
+  EXPECT_GT(engine->num_preemptions(), 0);
+  for (const auto& [g, prompt] : requests) {
+    EXPECT_EQ(results[Key(g, 0)].tokens, golden_[g].output) << "prompt " << g;
+  }
+}
+
+TEST_F(EngineTest, ParallelSamplingSequencesEqualSeededSoloRuns) {
+  GenerationParams params;
+  params.max_tokens = 24;
+  params.temperature = 0.9f;
+  params.seed = 1234;
+  params.n = 4;
+  auto engine = make_engine(config(64, true));
+  auto together = run(*engine, {{7, golden_[0].prompt}}, params);
+  ASSERT_EQ(together.size(), 4u);
+  std::set<std::vector<TokenId>> distinct;
+  for (int k = 0; k < 4; ++k) {
+    GenerationParams solo = params;
+    solo.n = 1;
+    solo.seed = params.seed + k;
+    auto solo_engine = make_engine(config(64, false));
+    auto alone = run(*solo_engine, {{7, golden_[0].prompt}}, solo);
+    EXPECT_EQ(together[Key(7, k)].tokens, alone[Key(7, 0)].tokens) << "sequence " << k;
+    distinct.insert(together[Key(7, k)].tokens);
+  }
+  EXPECT_GT(distinct.size(), 1u);
+  EXPECT_EQ(engine->kv_stats().num_blocks_used, 0);
+}
+
+TEST_F(EngineTest, AbortFreesBlocksAndReportsAbort) {
+  auto engine = make_engine(config(64, true));
+  ASSERT_TRUE(engine->add_request(1, golden_[6].prompt, greedy()).ok());
+  ASSERT_TRUE(engine->add_request(2, golden_[0].prompt, greedy()).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(engine->step().ok());
+  EXPECT_GT(engine->kv_stats().num_blocks_used, 0);
+  auto updates = engine->abort(1);
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_EQ(updates[0].finish_reason, FinishReason::kAbort);
+  while (engine->has_work()) ASSERT_TRUE(engine->step().ok());
+  EXPECT_EQ(engine->kv_stats().num_blocks_used, 0);
+}
+
+TEST_F(EngineTest, BadRequestsAreRefusedWithoutSideEffects) {
+  auto engine = make_engine(config(64, true));
+  EXPECT_FALSE(engine->add_request(1, {}, greedy()).ok());
+  EXPECT_FALSE(engine->add_request(1, {1, 512}, greedy()).ok());
+  GenerationParams too_long = greedy();
+  too_long.max_tokens = 10000;
+  EXPECT_FALSE(engine->add_request(1, {1, 2}, too_long).ok());
+  EXPECT_FALSE(engine->has_work());
+  EXPECT_TRUE(engine->add_request(1, {1, 2}, greedy()).ok());
+}
+
+}  // namespace
+}  // namespace moon
