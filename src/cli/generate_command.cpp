@@ -2,156 +2,223 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "model/llama_forward.h"
+#include "engine/engine.h"
 #include "model/llama_model.h"
-#include "sampling/sampler.h"
 #include "tokenizer/incremental_decoder.h"
 #include "tokenizer/tokenizer.h"
 #include "util/logging.h"
-#include "util/thread_pool.h"
 
 namespace moon {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
 }
+
+Result<std::vector<std::string>> read_prompts_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return make_error("cannot open prompts file '{}'", path);
+  std::vector<std::string> prompts;
+  std::string line;
+  for (int line_no = 1; std::getline(in, line); ++line_no) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    try {
+      const auto j = nlohmann::json::parse(line);
+      if (!j.is_string()) throw std::runtime_error("not a string");
+      prompts.push_back(j.get<std::string>());
+    } catch (const std::exception&) {
+      return make_error("{}:{}: each line must be one JSON string, e.g. \"Once upon a time\"", path,
+                        line_no);
+    }
+  }
+  return prompts;
+}
+
+// One sequence's output as it streams in.
+struct SequenceResult {
+  std::vector<TokenId> ids;
+  std::string text;
+  std::string finish_reason;
+  std::unique_ptr<IncrementalDecoder> decoder;
+};
+
+struct PromptResult {
+  std::vector<TokenId> prompt_ids;
+  std::vector<SequenceResult> sequences;
+  Clock::time_point first_token{};
+  Clock::time_point done{};
+  double sample_ms = 0.0;
+  int num_unfinished = 0;
+};
 
 }  // namespace
 
 CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
-  CLI::App* cmd = app.add_subcommand("generate", "Generate a continuation of a prompt");
+  CLI::App* cmd = app.add_subcommand("generate", "Generate continuations of prompts");
   cmd->add_option(
       "-m,--model", o.model,
       "GGUF model file, or builtin:tiny (the default: random weights, meaningless text)");
-  cmd->add_option("-p,--prompt", o.prompt, "Prompt text")->required();
-  cmd->add_option("-n,--max-tokens", o.max_tokens, "Most tokens to generate")
-      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-p,--prompt", o.prompts, "Prompt text (repeat for several prompts)");
+  cmd->add_option("--prompts-file", o.prompts_file, "File with one JSON string prompt per line");
+  cmd->add_option("-n,--max-tokens", o.max_tokens, "Most tokens to generate per sequence")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--temperature", o.temperature, "0 is greedy; higher is more random")
       ->check(CLI::Range(0.0f, 100.0f));
   cmd->add_option("--seed", o.seed, "Seed for sampling (same seed, same output)");
+  cmd->add_option("--n", o.n, "Sequences per prompt (parallel sampling, sharing the prompt's KV)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-sequence tokens");
   cmd->add_option("--output-format", o.output_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
-  cmd->add_option("-t,--threads", o.threads, "Worker threads (0: all cores)")
-      ->check(CLI::Range(0, 1024));
+  add_engine_options(*cmd, o.engine);
   return cmd;
 }
 
 int run_generate(const GenerateOptions& o) {
+  auto fail = [](const Error& e) {
+    spdlog::error("{}", e.message);
+    return 1;
+  };
+  std::vector<std::string> prompts = o.prompts;
+  if (!o.prompts_file.empty()) {
+    auto more = read_prompts_file(o.prompts_file);
+    if (!more.ok()) return fail(more.error());
+    prompts.insert(prompts.end(), more->begin(), more->end());
+  }
+  if (prompts.empty()) return fail(make_error("no prompt given: use --prompt or --prompts-file"));
+
   const auto load_start = Clock::now();
   auto model = load_llama_model(o.model);
-  if (!model.ok()) {
-    spdlog::error("{}", model.error().message);
-    return 1;
-  }
+  if (!model.ok()) return fail(model.error());
   const LlamaHparams& hp = (*model)->hparams;
   auto tokenizer = Tokenizer::from_gguf(*(*model)->file);
-  if (!tokenizer.ok()) {
-    spdlog::error("{}", tokenizer.error().message);
-    return 1;
+  if (!tokenizer.ok()) return fail(tokenizer.error());
+  const Tokenizer& tok = **tokenizer;
+  if (tok.vocab_size() != hp.n_vocab) {
+    return fail(make_error("the tokenizer has {} tokens but the model's output has {}",
+                           tok.vocab_size(), hp.n_vocab));
   }
-  if ((*tokenizer)->vocab_size() != hp.n_vocab) {
-    spdlog::error("the tokenizer has {} tokens but the model's output has {}",
-                  (*tokenizer)->vocab_size(), hp.n_vocab);
-    return 1;
-  }
-  const std::vector<int32_t> prompt_ids =
-      (*tokenizer)->encode(o.prompt, /*add_special=*/true, /*parse_special=*/false);
-  if (prompt_ids.empty()) {
-    spdlog::error("the prompt is empty and the model adds no BOS token: nothing to condition on");
-    return 1;
-  }
-  const int64_t max_context =
-      std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(prompt_ids.size()) + o.max_tokens);
-  if (static_cast<int64_t>(prompt_ids.size()) > hp.n_ctx_train) {
-    spdlog::error("the prompt has {} tokens, more than the model's context of {}",
-                  prompt_ids.size(), hp.n_ctx_train);
-    return 1;
-  }
-  ThreadPool pool(o.threads);
-  LlamaForward forward(**model, max_context, &pool);
-  const double load_ms = ms_since(load_start);
-  spdlog::info("loaded {} ({} layers, {} dims, vocab {}) in {:.0f} ms, {} threads",
-               hp.name.empty() ? (*model)->file->name() : hp.name, hp.n_layer, hp.n_embd,
-               hp.n_vocab, load_ms, pool.num_threads());
+  auto config = make_engine_config(o.engine, hp);
+  if (!config.ok()) return fail(config.error());
+  auto engine = Engine::create(**model, tok.eog_ids(), *config);
+  if (!engine.ok()) return fail(engine.error());
+  const double load_ms = ms_between(load_start, Clock::now());
+  spdlog::info(
+      "loaded {} ({} layers, {} dims, vocab {}) in {:.0f} ms; KV cache {} blocks of {} "
+      "tokens ({:.1f} MiB)",
+      hp.name.empty() ? (*model)->file->name() : hp.name, hp.n_layer, hp.n_embd, hp.n_vocab,
+      load_ms, (*engine)->kv_layout().num_blocks, (*engine)->kv_layout().block_size,
+      2.0 * hp.n_layer * (*engine)->kv_layout().layer_bytes() / (1 << 20));
 
-  std::vector<float> logits(static_cast<size_t>(hp.n_vocab));
-  const auto prefill_start = Clock::now();
-  if (Status s = forward.forward(prompt_ids, 0, logits.data()); !s.ok()) {
-    spdlog::error("{}", s.error().message);
-    return 1;
-  }
-  const double prefill_ms = ms_since(prefill_start);
+  GenerationParams params;
+  params.max_tokens = o.max_tokens;
+  params.temperature = o.temperature;
+  params.seed = o.seed;
+  params.n = o.n;
+  params.ignore_eos = o.ignore_eos;
 
-  Sampler sampler(o.temperature, o.seed);
-  IncrementalDecoder decoder(**tokenizer, /*skip_special=*/true, /*continuation=*/true);
-  std::vector<int32_t> output_ids;
-  std::string text;
-  std::string finish_reason = "length";
-  double decode_ms = 0.0, sample_ms = 0.0;
-  const bool stream = o.output_format == "text";
-  int64_t pos = static_cast<int64_t>(prompt_ids.size());
-  while (static_cast<int>(output_ids.size()) < o.max_tokens) {
-    const auto sample_start = Clock::now();
-    const int32_t next = sampler.sample(logits).id;
-    sample_ms += ms_since(sample_start);
-    if ((*tokenizer)->is_eog(next)) {
-      finish_reason = "stop";
-      break;
+  std::vector<PromptResult> results(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    PromptResult& r = results[i];
+    r.prompt_ids = tok.encode(prompts[i], /*add_special=*/true, /*parse_special=*/false);
+    if (r.prompt_ids.empty()) {
+      return fail(make_error("prompt {} is empty and the model adds no BOS token", i + 1));
     }
-    output_ids.push_back(next);
-    const std::string piece = decoder.push(next);
-    text += piece;
+    r.sequences.resize(o.n);
+    for (SequenceResult& s : r.sequences) {
+      s.decoder = std::make_unique<IncrementalDecoder>(tok, true, /*continuation=*/true);
+    }
+    r.num_unfinished = o.n;
+    if (Status s = (*engine)->add_request(i, r.prompt_ids, params); !s.ok()) {
+      return fail(make_error("prompt {}: {}", i + 1, s.error().message));
+    }
+  }
+
+  // Stream as text only where one sequence's output can go straight to the terminal.
+  const bool stream = o.output_format == "text" && prompts.size() == 1 && o.n == 1;
+  const auto start = Clock::now();
+  int64_t num_generated = 0;
+  while ((*engine)->has_work()) {
+    auto updates = (*engine)->step();
+    if (!updates.ok()) return fail(updates.error());
+    const auto now = Clock::now();
+    std::vector<bool> touched(results.size(), false);
+    for (const SequenceUpdate& u : *updates) {
+      PromptResult& r = results[u.request_id];
+      SequenceResult& s = r.sequences[u.index];
+      if (r.first_token == Clock::time_point{}) r.first_token = now;
+      touched[u.request_id] = true;
+      if (u.token >= 0) {
+        ++num_generated;
+        s.ids.push_back(u.token);
+        const std::string piece = s.decoder->push(u.token);
+        s.text += piece;
+        if (stream) std::fwrite(piece.data(), 1, piece.size(), stdout);
+      }
+      if (u.finished) {
+        const std::string tail = s.decoder->flush();
+        s.text += tail;
+        if (stream) std::fwrite(tail.data(), 1, tail.size(), stdout);
+        s.finish_reason = std::string(finish_reason_name(u.finish_reason));
+        if (--r.num_unfinished == 0) r.done = now;
+      }
+    }
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (touched[i]) results[i].sample_ms += (*engine)->last_step_sample_ms();
+    }
+    if (stream) std::fflush(stdout);
+  }
+  const double total_ms = ms_between(start, Clock::now());
+  spdlog::info(
+      "{} prompt(s), {} tokens generated in {:.1f} ms ({:.1f} tok/s); {} preemptions, "
+      "prefix cache hit rate {:.1f}%",
+      prompts.size(), num_generated, total_ms, num_generated * 1000.0 / total_ms,
+      (*engine)->num_preemptions(), 100.0 * (*engine)->kv_stats().prefix_hit_rate);
+
+  if (o.output_format == "text") {
     if (stream) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
+      std::fputc('\n', stdout);
+      return 0;
     }
-    if (static_cast<int>(output_ids.size()) == o.max_tokens) break;
-    if (pos >= hp.n_ctx_train) {
-      spdlog::warn("stopped at the model's context length of {} tokens", hp.n_ctx_train);
-      break;
+    for (size_t i = 0; i < results.size(); ++i) {
+      for (size_t k = 0; k < results[i].sequences.size(); ++k) {
+        std::cout << "--- prompt " << i + 1
+                  << (o.n > 1 ? ", sequence " + std::to_string(k + 1) : "") << "\n"
+                  << prompts[i] << results[i].sequences[k].text << "\n";
+      }
     }
-    const auto decode_start = Clock::now();
-    const int32_t token[1] = {next};
-    if (Status s = forward.forward(token, pos, logits.data()); !s.ok()) {
-      spdlog::error("{}", s.error().message);
-      return 1;
-    }
-    decode_ms += ms_since(decode_start);
-    ++pos;
-  }
-  const std::string tail = decoder.flush();
-  text += tail;
-
-  if (stream) {
-    std::fwrite(tail.data(), 1, tail.size(), stdout);
-    std::fputc('\n', stdout);
-    const size_t n_decoded = output_ids.empty() ? 0 : output_ids.size() - 1;
-    spdlog::info(
-        "prompt {} tokens in {:.1f} ms ({:.1f} tok/s); generated {} tokens, decode "
-        "{:.1f} tok/s; sampling {:.3f} ms",
-        prompt_ids.size(), prefill_ms, prompt_ids.size() * 1000.0 / prefill_ms, output_ids.size(),
-        decode_ms > 0 ? n_decoded * 1000.0 / decode_ms : 0.0, sample_ms);
     return 0;
   }
-  nlohmann::json out = {
-      {"prompt_token_ids", prompt_ids},
-      {"output_token_ids", output_ids},
-      {"text", text},
-      {"finish_reason", finish_reason},
-      {"timings",
-       {{"load_ms", load_ms},
-        {"prefill_ms", prefill_ms},
-        {"decode_ms", decode_ms},
-        {"sample_ms", sample_ms}}},
-  };
-  // Invalid UTF-8 cannot reach here (the decoder emits whole characters), but replace
-  // rather than throw if it ever does.
+  nlohmann::json all = nlohmann::json::array();
+  for (const PromptResult& r : results) {
+    const SequenceResult& first = r.sequences[0];
+    nlohmann::json obj = {
+        {"prompt_token_ids", r.prompt_ids},
+        {"output_token_ids", first.ids},
+        {"text", first.text},
+        {"finish_reason", first.finish_reason},
+        {"timings",
+         {{"load_ms", load_ms},
+          {"prefill_ms", ms_between(start, r.first_token)},
+          {"decode_ms", ms_between(r.first_token, r.done)},
+          {"sample_ms", r.sample_ms}}},
+    };
+    if (o.n > 1) {
+      obj["outputs"] = nlohmann::json::array();
+      for (const SequenceResult& s : r.sequences) {
+        obj["outputs"].push_back(
+            {{"output_token_ids", s.ids}, {"text", s.text}, {"finish_reason", s.finish_reason}});
+      }
+    }
+    all.push_back(std::move(obj));
+  }
+  const nlohmann::json& out = all.size() == 1 ? all[0] : all;
   std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   return 0;
 }

@@ -1,20 +1,27 @@
-// `moon generate`: load a model, tokenize a prompt, generate, print text or JSON.
+// `moon generate`: load a model, run one or many prompts through the engine together,
+// print text or JSON.
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "cli/engine_options.h"
 
 namespace moon {
 
 struct GenerateOptions {
   std::string model;  // GGUF path or builtin:<name>; empty for the built-in default
-  std::string prompt;
+  std::vector<std::string> prompts;
+  std::string prompts_file;  // one JSON string per line
   int max_tokens = 128;
   float temperature = 0.0f;
   uint64_t seed = 0;
+  int n = 1;
+  bool ignore_eos = false;
   std::string output_format = "text";  // text | json
-  int threads = 0;                     // 0: every available core
+  EngineOptions engine;
 };
 
 // Registers the subcommand and its flags on `app`; returns it so main can tell which ran.

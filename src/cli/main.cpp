@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/generate_command.h"
+#include "cli/quantize_command.h"
 #include "util/logging.h"
 
 int main(int argc, char** argv) {
@@ -13,9 +14,12 @@ int main(int argc, char** argv) {
 
   moon::GenerateOptions generate;
   CLI::App* generate_cmd = moon::add_generate_command(app, generate);
+  moon::QuantizeOptions quantize;
+  CLI::App* quantize_cmd = moon::add_quantize_command(app, quantize);
 
   CLI11_PARSE(app, argc, argv);
   moon::init_logging(log_level);
   if (generate_cmd->parsed()) return moon::run_generate(generate);
+  if (quantize_cmd->parsed()) return moon::run_quantize(quantize);
   return 2;
 }

@@ -80,8 +80,9 @@ Result<LlamaHparams> read_llama_hparams(const gguf::GgufFile& file) {
   hp.rope_freq_base = static_cast<float>(base);
   hp.rms_eps = static_cast<float>(eps);
 
-  // Linear RoPE scaling stretches positions: pos / factor.
-  std::string scaling = "none";
+  // Linear RoPE scaling stretches positions: pos / factor. As in llama.cpp, a factor with no
+  // scaling type (or type "none") is applied linearly too.
+  std::string scaling;
   if (const gguf::Value* v = file.find(p + "rope.scaling.type"); v && v->as_string()) {
     scaling = std::string(*v->as_string());
   }
@@ -90,14 +91,15 @@ Result<LlamaHparams> read_llama_hparams(const gguf::GgufFile& file) {
     MOON_ASSIGN_OR_RETURN(factor, file.get_float(p + "rope.scale_linear"));
     scaling = "linear";
   }
-  if (scaling == "linear" && factor != 0.0) {
+  if (!scaling.empty() && scaling != "none" && scaling != "linear") {
+    return make_error("{}: RoPE scaling type '{}' is not supported (none and linear are)",
+                      file.name(), scaling);
+  }
+  if (factor != 0.0) {
     if (!(factor > 0) || !std::isfinite(factor)) {
       return make_error("{}: rope scaling factor {} must be positive", file.name(), factor);
     }
     hp.rope_freq_scale = static_cast<float>(1.0 / factor);
-  } else if (scaling != "none" && scaling != "linear") {
-    return make_error("{}: RoPE scaling type '{}' is not supported (none and linear are)",
-                      file.name(), scaling);
   }
 
   if (file.find(p + "vocab_size")) {

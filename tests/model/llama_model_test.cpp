@@ -106,6 +106,15 @@ TEST(LlamaModel, InconsistentHyperparametersAreRefused) {
                "'yarn' is not supported");
 }
 
+// llama.cpp applies rope.scaling.factor linearly when no scaling type is given.
+TEST(LlamaModel, RopeScalingFactorWithoutTypeIsLinear) {
+  auto model = build({.extra_metadata = [](gguf::GgufWriter& w) {
+    w.add_float32("llama.rope.scaling.factor", 4.0f);
+  }});
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  EXPECT_FLOAT_EQ((*model)->hparams.rope_freq_scale, 0.25f);
+}
+
 TEST(LlamaModel, ZeroHyperparameterIsRefused) {
   Spec spec;
   spec.skip_key = "llama.attention.head_count_kv";
