@@ -1,0 +1,187 @@
+#include "engine/engine_client.h"
+
+#include "util/logging.h"
+
+namespace moon {
+
+std::optional<SequenceUpdate> RequestStream::pop() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock,
+           [this] { return !updates_.empty() || closed_ || num_finished_ == num_sequences_; });
+  if (updates_.empty()) return std::nullopt;
+  SequenceUpdate u = updates_.front();
+  updates_.pop_front();
+  return u;
+}
+
+std::optional<SequenceUpdate> RequestStream::try_pop() {
+  std::lock_guard lock(mu_);
+  if (updates_.empty()) return std::nullopt;
+  SequenceUpdate u = updates_.front();
+  updates_.pop_front();
+  return u;
+}
+
+bool RequestStream::finished() const {
+  std::lock_guard lock(mu_);
+  return closed_ || num_finished_ == num_sequences_;
+}
+
+void RequestStream::set_notify(std::function<void()> notify) {
+  std::lock_guard lock(mu_);
+  notify_ = std::move(notify);
+}
+
+void RequestStream::push(const SequenceUpdate& update) {
+  std::function<void()> notify;
+  {
+    std::lock_guard lock(mu_);
+    updates_.push_back(update);
+    if (update.finished) ++num_finished_;
+    notify = notify_;
+  }
+  cv_.notify_all();
+  if (notify) notify();
+}
+
+void RequestStream::close() {
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    client_ = nullptr;
+  }
+  cv_.notify_all();
+}
+
+RequestStream::~RequestStream() {
+  // Lock order is always stream, then client: the engine thread never holds the client's
+  // lock while it touches a stream.
+  std::lock_guard lock(mu_);
+  if (client_ && !closed_ && num_finished_ < num_sequences_) client_->abort(id_);
+}
+
+EngineClient::EngineClient(std::unique_ptr<Engine> engine)
+    : engine_(std::move(engine)), thread_([this] { loop(); }) {}
+
+EngineClient::~EngineClient() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+Result<std::shared_ptr<RequestStream>> EngineClient::submit(std::vector<TokenId> prompt,
+                                                            const GenerationParams& params) {
+  std::promise<Status> accepted;
+  std::future<Status> result = accepted.get_future();
+  std::shared_ptr<RequestStream> stream;
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) return make_error("the engine is shutting down");
+    const RequestId id = next_id_++;
+    stream.reset(new RequestStream(this, id, params.n));
+    submissions_.push_back({id, std::move(prompt), params, &accepted, stream});
+  }
+  cv_.notify_all();
+  Status status = result.get();
+  if (!status.ok()) {
+    stream->close();  // never ran: nothing to abort
+    return status.error();
+  }
+  return stream;
+}
+
+void EngineClient::abort(RequestId id) {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) return;
+    aborts_.push_back(id);
+  }
+  cv_.notify_all();
+}
+
+EngineClient::Snapshot EngineClient::snapshot() const {
+  std::lock_guard lock(mu_);
+  return snapshot_;
+}
+
+void EngineClient::deliver(const std::vector<SequenceUpdate>& updates) {
+  for (const SequenceUpdate& u : updates) {
+    auto it = streams_.find(u.request_id);
+    if (it == streams_.end()) continue;
+    std::shared_ptr<RequestStream> stream = it->second.lock();
+    if (!stream) continue;  // dropped: aborted below
+    stream->push(u);
+    if (stream->finished()) streams_.erase(it);
+  }
+}
+
+void EngineClient::abort_all() {
+  for (auto& [id, weak] : streams_) {
+    engine_->abort(id);
+    if (auto stream = weak.lock()) stream->close();
+  }
+  streams_.clear();
+}
+
+void EngineClient::loop() {
+  int64_t num_steps = 0;
+  while (true) {
+    std::deque<Submission> submissions;
+    std::vector<RequestId> aborts;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] {
+        return stop_ || !submissions_.empty() || !aborts_.empty() || engine_->has_work();
+      });
+      if (stop_) {
+        for (Submission& s : submissions_) {
+          s.accepted->set_value(make_error("the engine is shutting down"));
+        }
+        submissions_.clear();
+        break;
+      }
+      submissions.swap(submissions_);
+      aborts.swap(aborts_);
+    }
+    for (Submission& s : submissions) {
+      Status status = engine_->add_request(s.id, std::move(s.prompt), s.params);
+      if (status.ok()) streams_.emplace(s.id, s.stream);
+      s.accepted->set_value(std::move(status));
+    }
+    for (RequestId id : aborts) deliver(engine_->abort(id));
+    // A stream nobody holds any more belongs to a client that went away.
+    for (auto it = streams_.begin(); it != streams_.end();) {
+      if (it->second.expired()) {
+        engine_->abort(it->first);
+        it = streams_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (engine_->has_work()) {
+      auto updates = engine_->step();
+      if (updates.ok()) {
+        deliver(*updates);
+      } else {
+        // A failed forward is a bug, not a user error: stop everything rather than spin.
+        spdlog::error("engine step failed: {}; aborting every request", updates.error().message);
+        abort_all();
+      }
+      ++num_steps;
+    }
+    Snapshot snap{engine_->kv_stats(),
+                  engine_->num_running(),
+                  engine_->num_waiting(),
+                  engine_->num_preemptions(),
+                  num_steps,
+                  engine_->last_step_sample_ms()};
+    std::lock_guard lock(mu_);
+    snapshot_ = snap;
+  }
+  abort_all();
+}
+
+}  // namespace moon

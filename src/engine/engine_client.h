@@ -1,0 +1,119 @@
+// The thread-safe face of the engine. The engine runs on its own thread; callers on any
+// thread submit requests and abort them through a queue, and read each request's updates
+// from its own channel, so the engine loop never waits on a caller (or, later, a socket).
+//
+//   EngineClient client(std::move(engine));
+//   auto stream = client.submit(prompt_ids, params);   // Result<shared_ptr<RequestStream>>
+//   while (auto u = (*stream)->pop()) { ... if (u->finished) ... }
+//
+// Dropping the last reference to a stream that has not finished aborts its request (a
+// client that went away frees its KV blocks within one engine step).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/engine.h"
+
+namespace moon {
+
+class EngineClient;
+
+// Updates of one request, in the order the engine produced them. Thread-safe.
+class RequestStream {
+ public:
+  RequestId id() const { return id_; }
+  int num_sequences() const { return num_sequences_; }
+
+  // Blocks until an update arrives; nullopt once every sequence has finished and all
+  // updates were read, or when the engine shut down.
+  std::optional<SequenceUpdate> pop();
+  // Non-blocking: nullopt when nothing is waiting.
+  std::optional<SequenceUpdate> try_pop();
+  bool finished() const;
+  // Called on the engine thread after updates are pushed; must be quick and never block
+  // (e.g. post to an event loop). Set it before the first update can arrive.
+  void set_notify(std::function<void()> notify);
+
+  ~RequestStream();
+
+ private:
+  friend class EngineClient;
+  RequestStream(EngineClient* client, RequestId id, int num_sequences)
+      : client_(client), id_(id), num_sequences_(num_sequences) {}
+  void push(const SequenceUpdate& update);
+  void close();  // engine shut down
+
+  EngineClient* client_;
+  RequestId id_;
+  int num_sequences_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<SequenceUpdate> updates_;
+  int num_finished_ = 0;
+  bool closed_ = false;
+  std::function<void()> notify_;
+};
+
+class EngineClient {
+ public:
+  explicit EngineClient(std::unique_ptr<Engine> engine);
+  // Stops the loop: unfinished requests are aborted and their streams closed.
+  ~EngineClient();
+  EngineClient(const EngineClient&) = delete;
+  EngineClient& operator=(const EngineClient&) = delete;
+
+  // Queues a request. Bad requests (prompt too long for the cache or the model, bad ids)
+  // are refused here, synchronously, with the engine's message.
+  Result<std::shared_ptr<RequestStream>> submit(std::vector<TokenId> prompt,
+                                                const GenerationParams& params);
+  // Aborts a request from any thread; its stream gets an abort update for each unfinished
+  // sequence. Unknown or finished ids are ignored.
+  void abort(RequestId id);
+
+  // A snapshot of engine state taken at the end of the last step (for metrics).
+  struct Snapshot {
+    KvStats kv;
+    int64_t num_running = 0;
+    int64_t num_waiting = 0;
+    int64_t num_preemptions = 0;
+    int64_t num_steps = 0;
+    double last_step_sample_ms = 0.0;
+  };
+  Snapshot snapshot() const;
+
+ private:
+  struct Submission {
+    RequestId id;
+    std::vector<TokenId> prompt;
+    GenerationParams params;
+    std::promise<Status>* accepted;
+    std::weak_ptr<RequestStream> stream;
+  };
+  void loop();
+  void deliver(const std::vector<SequenceUpdate>& updates);
+  void abort_all();
+
+  std::unique_ptr<Engine> engine_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Submission> submissions_;
+  std::vector<RequestId> aborts_;
+  bool stop_ = false;
+  RequestId next_id_ = 1;
+  // Owned by the engine thread; weak so that dropping a stream is noticed.
+  std::unordered_map<RequestId, std::weak_ptr<RequestStream>> streams_;
+  Snapshot snapshot_;
+  std::thread thread_;
+};
+
+}  // namespace moon
