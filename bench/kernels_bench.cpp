@@ -59,14 +59,16 @@ std::vector<float> activations(int64_t m, int64_t k_dim) {
   return x;
 }
 
-void report(benchmark::State& state, const Weights& w, int64_t m) {
+void report(benchmark::State& state, const Weights& w, int64_t m, bool reference) {
   const double bytes = static_cast<double>(w.bytes.size());
   state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
   state.counters["GFLOPS"] = benchmark::Counter(
       2.0 * static_cast<double>(m * w.view.rows * w.view.cols) * state.iterations() * 1e-9,
       benchmark::Counter::kIsRate);
   state.SetLabel(std::string(moon::dtype_name(w.view.type)) + " " +
-                 std::string(moon::simd_level_name(moon::kernels::active_simd_level())));
+                 (reference
+                      ? std::string("ref")
+                      : std::string(moon::simd_level_name(moon::kernels::active_simd_level()))));
 }
 
 // Args: dtype index, M, N, K, threads.
@@ -82,7 +84,7 @@ void BM_matmul(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  report(state, w, m);
+  report(state, w, m, false);
 }
 
 // Args: dtype index, M, N, K. Single-threaded by design: it is the naive baseline.
@@ -97,7 +99,7 @@ void BM_matmul_ref(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  report(state, w, m);
+  report(state, w, m, true);
 }
 
 void matmul_args(benchmark::internal::Benchmark* b) {
@@ -118,10 +120,17 @@ void matmul_ref_args(benchmark::internal::Benchmark* b) {
   }
 }
 
-BENCHMARK(BM_matmul)->Apply(matmul_args)->ArgNames({"type", "M", "N", "K", "threads"})
-    ->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_matmul_ref)->Apply(matmul_ref_args)->ArgNames({"type", "M", "N", "K"})
-    ->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(2);
+BENCHMARK(BM_matmul)
+    ->Apply(matmul_args)
+    ->ArgNames({"type", "M", "N", "K", "threads"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_matmul_ref)
+    ->Apply(matmul_ref_args)
+    ->ArgNames({"type", "M", "N", "K"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(2);
 
 // The per-token element-wise kernels, for scale: they should be noise next to matmul.
 void BM_rmsnorm(benchmark::State& state) {

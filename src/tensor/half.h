@@ -52,7 +52,7 @@ inline uint16_t fp32_to_fp16(float f) {
     mantissa = abs & 0x7FFFFFu;
     shift = 13;
     half_exponent = static_cast<uint32_t>(exponent + 15);
-  } else {  // a subnormal half (or zero): value = m * 2^-24
+  } else {                            // a subnormal half (or zero): value = m * 2^-24
     if (exponent < -25) return sign;  // below half the smallest subnormal, even after rounding
     mantissa = (abs & 0x7FFFFFu) | 0x800000u;
     shift = 13 + (-14 - exponent);
@@ -67,7 +67,9 @@ inline uint16_t fp32_to_fp16(float f) {
   return static_cast<uint16_t>(sign | result);
 }
 
-inline float bf16_to_fp32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_fp32(uint16_t h) {
+  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
 
 inline uint16_t fp32_to_bf16(float f) {
   const uint32_t bits = std::bit_cast<uint32_t>(f);

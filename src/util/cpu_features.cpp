@@ -29,30 +29,30 @@ SimdLevel level_from_features(const CpuFeatures& f) {
   return SimdLevel::kAvx2;
 }
 
-SimdLevel level_from_env() {
-  const SimdLevel hardware = hardware_simd_level();
-  const char* env = std::getenv("MOON_CPU");
-  if (env == nullptr || *env == '\0') return hardware;
-  const std::optional<SimdLevel> wanted = parse_simd_level(env);
+}  // namespace
+
+SimdLevel apply_simd_request(SimdLevel hardware, const char* request) {
+  if (request == nullptr || *request == '\0') return hardware;
+  const std::optional<SimdLevel> wanted = parse_simd_level(request);
   if (!wanted) {
-    std::fprintf(stderr, "moon: ignoring MOON_CPU=%s (expected scalar, avx2 or avx512)\n", env);
+    std::fprintf(stderr, "moon: ignoring MOON_CPU=%s (expected scalar, avx2 or avx512)\n", request);
     return hardware;
   }
   // A request above the hardware would crash on an illegal instruction, so it is capped.
   return static_cast<int>(*wanted) < static_cast<int>(hardware) ? *wanted : hardware;
 }
 
-}  // namespace
-
 const CpuFeatures& cpu_features() {
   static const CpuFeatures features = detect();
   return features;
 }
 
-SimdLevel hardware_simd_level() { return level_from_features(cpu_features()); }
+SimdLevel hardware_simd_level() {
+  return level_from_features(cpu_features());
+}
 
 SimdLevel simd_level() {
-  static const SimdLevel level = level_from_env();
+  static const SimdLevel level = apply_simd_request(hardware_simd_level(), std::getenv("MOON_CPU"));
   return level;
 }
 

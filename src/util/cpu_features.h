@@ -40,6 +40,11 @@ SimdLevel hardware_simd_level();
 // unknown MOON_CPU value is ignored with a warning on stderr. Read once, then cached.
 SimdLevel simd_level();
 
+// The level MOON_CPU=`request` gives on hardware supporting `hardware`: the request when it
+// is not above the hardware, else the hardware's; null or unknown requests give `hardware`
+// (unknown ones with a warning on stderr). simd_level() is this applied to the environment.
+SimdLevel apply_simd_request(SimdLevel hardware, const char* request);
+
 // "scalar", "avx2" or "avx512".
 std::string_view simd_level_name(SimdLevel level);
 // The inverse of simd_level_name; nullopt for anything else.

@@ -1,6 +1,10 @@
 #include "util/thread_pool.h"
 
 #include <algorithm>
+#include <fstream>
+#include <set>
+#include <string>
+#include <utility>
 
 #if defined(__linux__)
 #include <sched.h>
@@ -12,10 +16,12 @@
 namespace moon {
 namespace {
 
-// How many pause instructions an idle thread polls before sleeping: tens of microseconds,
-// longer than the gap between two kernels of one forward pass, short enough not to burn a
-// core between tokens.
-constexpr int kSpinIterations = 1 << 14;
+// How many pause instructions an idle thread polls before sleeping: around 100 us, longer
+// than the gap between two kernels of one forward pass, short enough not to burn a core
+// between requests (or steal it from other processes).
+constexpr int kSpinIterations = 1 << 12;
+
+constexpr int64_t kMaxChunks = 0xFFFF;  // the claim word's 16-bit fields
 
 // The pool whose job the current thread is running, to run nested calls inline.
 thread_local const ThreadPool* tls_running_pool = nullptr;
@@ -26,6 +32,11 @@ inline void cpu_relax() {
 #else
   std::this_thread::yield();
 #endif
+}
+
+constexpr uint64_t make_claim(uint32_t generation, int64_t chunks, int64_t next) {
+  return (static_cast<uint64_t>(generation) << 32) | (static_cast<uint64_t>(chunks) << 16) |
+         static_cast<uint64_t>(next);
 }
 
 }  // namespace
@@ -49,7 +60,21 @@ ThreadPool::~ThreadPool() {
 int ThreadPool::default_num_threads() {
 #if defined(__linux__)
   cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    // Physical cores, not SMT siblings: two threads sharing a core's FMA units and load
+    // ports gain little on these kernels and make the static split uneven.
+    std::set<std::pair<int, int>> cores;  // (package, core)
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (!CPU_ISSET(cpu, &set)) continue;
+      const std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+      int package = -1, core = -1;
+      std::ifstream(dir + "physical_package_id") >> package;
+      std::ifstream(dir + "core_id") >> core;
+      if (package < 0 || core < 0) return std::max(1, CPU_COUNT(&set));  // no topology: count CPUs
+      cores.emplace(package, core);
+    }
+    return std::max<int>(1, static_cast<int>(cores.size()));
+  }
 #endif
   return std::max(1u, std::thread::hardware_concurrency());
 }
@@ -57,58 +82,69 @@ int ThreadPool::default_num_threads() {
 void ThreadPool::parallel_for(int64_t n, RangeFn fn, int64_t min_chunk) {
   if (n <= 0) return;
   min_chunk = std::max<int64_t>(1, min_chunk);
-  const int64_t chunks = std::min<int64_t>(num_threads(), (n + min_chunk - 1) / min_chunk);
+  const int64_t chunks =
+      std::min({static_cast<int64_t>(num_threads()), (n + min_chunk - 1) / min_chunk, kMaxChunks});
   if (chunks <= 1 || tls_running_pool == this) {
     fn(0, n);
     return;
   }
 
+  // Every chunk of the previous call has finished, so no worker reads these now.
   job_fn_ = &fn;
   job_n_ = n;
-  job_chunks_ = chunks;
-  next_chunk_.store(0, std::memory_order_relaxed);
-  busy_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-  generation_.fetch_add(1);  // seq_cst: publishes the job, pairs with sleeping_workers_
+  chunks_done_.store(0, std::memory_order_relaxed);
+  const uint32_t generation = generation_.load(std::memory_order_relaxed) + 1;
+  claim_.store(make_claim(generation, chunks, 0), std::memory_order_release);
+  generation_.store(generation);  // seq_cst: pairs with sleeping_workers_ below
   if (sleeping_workers_.load() > 0) {
-    // Taking the lock orders us after any worker between its last check and its wait.
+    // Taking the lock orders this after any worker between its last check and its wait.
     { std::lock_guard<std::mutex> lock(mutex_); }
     work_ready_.notify_all();
   }
 
   tls_running_pool = this;
-  run_chunks();
+  run_chunks(generation);
   tls_running_pool = nullptr;
-  wait_for_workers();
+  wait_for_chunks(chunks);
   job_fn_ = nullptr;
 }
 
-void ThreadPool::wait_for_workers() {
-  // The workers' chunks take about as long as ours, so spin first.
+void ThreadPool::run_chunks(uint32_t generation) {
+  uint64_t claim = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    if (static_cast<uint32_t>(claim >> 32) != generation) return;  // a later job: not ours
+    const int64_t chunks = static_cast<int64_t>((claim >> 16) & 0xFFFF);
+    const int64_t c = static_cast<int64_t>(claim & 0xFFFF);
+    if (c >= chunks) return;
+    if (!claim_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+      continue;  // claim now holds the current value
+    }
+    // Chunk c is ours; the job cannot change until we report it done.
+    (*job_fn_)(job_n_ * c / chunks, job_n_ * (c + 1) / chunks);
+    if (chunks_done_.fetch_add(1) + 1 == chunks && driver_sleeping_.load()) {
+      { std::lock_guard<std::mutex> lock(mutex_); }
+      work_done_.notify_one();
+    }
+    claim = claim_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::wait_for_chunks(int64_t chunks) {
+  // The other chunks take about as long as ours did, so spin first.
   for (int i = 0; i < kSpinIterations; ++i) {
-    if (busy_workers_.load(std::memory_order_acquire) == 0) return;
+    if (chunks_done_.load(std::memory_order_acquire) == chunks) return;
     cpu_relax();
   }
   std::unique_lock<std::mutex> lock(mutex_);
   driver_sleeping_.store(true);
-  work_done_.wait(lock, [this] { return busy_workers_.load() == 0; });
+  work_done_.wait(lock, [&] { return chunks_done_.load() == chunks; });
   driver_sleeping_.store(false);
-}
-
-void ThreadPool::run_chunks() {
-  // Chunks are claimed dynamically, so a worker that wakes late costs little: whoever is
-  // free takes its range. The ranges themselves are fixed by (n, chunks).
-  for (;;) {
-    const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
-    if (c >= job_chunks_) return;
-    const int64_t begin = job_n_ * c / job_chunks_;
-    const int64_t end = job_n_ * (c + 1) / job_chunks_;
-    (*job_fn_)(begin, end);
-  }
 }
 
 void ThreadPool::worker_loop() {
   tls_running_pool = this;
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
     bool woke = false;
     for (int i = 0; i < kSpinIterations; ++i) {
@@ -126,11 +162,7 @@ void ThreadPool::worker_loop() {
     }
     seen = generation_.load(std::memory_order_acquire);
     if (stop_) return;
-    run_chunks();
-    if (busy_workers_.fetch_sub(1) == 1 && driver_sleeping_.load()) {
-      { std::lock_guard<std::mutex> lock(mutex_); }
-      work_done_.notify_one();
-    }
+    run_chunks(seen);
   }
 }
 

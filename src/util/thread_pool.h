@@ -31,9 +31,9 @@ template <typename R, typename... Args>
 class FunctionRef<R(Args...)> {
  public:
   template <typename F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef> &&
-             std::is_invocable_r_v<R, F&, Args...>)
-  FunctionRef(F&& f)  // NOLINT: implicit, so lambdas pass straight in
+  requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef> &&
+           std::is_invocable_r_v<R, F&, Args...>)
+      FunctionRef(F&& f)  // NOLINT: implicit, so lambdas pass straight in
       : object_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
         call_([](void* object, Args... args) -> R {
           return (*static_cast<std::remove_reference_t<F>*>(object))(std::forward<Args>(args)...);
@@ -62,30 +62,35 @@ class ThreadPool {
   // Calls fn(begin, end) over disjoint contiguous ranges covering [0, n) exactly once and
   // returns when all are done. At most num_threads() ranges, each at least `min_chunk` long
   // (except when n itself is shorter); one range runs inline on the caller without waking
-  // anyone. fn must not throw. Call from one thread at a time; a call made from inside fn
-  // runs inline rather than deadlock.
+  // anyone. Ranges go to whichever thread claims them first (the caller included), so a
+  // worker that is slow to wake does not hold the call up. fn must not throw. Call from one
+  // thread at a time; a call made from inside fn runs inline rather than deadlock.
   void parallel_for(int64_t n, RangeFn fn, int64_t min_chunk = 1);
 
-  // The CPUs this process may run on (its affinity mask), at least 1.
+  // The physical cores this process may run on (its affinity mask, SMT siblings counted
+  // once), at least 1. Computed on each call: cache it if it matters.
   static int default_num_threads();
 
  private:
   void worker_loop();
-  void run_chunks();
-  void wait_for_workers();
+  // Claims and runs chunks of generation `generation` until none are left.
+  void run_chunks(uint32_t generation);
+  void wait_for_chunks(int64_t chunks);
 
   std::vector<std::thread> workers_;
 
-  // The current job, written by the driver before it bumps generation_ (release) and
-  // read by workers after they see the new generation (acquire).
+  // The current job, written by the driver before it publishes a generation, and read by a
+  // worker only while it holds a claimed chunk (the driver waits for every chunk to finish
+  // before it writes the next job, so a worker that wakes late can never see it half-written).
   const RangeFn* job_fn_ = nullptr;
   int64_t job_n_ = 0;
-  int64_t job_chunks_ = 0;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};  // read by workers that may wake after the last job
 
-  std::atomic<int64_t> next_chunk_{0};
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> busy_workers_{0};  // workers still inside the current generation
+  // Claims: generation (32 bits) | chunk count (16) | next chunk (16), updated by CAS, so a
+  // claim for a finished generation fails instead of taking a chunk of the next one.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> chunks_done_{0};
+  std::atomic<uint32_t> generation_{0};
 
   // Sleeping, after the spin. Each side announces itself in a counter before checking its
   // condition one last time, and the other side checks that counter after changing the
@@ -93,7 +98,7 @@ class ThreadPool {
   // wake-up is lost; notifies happen only when someone sleeps.
   std::mutex mutex_;
   std::condition_variable work_ready_;  // workers wait for a new generation
-  std::condition_variable work_done_;   // the driver waits for busy_workers_ == 0
+  std::condition_variable work_done_;   // the driver waits for chunks_done_
   std::atomic<int> sleeping_workers_{0};
   std::atomic<bool> driver_sleeping_{false};
 };

@@ -68,6 +68,8 @@ inline TestWeights make_weights(std::mt19937& rng, DType type, int64_t rows, int
   return w;
 }
 
-inline std::string dtype_str(DType t) { return std::string(dtype_name(t)); }
+inline std::string dtype_str(DType t) {
+  return std::string(dtype_name(t));
+}
 
 }  // namespace moon::test

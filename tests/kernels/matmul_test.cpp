@@ -1,10 +1,11 @@
 // matmul against matmul_ref on a grid of shapes, per dtype and per instruction-set level,
 // plus the batch-invariance guarantee: a row's output bits never depend on the batch.
+#include "kernels/cpu/matmul.h"
+
 #include <cmath>
 #include <cstring>
 
 #include "kernel_test_util.h"
-#include "kernels/cpu/matmul.h"
 #include "kernels/ref/ref_kernels.h"
 
 namespace moon::test {
@@ -12,7 +13,9 @@ namespace {
 
 constexpr DType kAllTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
 
-bool is_block_type(DType t) { return t == DType::Q8_0 || t == DType::Q4_0; }
+bool is_block_type(DType t) {
+  return t == DType::Q8_0 || t == DType::Q4_0;
+}
 
 // K values: plain types include lengths that are no multiple of 8 or 16 (172 is the
 // stories260K FFN width); block types need multiples of 32.
@@ -128,8 +131,8 @@ TEST(Matmul, BatchInvariant) {
     ScopedLevel scoped(level);
     for (DType type : kAllTypes) {
       SCOPED_TRACE(dtype_str(type));
-      for (int64_t k_dim : is_block_type(type) ? std::vector<int64_t>{64, 4096}
-                                               : std::vector<int64_t>{172, 4099}) {
+      for (int64_t k_dim :
+           is_block_type(type) ? std::vector<int64_t>{64, 4096} : std::vector<int64_t>{172, 4099}) {
         constexpr int64_t kM = 33;
         const int64_t n_dim = 71;
         const TestWeights w = make_weights(rng, type, n_dim, k_dim);
@@ -155,7 +158,8 @@ TEST(Matmul, BatchInvariant) {
           std::memcpy(x_other.data() + 2 * k_dim, x.data() + i * k_dim, k_dim * 4);
           std::vector<float> y_other(6 * n_dim);
           kernels::matmul(x_other.data(), 6, w.view, y_other.data(), &pool3);
-          ASSERT_EQ(0, std::memcmp(y_other.data() + 2 * n_dim, y_batch.data() + i * n_dim, n_dim * 4))
+          ASSERT_EQ(0,
+                    std::memcmp(y_other.data() + 2 * n_dim, y_batch.data() + i * n_dim, n_dim * 4))
               << "row " << i << " in another batch differs, K=" << k_dim;
         }
       }
@@ -163,12 +167,16 @@ TEST(Matmul, BatchInvariant) {
   }
 }
 
-TEST(Matmul, ZeroRowsDoNothing) {
+TEST(Matmul, EmptyShapes) {
   std::mt19937 rng(1);
   const TestWeights w = make_weights(rng, DType::F32, 4, 16);
   float y = 123.0f;
-  kernels::matmul(nullptr, 0, w.view, &y, nullptr);
+  kernels::matmul(nullptr, 0, w.view, &y, nullptr);  // no rows: nothing written
   EXPECT_EQ(y, 123.0f);
+  const WeightView empty = make_weight_view(DType::F32, nullptr, 3, 0);
+  float y3[2 * 3] = {1, 2, 3, 4, 5, 6};
+  kernels::matmul(nullptr, 2, empty, y3, nullptr);  // K = 0: every dot product is 0
+  for (float v : y3) EXPECT_EQ(v, 0.0f);
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
 // The element-wise and row-wise kernels against their reference twins, per level.
+#include "kernels/cpu/ops.h"
+
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "kernel_test_util.h"
-#include "kernels/cpu/ops.h"
 #include "kernels/ref/ref_kernels.h"
 
 namespace moon::test {
@@ -48,16 +49,17 @@ TEST(Rope, MatchesReferenceBitwise) {
   std::mt19937 rng(2);
   ThreadPool pool(3);
   const RopeCase cases[] = {
-      {8, 8, 8, 1.0f, false},       // stories260K
-      {4, 64, 64, 1.0f, false},     {2, 128, 128, 1.0f, true},  // Llama 3 style factors
-      {3, 64, 32, 1.0f, false},     // partial rotation
-      {2, 10, 6, 2.0f, false},      // odd vector tails, linear scaling
+      {8, 8, 8, 1.0f, false},                                // stories260K
+      {4, 64, 64, 1.0f, false},  {2, 128, 128, 1.0f, true},  // Llama 3 style factors
+      {3, 64, 32, 1.0f, false},                              // partial rotation
+      {2, 10, 6, 2.0f, false},                               // odd vector tails, linear scaling
       {1, 256, 200, 4.0f, true},
   };
   for (SimdLevel level : supported_levels()) {
     ScopedLevel scoped(level);
     for (const RopeCase& c : cases) {
-      SCOPED_TRACE("head_dim=" + std::to_string(c.head_dim) + " rot_dim=" + std::to_string(c.rot_dim));
+      SCOPED_TRACE("head_dim=" + std::to_string(c.head_dim) +
+                   " rot_dim=" + std::to_string(c.rot_dim));
       const std::vector<float> factors = random_floats(rng, c.rot_dim / 2, 1.0f, 8.0f);
       kernels::RopeParams params;
       params.rot_dim = c.rot_dim;
@@ -66,10 +68,12 @@ TEST(Rope, MatchesReferenceBitwise) {
       params.freq_factors = c.freq_factors ? factors.data() : nullptr;
       const std::vector<int32_t> positions = {0, 1, 2, 7, 100, 511, 4095, 65535, 3};
       const int64_t tokens = static_cast<int64_t>(positions.size());
-      const std::vector<float> x = random_floats(rng, tokens * c.num_heads * c.head_dim, -2.0f, 2.0f);
+      const std::vector<float> x =
+          random_floats(rng, tokens * c.num_heads * c.head_dim, -2.0f, 2.0f);
       std::vector<float> y = x, y_ref = x;
       kernels::rope(y.data(), tokens, c.num_heads, c.head_dim, positions.data(), params, &pool);
-      kernels::ref::rope_ref(y_ref.data(), tokens, c.num_heads, c.head_dim, positions.data(), params);
+      kernels::ref::rope_ref(y_ref.data(), tokens, c.num_heads, c.head_dim, positions.data(),
+                             params);
       ASSERT_EQ(0, std::memcmp(y.data(), y_ref.data(), y.size() * 4));
       // Position 0 is the identity, and the tail past rot_dim is untouched.
       for (int64_t i = 0; i < c.num_heads * c.head_dim; ++i) ASSERT_EQ(y[i], x[i]);

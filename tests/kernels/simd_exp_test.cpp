@@ -80,7 +80,8 @@ TEST(SimdExp, LevelsAgreeBitwise) {
   std::vector<float> a(x.size()), b(x.size());
   exp_avx2(x.data(), a.data(), static_cast<int64_t>(x.size()));
   exp_avx512(x.data(), b.data(), static_cast<int64_t>(x.size()));
-  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(std::bit_cast<uint32_t>(a[i]), std::bit_cast<uint32_t>(b[i])) << x[i];
+  for (size_t i = 0; i < x.size(); ++i)
+    ASSERT_EQ(std::bit_cast<uint32_t>(a[i]), std::bit_cast<uint32_t>(b[i])) << x[i];
 }
 
 }  // namespace

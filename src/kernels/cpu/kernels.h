@@ -1,7 +1,7 @@
 // Everything the engine calls from the optimized kernels: one include for model code.
 #pragma once
 
-#include "kernels/cpu/matmul.h"    // IWYU pragma: export
-#include "kernels/cpu/ops.h"       // IWYU pragma: export
-#include "kernels/dispatch.h"      // IWYU pragma: export
+#include "kernels/cpu/matmul.h"   // IWYU pragma: export
+#include "kernels/cpu/ops.h"      // IWYU pragma: export
+#include "kernels/dispatch.h"     // IWYU pragma: export
 #include "kernels/rope_params.h"  // IWYU pragma: export

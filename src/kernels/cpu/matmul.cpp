@@ -46,8 +46,8 @@ void matmul_columns(const MatmulTiles& tiles, const float* x, int64_t m, const W
                     float* y, int64_t n_begin, int64_t n_end) {
   const int64_t k_dim = w.cols;
   const int64_t n_dim = w.rows;
-  const int64_t group_rows = std::max<int64_t>(
-      tiles.rows, kActivationGroupBytes / (k_dim * 4) / tiles.rows * tiles.rows);
+  const int64_t group_rows =
+      std::max<int64_t>(tiles.rows, kActivationGroupBytes / (k_dim * 4) / tiles.rows * tiles.rows);
 
   auto run_tiles = [&](const MatmulTileFn* fns, int64_t m0, int64_t m1, int64_t n) {
     for (int64_t i = m0; i < m1; i += tiles.rows) {
@@ -67,6 +67,10 @@ void matmul_columns(const MatmulTiles& tiles, const float* x, int64_t m, const W
 
 void matmul(const float* x, int64_t m, const WeightView& w, float* y, ThreadPool* pool) {
   if (m <= 0 || w.rows <= 0) return;
+  if (w.cols == 0) {  // empty dot products
+    std::fill(y, y + m * w.rows, 0.0f);
+    return;
+  }
   const MatmulTiles tiles = select_tiles(w.type);
   // Threads split the weight rows in units of a wide tile, so tiles stay whole; this does
   // not affect results (see matmul.h), only speed.

@@ -17,7 +17,6 @@ namespace moon::kernels {
 // Batch invariant: y[i, n] is bitwise the same whatever m is, whatever other rows x holds,
 // and whatever the pool's thread count, because every output element is one dot product
 // reduced in a fixed order (only the SIMD level, fixed per process, changes that order).
-void matmul(const float* x, int64_t m, const WeightView& w, float* y,
-            ThreadPool* pool = nullptr);
+void matmul(const float* x, int64_t m, const WeightView& w, float* y, ThreadPool* pool = nullptr);
 
 }  // namespace moon::kernels

@@ -12,6 +12,8 @@ constexpr int kLanes = 8;
 constexpr int kTileRows = 2;  // 2 x 4 accumulators + 4 weights + x fit the 16 registers
 constexpr int kTileCols = 4;
 
+// Every acc[i][j] gets the same operations in the same order whatever R and C are: one FMA
+// per 8 elements of k, ascending, then one fixed horizontal sum (batch invariance).
 template <DType T, int R, int C>
 MOON_TARGET_AVX2 void tile(const float* x, int64_t k_dim, const uint8_t* w, size_t w_row_bytes,
                            float* y, int64_t ldy) {

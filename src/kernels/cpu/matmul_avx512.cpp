@@ -1,10 +1,4 @@
 // AVX-512 matmul tiles: 16 fp32 lanes per step, weights widened to fp32 in registers.
-// GCC 12's AVX-512 headers pass _mm*_undefined_* values that trip -Wuninitialized when
-// inlined; the pragma must precede <immintrin.h> to cover its lines.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-
 #include "kernels/cpu/matmul_tiles.h"
 #include "kernels/cpu/simd_avx512.h"
 #include "kernels/dispatch.h"
@@ -16,6 +10,8 @@ constexpr int kLanes = 16;
 constexpr int kTileRows = 4;  // 4 x 4 accumulators + 4 weight vectors fit the 32 registers
 constexpr int kTileCols = 4;
 
+// Every acc[i][j] gets the same operations in the same order whatever R and C are: one FMA
+// per 16 elements of k, ascending, then one fixed horizontal sum (batch invariance).
 template <DType T, int R, int C>
 MOON_TARGET_AVX512 void tile(const float* x, int64_t k_dim, const uint8_t* w, size_t w_row_bytes,
                              float* y, int64_t ldy) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/matmul_tiles.h"
+#include "kernels/dispatch.h"
 #include "tensor/convert.h"
 
 namespace moon::kernels::detail {
@@ -14,8 +15,8 @@ constexpr int kTileRows = 4;
 constexpr int kTileCols = 4;
 
 template <int R, int C>
-void tile(DType type, const float* x, int64_t k_dim, const uint8_t* w, size_t w_row_bytes,
-          float* y, int64_t ldy) {
+MOON_NO_FP_CONTRACT void tile(DType type, const float* x, int64_t k_dim, const uint8_t* w,
+                              size_t w_row_bytes, float* y, int64_t ldy) {
   const DTypeTraits& traits = dtype_traits(type);
   float acc[R][C] = {};
   float piece[C][kPiece];  // dequantized weights [C, 32]

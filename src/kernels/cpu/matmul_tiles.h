@@ -15,14 +15,14 @@ namespace moon::kernels::detail {
 
 // y[i * ldy + j] = dot(x row i, weight row j) for i < tile rows, j < tile columns.
 // x: [rows, k_dim] contiguous; weight row j starts at w + j * w_row_bytes.
-using MatmulTileFn = void (*)(const float* x, int64_t k_dim, const uint8_t* w,
-                              size_t w_row_bytes, float* y, int64_t ldy);
+using MatmulTileFn = void (*)(const float* x, int64_t k_dim, const uint8_t* w, size_t w_row_bytes,
+                              float* y, int64_t ldy);
 
 inline constexpr int kMaxTileRows = 4;
 
 struct MatmulTiles {
-  int rows = 0;                             // activation rows of a full tile (<= kMaxTileRows)
-  int cols = 0;                             // weight rows of a wide tile
+  int rows = 0;                                // activation rows of a full tile (<= kMaxTileRows)
+  int cols = 0;                                // weight rows of a wide tile
   MatmulTileFn wide[kMaxTileRows + 1] = {};    // [r]: r x cols tile, r in 1..rows
   MatmulTileFn narrow[kMaxTileRows + 1] = {};  // [r]: r x 1 tile, for leftover weight rows
 };

@@ -48,12 +48,14 @@ int64_t rows_per_chunk(int64_t row_elements) {
 
 }  // namespace
 
-void rmsnorm(const float* x, const float* weight, float* out, int64_t rows, int64_t dim,
-             float eps, ThreadPool* pool) {
+void rmsnorm(const float* x, const float* weight, float* out, int64_t rows, int64_t dim, float eps,
+             ThreadPool* pool) {
   const OpsImpl* ops = vector_ops();
   run(pool, rows, rows_per_chunk(dim), [&](int64_t r0, int64_t r1) {
-    if (ops == nullptr) return ref::rmsnorm_ref(x + r0 * dim, weight, out + r0 * dim, r1 - r0, dim, eps);
-    for (int64_t r = r0; r < r1; ++r) ops->rmsnorm_row(x + r * dim, weight, out + r * dim, dim, eps);
+    if (ops == nullptr)
+      return ref::rmsnorm_ref(x + r0 * dim, weight, out + r0 * dim, r1 - r0, dim, eps);
+    for (int64_t r = r0; r < r1; ++r)
+      ops->rmsnorm_row(x + r * dim, weight, out + r * dim, dim, eps);
   });
 }
 

@@ -1,7 +1,7 @@
 // The element-wise and row-wise kernels of a Llama forward pass, vectorized and threaded.
 // Each has the reference twin of the same name plus _ref in kernels/ref/ref_kernels.h and
-// the same contract; `pool` may be null (the default: run on the calling thread). Results never depend
-// on the pool's thread count.
+// the same contract; `pool` may be null (the default: run on the calling thread). Results never
+// depend on the pool's thread count.
 #pragma once
 
 #include <cstdint>
@@ -14,8 +14,8 @@ namespace moon::kernels {
 
 // out[r, i] = x[r, i] / sqrt(mean_i(x[r, i]^2) + eps) * weight[i]. x, out: [rows, dim]
 // (out may alias x), weight: [dim].
-void rmsnorm(const float* x, const float* weight, float* out, int64_t rows, int64_t dim,
-             float eps, ThreadPool* pool = nullptr);
+void rmsnorm(const float* x, const float* weight, float* out, int64_t rows, int64_t dim, float eps,
+             ThreadPool* pool = nullptr);
 
 // Rotates x in place, token t at positions[t] (see RopeParams). x: [num_tokens, num_heads,
 // head_dim], positions: [num_tokens]. The angles are the reference's (computed in double),

@@ -36,7 +36,8 @@ MOON_TARGET_AVX2 void rmsnorm_row(const float* x, const float* weight, float* ou
   }
   const float sum_squares =
       avx2_hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  const __m256 scale = _mm256_set1_ps(1.0f / std::sqrt(sum_squares / static_cast<float>(dim) + eps));
+  const __m256 scale =
+      _mm256_set1_ps(1.0f / std::sqrt(sum_squares / static_cast<float>(dim) + eps));
   for (i = 0; i < dim; i += kLanes) {
     const __m256i m = avx2_tail_mask(std::min(kLanes, dim - i));
     const __m256 v = load_tail(x + i, m);
@@ -144,8 +145,8 @@ void dequantize_row(DType type, const uint8_t* src, float* out, int64_t n) {
 }  // namespace
 
 const OpsImpl& ops_avx2() {
-  static const OpsImpl impl{&rmsnorm_row, &rope_token, &softmax_row, &silu_mul, &add,
-                            &dequantize_row};
+  static const OpsImpl impl{&rmsnorm_row, &rope_token, &softmax_row,
+                            &silu_mul,    &add,        &dequantize_row};
   return impl;
 }
 

@@ -1,11 +1,5 @@
 // AVX-512 bodies of the element-wise and row-wise kernels. Tails use masked loads and
-// GCC 12's AVX-512 headers pass _mm*_undefined_* values that trip -Wuninitialized when
-// inlined; the pragma must precede <immintrin.h> to cover its lines.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // stores, so every element goes through the same vector arithmetic wherever it sits.
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -36,7 +30,8 @@ MOON_TARGET_AVX512 void rmsnorm_row(const float* x, const float* weight, float* 
   }
   const float sum_squares = _mm512_reduce_add_ps(
       _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
-  const __m512 scale = _mm512_set1_ps(1.0f / std::sqrt(sum_squares / static_cast<float>(dim) + eps));
+  const __m512 scale =
+      _mm512_set1_ps(1.0f / std::sqrt(sum_squares / static_cast<float>(dim) + eps));
   for (i = 0; i < dim; i += kLanes) {
     const __mmask16 m = avx512_tail_mask(std::min(kLanes, dim - i));
     const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
@@ -54,8 +49,9 @@ MOON_TARGET_AVX512 void rope_token(float* x, int64_t num_heads, int64_t head_dim
       const __m512 v = _mm512_maskz_loadu_ps(m, head + i);
       const __m512 swapped = _mm512_permute_ps(v, 0xB1);  // (x1, x0) per pair
       // Multiply then add, no FMA: the reference's two roundings, so the bits match.
-      const __m512 r = _mm512_add_ps(_mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, cos_dup + i)),
-                                     _mm512_mul_ps(swapped, _mm512_maskz_loadu_ps(m, sin_signed + i)));
+      const __m512 r =
+          _mm512_add_ps(_mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, cos_dup + i)),
+                        _mm512_mul_ps(swapped, _mm512_maskz_loadu_ps(m, sin_signed + i)));
       _mm512_mask_storeu_ps(head + i, m, r);
     }
   }
@@ -97,8 +93,9 @@ MOON_TARGET_AVX512 void silu_mul(const float* gate, const float* up, float* out,
 MOON_TARGET_AVX512 void add(const float* a, const float* b, float* out, int64_t n) {
   for (int64_t i = 0; i < n; i += kLanes) {
     const __mmask16 m = avx512_tail_mask(std::min(kLanes, n - i));
-    _mm512_mask_storeu_ps(out + i, m,
-                          _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
+    _mm512_mask_storeu_ps(
+        out + i, m,
+        _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
   }
 }
 
@@ -139,8 +136,8 @@ void dequantize_row(DType type, const uint8_t* src, float* out, int64_t n) {
 }  // namespace
 
 const OpsImpl& ops_avx512() {
-  static const OpsImpl impl{&rmsnorm_row, &rope_token, &softmax_row, &silu_mul, &add,
-                            &dequantize_row};
+  static const OpsImpl impl{&rmsnorm_row, &rope_token, &softmax_row,
+                            &silu_mul,    &add,        &dequantize_row};
   return impl;
 }
 

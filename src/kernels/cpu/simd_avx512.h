@@ -3,7 +3,14 @@
 // inlines into its callers, which must be AVX-512 functions too.
 #pragma once
 
+// GCC 12's AVX-512 intrinsics pass _mm*_undefined_* values that trip -Wuninitialized once
+// inlined. Diagnostic state follows source locations, so silencing the header's own lines
+// works, provided this is the translation unit's first include of <immintrin.h>.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include <cstdint>
 
