@@ -1,5 +1,7 @@
 #include "model/llama_weights.h"
 
+#include <cstring>
+#include <memory>
 #include <string>
 
 #include "tensor/convert.h"
@@ -36,8 +38,20 @@ Result<const gguf::TensorInfo*> find_shaped(const gguf::GgufFile& file, const st
   return t;
 }
 
+// The kernels read 2- and 4-byte fields in place, so a matrix must sit at an address
+// aligned for them. Files aligned to 32 (all converters' default) always are; otherwise the
+// matrix is copied once into memory that is.
+const uint8_t* aligned_data(const gguf::TensorInfo& t, LlamaWeights& w) {
+  const size_t need = t.type == DType::F32 ? 4 : 2;
+  if (reinterpret_cast<uintptr_t>(t.data) % need == 0) return t.data;
+  auto copy = std::make_unique<uint64_t[]>((t.n_bytes + 7) / 8);
+  std::memcpy(copy.get(), t.data, t.n_bytes);
+  w.realigned.push_back(std::move(copy));
+  return reinterpret_cast<const uint8_t*>(w.realigned.back().get());
+}
+
 Result<WeightView> matrix(const gguf::GgufFile& file, const std::string& name, int64_t cols,
-                          int64_t rows) {
+                          int64_t rows, LlamaWeights& w) {
   MOON_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, find_shaped(file, name, {cols, rows}));
   const DTypeTraits& traits = dtype_traits(t->type);
   if (!traits.supported) {
@@ -46,7 +60,7 @@ Result<WeightView> matrix(const gguf::GgufFile& file, const std::string& name, i
         "(supported: {})",
         file.name(), name, traits.name, supported_matrix_types());
   }
-  return make_weight_view(t->type, t->data, rows, cols);
+  return make_weight_view(t->type, aligned_data(*t, w), rows, cols);
 }
 
 Result<std::vector<float>> vector_f32(const gguf::GgufFile& file, const std::string& name,
@@ -57,7 +71,11 @@ Result<std::vector<float>> vector_f32(const gguf::GgufFile& file, const std::str
                       name, dtype_name(t->type));
   }
   std::vector<float> out(static_cast<size_t>(n));
-  dequantize_row(t->type, t->data, out.data(), n);
+  std::memcpy(out.data(), t->data, t->n_bytes);  // aligned staging: the file's may be odd
+  if (t->type != DType::F32) {
+    const std::vector<float> raw = out;
+    dequantize_row(t->type, raw.data(), out.data(), n);
+  }
   return out;
 }
 
@@ -65,10 +83,10 @@ Result<std::vector<float>> vector_f32(const gguf::GgufFile& file, const std::str
 
 Result<LlamaWeights> read_llama_weights(const gguf::GgufFile& file, const LlamaHparams& hp) {
   LlamaWeights w;
-  MOON_ASSIGN_OR_RETURN(w.token_embd, matrix(file, "token_embd.weight", hp.n_embd, hp.n_vocab));
+  MOON_ASSIGN_OR_RETURN(w.token_embd, matrix(file, "token_embd.weight", hp.n_embd, hp.n_vocab, w));
   MOON_ASSIGN_OR_RETURN(w.output_norm, vector_f32(file, "output_norm.weight", hp.n_embd));
   if (file.find_tensor("output.weight")) {
-    MOON_ASSIGN_OR_RETURN(w.output, matrix(file, "output.weight", hp.n_embd, hp.n_vocab));
+    MOON_ASSIGN_OR_RETURN(w.output, matrix(file, "output.weight", hp.n_embd, hp.n_vocab, w));
   } else {
     w.output = w.token_embd;
     w.output_tied = true;
@@ -80,15 +98,17 @@ Result<LlamaWeights> read_llama_weights(const gguf::GgufFile& file, const LlamaH
     const std::string p = "blk." + std::to_string(l) + ".";
     LlamaLayerWeights layer;
     MOON_ASSIGN_OR_RETURN(layer.attn_norm, vector_f32(file, p + "attn_norm.weight", hp.n_embd));
-    MOON_ASSIGN_OR_RETURN(layer.wq, matrix(file, p + "attn_q.weight", hp.n_embd, hp.n_embd_q()));
-    MOON_ASSIGN_OR_RETURN(layer.wk, matrix(file, p + "attn_k.weight", hp.n_embd, hp.n_embd_kv()));
-    MOON_ASSIGN_OR_RETURN(layer.wv, matrix(file, p + "attn_v.weight", hp.n_embd, hp.n_embd_kv()));
+    MOON_ASSIGN_OR_RETURN(layer.wq, matrix(file, p + "attn_q.weight", hp.n_embd, hp.n_embd_q(), w));
+    MOON_ASSIGN_OR_RETURN(layer.wk,
+                          matrix(file, p + "attn_k.weight", hp.n_embd, hp.n_embd_kv(), w));
+    MOON_ASSIGN_OR_RETURN(layer.wv,
+                          matrix(file, p + "attn_v.weight", hp.n_embd, hp.n_embd_kv(), w));
     MOON_ASSIGN_OR_RETURN(layer.wo,
-                          matrix(file, p + "attn_output.weight", hp.n_embd_q(), hp.n_embd));
+                          matrix(file, p + "attn_output.weight", hp.n_embd_q(), hp.n_embd, w));
     MOON_ASSIGN_OR_RETURN(layer.ffn_norm, vector_f32(file, p + "ffn_norm.weight", hp.n_embd));
-    MOON_ASSIGN_OR_RETURN(layer.w_gate, matrix(file, p + "ffn_gate.weight", hp.n_embd, hp.n_ff));
-    MOON_ASSIGN_OR_RETURN(layer.w_up, matrix(file, p + "ffn_up.weight", hp.n_embd, hp.n_ff));
-    MOON_ASSIGN_OR_RETURN(layer.w_down, matrix(file, p + "ffn_down.weight", hp.n_ff, hp.n_embd));
+    MOON_ASSIGN_OR_RETURN(layer.w_gate, matrix(file, p + "ffn_gate.weight", hp.n_embd, hp.n_ff, w));
+    MOON_ASSIGN_OR_RETURN(layer.w_up, matrix(file, p + "ffn_up.weight", hp.n_embd, hp.n_ff, w));
+    MOON_ASSIGN_OR_RETURN(layer.w_down, matrix(file, p + "ffn_down.weight", hp.n_ff, hp.n_embd, w));
     w.layers.push_back(std::move(layer));
   }
   return w;

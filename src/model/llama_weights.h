@@ -33,6 +33,9 @@ struct LlamaWeights {
   bool output_tied = false;
   std::vector<float> rope_freqs;  // [n_rot / 2] per-pair frequency divisors (Llama 3.1), or empty
   std::vector<LlamaLayerWeights> layers;
+  // Copies of matrices the file stored at addresses too odd for their element type (legal
+  // with general.alignment 1); the views above point here instead of into the file.
+  std::vector<std::unique_ptr<uint64_t[]>> realigned;
 };
 
 // Views into `file`, which must outlive the result.
