@@ -1,5 +1,3 @@
-#include "kernels/paged_attention.h"
-
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -7,6 +5,7 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
+#include "kernels/paged_attention_impl.h"
 
 namespace moon::kernels {
 namespace {

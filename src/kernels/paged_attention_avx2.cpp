@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "kernels/cpu/simd_avx2.h"
-#include "kernels/paged_attention.h"
+#include "kernels/paged_attention_impl.h"
 #include "tensor/half.h"
 
 namespace moon::kernels::detail {

@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "kernels/cpu/simd_avx512.h"  // NOLINT(build/include_order)
-#include "kernels/paged_attention.h"
+#include "kernels/paged_attention_impl.h"
 
 namespace moon::kernels::detail {
 namespace {
