@@ -1,7 +1,10 @@
 // What paged KV blocks buy, and what the bookkeeping costs.
 //
-//   BM_KvCapacityPagedVsContiguous  sequences of uniform 16..2048 tokens admitted into one
-//       budget, paged (16-token blocks) vs one max-length (2048) buffer per sequence.
+//   BM_KvCapacityPagedVsContiguous  sequences of mixed lengths admitted into one budget,
+//       paged (16-token blocks) vs one max-length (2048) buffer per sequence. Arg 0: lengths
+//       uniform in 16..2048; arg 1: long-tailed like chat traffic (exponential, mean about 500
+//       tokens, as the ShareGPT conversations of the PagedAttention paper: 161 prompt + 338
+//       output tokens on average), capped at 2048.
 //       Counters: seqs_paged, seqs_contiguous, capacity_ratio, waste (empty slots / slots).
 //   BM_KvForkSharing                n=4 samples of one 512-token prompt, 128 new tokens each:
 //       blocks used by forks vs 4 separate sequences (block_ratio), and separate sequences
@@ -12,6 +15,8 @@
 //       127 blocks (items = prompt tokens).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -41,9 +46,12 @@ void BM_KvCapacityPagedVsContiguous(benchmark::State& state) {
     KvCacheManager kv(num_blocks, kBlockSize, false);
     moon::SplitMix64 rng(42);
     uint64_t id = 0;
-    while (kv.allocate_slots(id, tokens, 16 + static_cast<int64_t>(rng.below(kMaxLen - 15)))) {
-      ++id;
-    }
+    auto next_length = [&]() -> int64_t {
+      if (state.range(0) == 0) return 16 + static_cast<int64_t>(rng.below(kMaxLen - 15));
+      const double u = (static_cast<double>(rng.below(1u << 30)) + 0.5) / (1u << 30);
+      return std::min<int64_t>(kMaxLen, 16 + static_cast<int64_t>(-std::log(u) * 484.0));
+    };
+    while (kv.allocate_slots(id, tokens, next_length())) ++id;
     seqs_paged = static_cast<int64_t>(id);
     const moon::KvStats stats = kv.stats();
     waste = 1.0 - static_cast<double>(stats.num_tokens_stored) /
@@ -57,7 +65,11 @@ void BM_KvCapacityPagedVsContiguous(benchmark::State& state) {
       static_cast<double>(seqs_paged) / static_cast<double>(seqs_contiguous);
   state.counters["waste"] = waste;
 }
-BENCHMARK(BM_KvCapacityPagedVsContiguous)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_KvCapacityPagedVsContiguous)
+    ->ArgName("chat_lengths")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMicrosecond);
 
 // Blocks in use after n samples of `prompt` each generate `num_new` tokens.
 int64_t blocks_after_sampling(KvCacheManager& kv, const std::vector<int32_t>& prompt, int n,
