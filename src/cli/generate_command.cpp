@@ -74,6 +74,11 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
   cmd->add_option("--n", o.n, "Sequences per prompt (parallel sampling, sharing the prompt's KV)")
       ->check(CLI::Range(1, 256));
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-sequence tokens");
+  cmd->add_flag("--use-beam-search", o.use_beam_search,
+                "Beam search of width --n instead of sampling (results come at the end)");
+  cmd->add_option("--length-penalty", o.length_penalty,
+                  "Beam search: rank by cum_logprob / length^penalty")
+      ->check(CLI::Range(-10.0f, 10.0f));
   cmd->add_option("--output-format", o.output_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
   add_engine_options(*cmd, o.engine);
@@ -122,6 +127,8 @@ int run_generate(const GenerateOptions& o) {
   params.seed = o.seed;
   params.n = o.n;
   params.ignore_eos = o.ignore_eos;
+  params.use_beam_search = o.use_beam_search;
+  params.length_penalty = o.length_penalty;
 
   std::vector<PromptResult> results(prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -141,7 +148,8 @@ int run_generate(const GenerateOptions& o) {
   }
 
   // Stream as text only where one sequence's output can go straight to the terminal.
-  const bool stream = o.output_format == "text" && prompts.size() == 1 && o.n == 1;
+  const bool stream =
+      o.output_format == "text" && prompts.size() == 1 && o.n == 1 && !o.use_beam_search;
   const auto start = Clock::now();
   int64_t num_generated = 0;
   while ((*engine)->has_work()) {

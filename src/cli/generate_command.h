@@ -20,6 +20,8 @@ struct GenerateOptions {
   uint64_t seed = 0;
   int n = 1;
   bool ignore_eos = false;
+  bool use_beam_search = false;
+  float length_penalty = 1.0f;
   std::string output_format = "text";  // text | json
   EngineOptions engine;
 };

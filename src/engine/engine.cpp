@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <functional>
+#include <limits>
 
 #include "kv/memory_size.h"
+#include "util/logging.h"
 
 namespace moon {
 
@@ -59,6 +63,9 @@ Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
   }
   if (params.n < 1) return make_error("n must be at least 1, got {}", params.n);
   if (params.max_tokens < 1) return make_error("max_tokens must be at least 1");
+  if (params.use_beam_search && !std::isfinite(params.length_penalty)) {
+    return make_error("length_penalty must be a finite number");
+  }
   auto seq = std::make_unique<Sequence>();
   seq->id = new_sequence_id();
   seq->request_id = id;
@@ -79,15 +86,27 @@ std::vector<SequenceUpdate> Engine::abort(RequestId id) {
   std::vector<SequenceUpdate> updates;
   auto it = requests_.find(id);
   if (it == requests_.end()) return updates;
+  const bool beams = it->second.params.use_beam_search;
   for (SequenceId seq_id : it->second.sequences) {
     auto state = sequences_.find(seq_id);
     if (state == sequences_.end()) continue;  // already finished
     scheduler_.finish(seq_id, FinishReason::kAbort);
-    updates.push_back({id, state->second.index, -1, 0.0f, true, FinishReason::kAbort});
+    if (!beams) updates.push_back({id, state->second.index, -1, 0.0f, true, FinishReason::kAbort});
     sequences_.erase(state);
+  }
+  // Beams are not results: an aborted search reports each of its n results as aborted.
+  for (int k = 0; beams && k < it->second.params.n; ++k) {
+    updates.push_back({id, k, -1, 0.0f, true, FinishReason::kAbort});
   }
   requests_.erase(it);
   return updates;
+}
+
+bool Engine::is_stop(const GenerationParams& params, TokenId token) const {
+  const bool is_eog = std::find(eog_ids_.begin(), eog_ids_.end(), token) != eog_ids_.end();
+  return (is_eog && !params.ignore_eos) ||
+         std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), token) !=
+             params.stop_token_ids.end();
 }
 
 SequenceUpdate Engine::finish_if_done(SequenceId id, SampledToken sampled) {
@@ -96,10 +115,7 @@ SequenceUpdate Engine::finish_if_done(SequenceId id, SampledToken sampled) {
   Sequence& seq = *scheduler_.find(id);
   SequenceUpdate update{state.request_id, state.index, sampled.id,
                         sampled.logprob,  false,       FinishReason::kNone};
-  const bool is_eog = std::find(eog_ids_.begin(), eog_ids_.end(), sampled.id) != eog_ids_.end();
-  const bool is_stop = std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(),
-                                 sampled.id) != params.stop_token_ids.end();
-  if ((is_eog && !params.ignore_eos) || is_stop) {
+  if (is_stop(params, sampled.id)) {
     // The stop token ends the text; it is not part of it.
     update.token = -1;
     update.finished = true;
@@ -136,15 +152,21 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
     SampledToken first;
   };
   std::vector<Fork> forks;
+  std::vector<RequestId> beam_requests;
   size_t row = 0;
   for (size_t i = 0; i < out.chunks.size(); ++i) {
     if (!out.chunks[i].samples) continue;
     const std::span<const float> row_logits = logits.subspan(row++ * n_vocab, n_vocab);
     const SequenceId id = out.chunks[i].sequence->id;
     SequenceState& state = sequences_.at(id);
+    RequestState& request = requests_.at(state.request_id);
+    if (request.params.use_beam_search) {
+      state.candidates = top_logprobs(row_logits, 2 * request.params.n);
+      beam_requests.push_back(state.request_id);
+      continue;  // sampled[i] stays -1: the token is chosen across beams below
+    }
     details[i] = state.sampler.sample(row_logits);
     sampled[i] = details[i].id;
-    RequestState& request = requests_.at(state.request_id);
     if (!request.forked && request.params.n > 1) {
       // Parallel sampling: the other n-1 sequences draw their first token from the same
       // prompt logits, then share the prompt's blocks.
@@ -168,7 +190,7 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
   // Children are created from the parent as it is now (prompt + its first token).
   size_t next_fork = 0;
   for (size_t i = 0; i < out.chunks.size(); ++i) {
-    if (!out.chunks[i].samples) continue;
+    if (!out.chunks[i].samples || sampled[i] < 0) continue;
     const SequenceId id = out.chunks[i].sequence->id;
     for (; next_fork < forks.size() && forks[next_fork].parent == id; ++next_fork) {
       const Fork& f = forks[next_fork];
@@ -187,7 +209,152 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
     }
     updates.push_back(finish_if_done(id, details[i]));
   }
+  std::sort(beam_requests.begin(), beam_requests.end());
+  beam_requests.erase(std::unique(beam_requests.begin(), beam_requests.end()), beam_requests.end());
+  for (RequestId id : beam_requests) advance_beams(id, updates);
   return updates;
+}
+
+}  // namespace moon
+
+namespace moon {
+
+void Engine::advance_beams(RequestId id, std::vector<SequenceUpdate>& updates) {
+  RequestState& request = requests_.at(id);
+  const GenerationParams& params = request.params;
+  std::vector<BeamCandidate> candidates;
+  for (SequenceId beam : request.sequences) {
+    const SequenceState& state = sequences_.at(beam);
+    if (state.candidates.empty()) return;  // a sibling is still computing (or was preempted)
+    for (const auto& [token, logprob] : state.candidates) {
+      candidates.push_back({beam, token, logprob, state.cum_logprob + logprob});
+    }
+  }
+  const BeamSelection selection =
+      select_beams(std::move(candidates), params.n, [&](TokenId t) { return is_stop(params, t); });
+  for (const BeamCandidate& c : selection.finished) {
+    const SequenceState& state = sequences_.at(c.beam);
+    const Sequence& seq = *scheduler_.find(c.beam);
+    BeamHypothesis h{{seq.tokens.begin() + seq.num_tokens_prompt, seq.tokens.end()},
+                     state.logprobs,
+                     c.score,
+                     FinishReason::kStop};
+    h.tokens.push_back(c.token);
+    h.logprobs.push_back(c.logprob);
+    request.hypotheses.push_back(std::move(h));
+  }
+
+  // Forks first, while every parent still ends where its candidates were computed; then the
+  // first continuation of each beam is appended in place. Beams nobody continues are freed.
+  std::vector<SequenceId> live;
+  std::vector<const BeamCandidate*> in_place;
+  std::unordered_map<SequenceId, int> uses;
+  for (const BeamCandidate& c : selection.next) {
+    if (uses[c.beam]++ == 0) {
+      in_place.push_back(&c);
+      continue;
+    }
+    const Sequence& parent = *scheduler_.find(c.beam);
+    const SequenceState& parent_state = sequences_.at(c.beam);
+    auto child = std::make_unique<Sequence>();
+    child->id = new_sequence_id();
+    child->request_id = id;
+    child->num_tokens_prompt = parent.num_tokens_prompt;
+    child->tokens = parent.tokens;
+    child->tokens.push_back(c.token);
+    child->max_tokens = parent.max_tokens;
+    SequenceState child_state{id,      0, Sampler(0.0f, 0), &request.params, parent_state.logprobs,
+                              c.score, {}};
+    child_state.logprobs.push_back(c.logprob);
+    const SequenceId child_id = child->id;
+    if (Status s = scheduler_.fork(c.beam, std::move(child)); !s.ok()) {
+      spdlog::error("beam search fork failed: {}", s.error().message);
+      continue;
+    }
+    sequences_.emplace(child_id, std::move(child_state));
+    live.push_back(child_id);
+  }
+  for (const BeamCandidate* c : in_place) {
+    scheduler_.find(c->beam)->tokens.push_back(c->token);
+    SequenceState& state = sequences_.at(c->beam);
+    state.logprobs.push_back(c->logprob);
+    state.cum_logprob = c->score;
+    live.push_back(c->beam);
+  }
+  for (SequenceId beam : request.sequences) {
+    if (!uses.contains(beam)) {
+      scheduler_.finish(beam, FinishReason::kAbort);
+      sequences_.erase(beam);
+    }
+  }
+  request.sequences.clear();
+  for (SequenceId beam : live) {
+    SequenceState& state = sequences_.at(beam);
+    state.candidates.clear();
+    const Sequence& seq = *scheduler_.find(beam);
+    if (seq.num_tokens_output() >= seq.max_tokens) {
+      request.hypotheses.push_back({{seq.tokens.begin() + seq.num_tokens_prompt, seq.tokens.end()},
+                                    state.logprobs,
+                                    state.cum_logprob,
+                                    FinishReason::kLength});
+      scheduler_.finish(beam, FinishReason::kLength);
+      sequences_.erase(beam);
+    } else {
+      request.sequences.push_back(beam);
+    }
+  }
+
+  // Done when no beam is left, or when w hypotheses are finished and no live beam scores
+  // better than the worst of them now (scores only fall as a beam grows when the length
+  // penalty is at most 1).
+  const auto score = [&](const BeamHypothesis& h) {
+    return beam_score(h.cum_logprob, static_cast<int64_t>(h.tokens.size()), params.length_penalty);
+  };
+  bool done = request.sequences.empty();
+  if (!done && static_cast<int>(request.hypotheses.size()) >= params.n) {
+    std::vector<double> scores;
+    for (const BeamHypothesis& h : request.hypotheses) scores.push_back(score(h));
+    std::nth_element(scores.begin(), scores.begin() + (params.n - 1), scores.end(),
+                     std::greater<>());
+    const double worst_kept = scores[params.n - 1];
+    double best_live = -std::numeric_limits<double>::infinity();
+    for (SequenceId beam : request.sequences) {
+      const SequenceState& state = sequences_.at(beam);
+      best_live = std::max(
+          best_live, beam_score(state.cum_logprob, static_cast<int64_t>(state.logprobs.size()),
+                                params.length_penalty));
+    }
+    done = best_live <= worst_kept;
+  }
+  if (done) finish_beam_search(id, updates);
+}
+
+void Engine::finish_beam_search(RequestId id, std::vector<SequenceUpdate>& updates) {
+  RequestState& request = requests_.at(id);
+  for (SequenceId beam : request.sequences) {
+    scheduler_.finish(beam, FinishReason::kAbort);
+    sequences_.erase(beam);
+  }
+  const float penalty = request.params.length_penalty;
+  std::stable_sort(
+      request.hypotheses.begin(), request.hypotheses.end(),
+      [penalty](const BeamHypothesis& a, const BeamHypothesis& b) {
+        return beam_score(a.cum_logprob, static_cast<int64_t>(a.tokens.size()), penalty) >
+               beam_score(b.cum_logprob, static_cast<int64_t>(b.tokens.size()), penalty);
+      });
+  // Always n results, so a reader counting finished sequences is never left waiting.
+  request.hypotheses.resize(std::max<size_t>(request.hypotheses.size(), request.params.n));
+  for (int k = 0; k < request.params.n; ++k) {
+    const BeamHypothesis& h = request.hypotheses[k];
+    // A final stop token is part of the hypothesis' score but not of its text.
+    const size_t shown = h.reason == FinishReason::kStop && !h.tokens.empty() ? h.tokens.size() - 1
+                                                                              : h.tokens.size();
+    for (size_t t = 0; t < shown; ++t) {
+      updates.push_back({id, k, h.tokens[t], h.logprobs[t], false, FinishReason::kNone});
+    }
+    updates.push_back({id, k, -1, 0.0f, true, h.reason});
+  }
+  requests_.erase(id);
 }
 
 }  // namespace moon

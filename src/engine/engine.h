@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/beam_search.h"
 #include "engine/model_runner.h"
 #include "engine/scheduler.h"
 #include "kv/kv_cache_manager.h"
@@ -38,6 +39,10 @@ struct GenerationParams {
   int n = 1;                 // sequences per request, sharing the prompt's KV blocks
   bool ignore_eos = false;
   std::vector<TokenId> stop_token_ids;  // besides the model's end-of-generation tokens
+  // Beam search of width n instead of sampling: the n best hypotheses by
+  // cum_logprob / length^length_penalty come back, best first, when the request finishes.
+  bool use_beam_search = false;
+  float length_penalty = 1.0f;
 };
 
 // What one sequence gained in one step.
@@ -79,11 +84,16 @@ class Engine {
     int index = 0;
     Sampler sampler;
     const GenerationParams* params = nullptr;
+    // Beam search only: the beam's history and its offers for the next token.
+    std::vector<float> logprobs;
+    double cum_logprob = 0.0;
+    std::vector<std::pair<TokenId, float>> candidates;
   };
   struct RequestState {
     GenerationParams params;
-    std::vector<SequenceId> sequences;
+    std::vector<SequenceId> sequences;  // for beam search: the live beams
     bool forked = false;
+    std::vector<BeamHypothesis> hypotheses;  // beam search: finished ones
   };
 
   Engine(const LlamaModel& model, std::vector<TokenId> eog_ids, const EngineConfig& config,
@@ -92,6 +102,12 @@ class Engine {
   // update to report (and forgets the sequence when it finished).
   SequenceUpdate finish_if_done(SequenceId id, SampledToken sampled);
   SequenceId new_sequence_id() { return next_sequence_id_++; }
+  bool is_stop(const GenerationParams& params, TokenId token) const;
+  // Beam search: once every live beam of the request has offered candidates, picks the next
+  // beams (forking and freeing sequences) and, when the search is over, reports the best
+  // hypotheses.
+  void advance_beams(RequestId id, std::vector<SequenceUpdate>& updates);
+  void finish_beam_search(RequestId id, std::vector<SequenceUpdate>& updates);
 
   const LlamaModel& model_;
   std::vector<TokenId> eog_ids_;

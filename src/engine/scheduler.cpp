@@ -107,7 +107,7 @@ void Scheduler::update(const SchedulerOutput& output, const std::vector<TokenId>
     Sequence& seq = *chunk.sequence;
     seq.num_tokens_computed = chunk.start + chunk.num_tokens;
     kv_->commit_full_blocks(seq.id, seq.tokens);
-    if (chunk.samples) seq.tokens.push_back(sampled[i]);
+    if (chunk.samples && sampled[i] >= 0) seq.tokens.push_back(sampled[i]);
   }
 }
 

@@ -69,7 +69,10 @@ class Scheduler {
 
   // Records a step's results: the chunks' tokens are now computed (full blocks enter the
   // prefix cache), and each sampling chunk's sequence gets its new token
-  // (`sampled[i]` for chunks[i]; ignored for chunks that do not sample).
+  // (`sampled[i]` for chunks[i]; ignored for chunks that do not sample). A negative id
+  // appends nothing: the caller decides the token later (beam search weighs every beam of a
+  // request first) and appends it to the sequence itself; until then the sequence has
+  // nothing to compute and is not scheduled.
   void update(const SchedulerOutput& output, const std::vector<TokenId>& sampled);
 
   // Finishes a sequence (any state) with `reason` and returns its blocks to the pool. The

@@ -1,0 +1,52 @@
+// The decisions of beam search, kept apart from the engine's bookkeeping so they can be read
+// (and tested) on their own. Each step every live beam of a request offers its 2w most
+// likely next tokens; the w best continuations overall (by cumulative log-probability)
+// become the next beams, and continuations that end the text (a stop token) become finished
+// hypotheses instead. Beams share KV blocks through the block tables: a beam continued
+// twice is forked, a beam not continued is freed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "engine/sequence.h"
+
+namespace moon {
+
+struct BeamCandidate {
+  SequenceId beam = 0;
+  TokenId token = -1;
+  float logprob = 0.0f;  // of `token` after the beam
+  double score = 0.0;    // the beam's cumulative log-probability plus `logprob`
+};
+
+struct BeamHypothesis {
+  std::vector<TokenId> tokens;  // generated tokens (a final stop token included)
+  std::vector<float> logprobs;  // one per token
+  double cum_logprob = 0.0;
+  FinishReason reason = FinishReason::kLength;
+};
+
+// The k most likely tokens of a row of logits with their log-probabilities, most likely
+// first (ties to the lower id). Non-finite logits are never chosen over finite ones.
+std::vector<std::pair<TokenId, float>> top_logprobs(std::span<const float> logits, int k);
+
+// Length-normalized score that ranks finished hypotheses: cum_logprob / length^penalty
+// (penalty 0: raw log-probability; > 0 favours longer texts).
+double beam_score(double cum_logprob, int64_t length, float length_penalty);
+
+struct BeamSelection {
+  std::vector<BeamCandidate> next;      // at most `width`, best first
+  std::vector<BeamCandidate> finished;  // stop-token continuations ranked above the cut
+};
+
+// Orders all candidates by score (ties: lower beam id, then lower token) and walks down
+// them: a stop token ends a hypothesis, anything else continues a beam, until `width`
+// beams continue.
+BeamSelection select_beams(std::vector<BeamCandidate> candidates, int width,
+                           const std::function<bool(TokenId)>& is_stop);
+
+}  // namespace moon
