@@ -7,10 +7,16 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libpcre2-dev
+  libboost-dev          # Asio/Beast for the HTTP server
   libsentencepiece-dev  # the tokenizer tests' oracle
   python3-numpy         # the sampling benchmark's baseline
   clang-format
 )
+
+# The end-to-end tests drive the server with the official `openai` npm client. Node.js may
+# already be installed from elsewhere; only install Debian's when there is none.
+if ! command -v node >/dev/null 2>&1; then packages+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 
 missing=()
 for p in "${packages[@]}"; do

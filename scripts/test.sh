@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 
+# The end-to-end tests' npm packages (the official openai client), pinned by package-lock.json.
+if [ -f tests/e2e/package-lock.json ]; then
+  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 jobs=$(nproc)
 echo "== Release build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
