@@ -75,6 +75,35 @@ TEST(GenerateCommand, GoldenPromptsGiveLlamaCppGreedyTokens) {
   EXPECT_EQ(cases, 9);
 }
 
+TEST(GenerateCommand, SeveralPromptsRunTogetherAndPrintAnArrayInPromptOrder) {
+  MOON_REQUIRE_TEST_FILE(model, "models/stories260K-f32.gguf");
+  MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
+  std::ifstream in(golden_path);
+  std::vector<nlohmann::json> golden;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) golden.push_back(nlohmann::json::parse(line));
+  }
+  // Two on the command line, the rest from a prompts file (one JSON string per line).
+  const std::string file = test::temp_dir() + "/prompts.jsonl";
+  {
+    std::ofstream out(file);
+    for (size_t g = 2; g < golden.size(); ++g) out << golden[g]["prompt"].dump() << "\n";
+  }
+  const RunResult r =
+      run_moon({"generate", "--model", model, "--prompt", golden[0]["prompt"].get<std::string>(),
+                "--prompt", golden[1]["prompt"].get<std::string>(), "--prompts-file", file,
+                "--max-tokens", "48", "--max-num-batched-tokens", "24", "--output-format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(out.is_array());
+  ASSERT_EQ(out.size(), golden.size());
+  for (size_t g = 0; g < golden.size(); ++g) {
+    EXPECT_EQ(out[g]["prompt_token_ids"], golden[g]["prompt_token_ids"]) << g;
+    EXPECT_EQ(out[g]["output_token_ids"], golden[g]["output_token_ids"]) << g;
+  }
+}
+
 TEST(GenerateCommand, BuiltinModelIsTheDefaultAndHonoursMaxTokens) {
   const RunResult r =
       run_moon({"generate", "--prompt", "Hello", "--max-tokens", "12", "--output-format", "json"});

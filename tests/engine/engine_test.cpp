@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 
 #include "common/test_data.h"
@@ -143,6 +145,36 @@ TEST_F(EngineTest, LogprobsInABatchAreBitwiseThoseOfTheRequestAlone) {
     EXPECT_EQ(0, std::memcmp(alone[Key(g, 0)].logprobs.data(), batched[Key(g, 0)].logprobs.data(),
                              alone[Key(g, 0)].logprobs.size() * sizeof(float)))
         << "prompt " << g;
+  }
+}
+
+// The strongest form of batch invariance: one request among 255 others of random lengths,
+// at every position of the batch order, against the same request alone.
+TEST_F(EngineTest, RequestAmong255OthersIsBitwiseTheSameAsAlone) {
+  auto alone_engine = make_engine(config(512, false));
+  const auto alone = run(*alone_engine, {{0, golden_[0].prompt}}, greedy());
+  std::mt19937 rng(99);
+  for (size_t target_position : {size_t{0}, size_t{128}, size_t{255}}) {
+    EngineConfig c = config(300, true, 256ull << 20);
+    c.scheduler.max_num_seqs = 256;
+    auto engine = make_engine(c);
+    std::vector<std::pair<RequestId, std::vector<TokenId>>> requests;
+    for (size_t i = 0; i < 256; ++i) {
+      if (i == target_position) {
+        requests.push_back({0, golden_[0].prompt});
+        continue;
+      }
+      std::vector<TokenId> prompt = {1};
+      for (int t = 1 + static_cast<int>(rng() % 60); t > 0; --t) prompt.push_back(3 + rng() % 500);
+      requests.push_back({1000 + i, prompt});
+    }
+    GenerationParams p = greedy();
+    auto results = run(*engine, requests, p);
+    const Result1& got = results[Key(0, 0)];
+    ASSERT_EQ(got.tokens, alone.at(Key(0, 0)).tokens) << "position " << target_position;
+    EXPECT_EQ(0, std::memcmp(got.logprobs.data(), alone.at(Key(0, 0)).logprobs.data(),
+                             got.logprobs.size() * sizeof(float)))
+        << "position " << target_position;
   }
 }
 
