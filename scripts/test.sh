@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds moon in Release and runs every test; then builds again
-# with AddressSanitizer + UndefinedBehaviorSanitizer and runs every test there too.
+# Installs what is missing, builds moon in Release and runs every test; runs the
+# multi-threaded parts under ThreadSanitizer; then builds again with AddressSanitizer +
+# UndefinedBehaviorSanitizer and runs every test there too.
 # Test data comes from $MOON_TEST_DATA (default: ../shared beside the project root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,14 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$jobs"
 echo "== Release tests"
 ctest --test-dir build --output-on-failure -j "$jobs"
+
+echo "== ThreadSanitizer: the multi-threaded parts (engine thread, thread pool, kernels)"
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMOON_SANITIZE=thread -DMOON_BUILD_BENCH=OFF
+cmake --build build-tsan -j "$jobs" --target test_engine test_util test_kernels
+for t in test_engine test_util test_kernels; do
+  TSAN_OPTIONS=halt_on_error=1 "build-tsan/tests/$t" --gtest_brief=1
+done
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
