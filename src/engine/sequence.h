@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sampling/finish_reason.h"
+
 namespace moon {
 
 using TokenId = int32_t;
@@ -18,9 +20,6 @@ using RequestId = uint64_t;
 using SequenceId = uint64_t;
 
 enum class SequenceStatus { kWaiting, kRunning, kPreempted, kFinished };
-enum class FinishReason { kNone, kStop, kLength, kAbort };
-
-std::string_view finish_reason_name(FinishReason reason);  // "stop", "length", "abort", ""
 
 struct Sequence {
   SequenceId id = 0;

@@ -6,17 +6,6 @@
 
 namespace moon {
 
-std::string_view finish_reason_name(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    default:
-      return "";
-  }
-}
-
 StopChecker::StopChecker(const SamplingParams& params, std::vector<int32_t> eos_ids)
     : params_(params), eos_ids_(std::move(eos_ids)) {
   for (const std::string& s : params_.stop) longest_stop_ = std::max(longest_stop_, s.size());

@@ -12,14 +12,10 @@
 #include <string_view>
 #include <vector>
 
+#include "sampling/finish_reason.h"
 #include "sampling/sampling_params.h"
 
 namespace moon {
-
-enum class FinishReason { kNone, kStop, kLength };
-
-// "stop", "length" (or "" while running), as in OpenAI's finish_reason.
-std::string_view finish_reason_name(FinishReason reason);
 
 struct StopUpdate {
   std::string text;  // safe to stream now

@@ -1,4 +1,4 @@
-#include "engine/sequence.h"
+#include "sampling/finish_reason.h"
 
 namespace moon {
 
