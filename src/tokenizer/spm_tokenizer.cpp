@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "tokenizer/utf8.h"
+#include "util/utf8.h"
 
 namespace moon {
 namespace {

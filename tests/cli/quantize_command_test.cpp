@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/run_command.h"
 #include "common/test_data.h"
 #include "gguf/gguf_file.h"
 #include "tensor/convert.h"
@@ -21,37 +22,10 @@
 namespace moon {
 namespace {
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using test::RunResult;
 
 RunResult run_moon(const std::vector<std::string>& args) {
-  static int counter = 0;
-  const std::string err_path = test::temp_dir() + "/quantize-stderr-" + std::to_string(counter++);
-  std::string cmd = shell_quote(MOON_BINARY_PATH);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  cmd += " 2>" + shell_quote(err_path);
-  RunResult r;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(err_path);
-  std::stringstream ss;
-  ss << err.rdbuf();
-  r.err = ss.str();
-  return r;
+  return test::run_command(MOON_BINARY_PATH, args);
 }
 
 std::vector<uint8_t> read_bytes(const std::string& path) {

@@ -4,7 +4,7 @@
 #include <iterator>
 #include <string_view>
 
-#include "tokenizer/utf8.h"
+#include "util/utf8.h"
 
 namespace moon::test {
 namespace {

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "tokenizer/byte_level.h"
-#include "tokenizer/utf8.h"
+#include "util/utf8.h"
 
 namespace moon {
 namespace {
