@@ -3,6 +3,7 @@
 
 #include "cli/generate_command.h"
 #include "cli/quantize_command.h"
+#include "cli/serve_command.h"
 #include "util/logging.h"
 
 int main(int argc, char** argv) {
@@ -16,10 +17,13 @@ int main(int argc, char** argv) {
   CLI::App* generate_cmd = moon::add_generate_command(app, generate);
   moon::QuantizeOptions quantize;
   CLI::App* quantize_cmd = moon::add_quantize_command(app, quantize);
+  moon::ServeOptions serve;
+  CLI::App* serve_cmd = moon::add_serve_command(app, serve);
 
   CLI11_PARSE(app, argc, argv);
   moon::init_logging(log_level);
   if (generate_cmd->parsed()) return moon::run_generate(generate);
   if (quantize_cmd->parsed()) return moon::run_quantize(quantize);
+  if (serve_cmd->parsed()) return moon::run_serve(serve);
   return 2;
 }

@@ -1,0 +1,142 @@
+#include "cli/serve_command.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "chat/chat_template.h"
+#include "engine/engine_client.h"
+#include "model/llama_model.h"
+#include "server/http_server.h"
+#include "tokenizer/tokenizer.h"
+#include "util/logging.h"
+
+namespace moon {
+namespace {
+
+// Every connection is a file descriptor; the default soft limit (often 1024) would cap the
+// server far below what one I/O thread can handle.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+std::string default_model_name(const std::string& spec) {
+  if (spec.empty()) return "builtin:tiny";
+  if (spec.rfind("builtin:", 0) == 0) return spec;
+  return std::filesystem::path(spec).filename().string();
+}
+
+// The template text: --chat-template names a file or is the template; else the GGUF's.
+Result<std::optional<std::string>> chat_template_source(const std::string& option,
+                                                        const gguf::GgufFile& file) {
+  if (!option.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(option, ec)) return std::optional(option);
+    std::ifstream in(option);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (!in) return make_error("cannot read --chat-template file '{}'", option);
+    return std::optional(ss.str());
+  }
+  if (file.find("tokenizer.chat_template")) {
+    MOON_ASSIGN_OR_RETURN(std::string_view text, file.get_string("tokenizer.chat_template"));
+    return std::optional(std::string(text));
+  }
+  return std::optional<std::string>();
+}
+
+}  // namespace
+
+CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
+  CLI::App* cmd = app.add_subcommand("serve", "Serve an OpenAI-compatible HTTP API");
+  cmd->add_option(
+      "-m,--model", o.model,
+      "GGUF model file, or builtin:tiny (the default: random weights, meaningless text)");
+  cmd->add_option("--host", o.host, "Address to listen on");
+  cmd->add_option("--port", o.port, "Port to listen on (0: any free port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--api-key", o.api_key,
+                  "Require 'Authorization: Bearer KEY' (default: env MOON_API_KEY, else none)");
+  cmd->add_option("--served-model-name", o.served_model_name,
+                  "Model name in the API (default: the model file's name)");
+  cmd->add_option("--max-waiting", o.max_waiting,
+                  "Most requests waiting for a batch slot before 503 (0: no limit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  cmd->add_option("--shutdown-timeout", o.shutdown_timeout,
+                  "Seconds SIGTERM waits for running requests")
+      ->check(CLI::Range(0.0, 3600.0));
+  cmd->add_option("--chat-template", o.chat_template,
+                  "Chat template (Jinja) file, or the template itself (default: the model's "
+                  "tokenizer.chat_template)");
+  add_engine_options(*cmd, o.engine);
+  return cmd;
+}
+
+int run_serve(const ServeOptions& o) {
+  auto fail = [](const Error& e) {
+    spdlog::error("{}", e.message);
+    return 1;
+  };
+  raise_fd_limit();
+  const auto start = std::chrono::steady_clock::now();
+  spdlog::info("loading model {}", o.model.empty() ? "builtin:tiny" : o.model);
+  auto model = load_llama_model(o.model);
+  if (!model.ok()) return fail(model.error());
+  const LlamaHparams& hp = (*model)->hparams;
+  spdlog::info("loading tokenizer");
+  auto tokenizer = Tokenizer::from_gguf(*(*model)->file);
+  if (!tokenizer.ok()) return fail(tokenizer.error());
+  if ((*tokenizer)->vocab_size() != hp.n_vocab) {
+    return fail(make_error("the tokenizer has {} tokens but the model's output has {}",
+                           (*tokenizer)->vocab_size(), hp.n_vocab));
+  }
+  auto config = make_engine_config(o.engine, hp);
+  if (!config.ok()) return fail(config.error());
+  spdlog::info("allocating the KV cache");
+  auto engine = Engine::create(**model, (*tokenizer)->eog_ids(), *config);
+  if (!engine.ok()) return fail(engine.error());
+  spdlog::info(
+      "engine ready: {} layers, vocab {}, KV cache {} blocks of {} tokens, {:.0f} ms", hp.n_layer,
+      hp.n_vocab, (*engine)->kv_layout().num_blocks, (*engine)->kv_layout().block_size,
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+
+  server::ServerConfig sc;
+  sc.host = o.host;
+  sc.port = o.port;
+  sc.api_key = o.api_key;
+  if (sc.api_key.empty()) {
+    if (const char* env = std::getenv("MOON_API_KEY")) sc.api_key = env;
+  }
+  sc.served_model_name =
+      o.served_model_name.empty() ? default_model_name(o.model) : o.served_model_name;
+  sc.max_model_len = config->scheduler.max_model_len;
+  sc.max_waiting = o.max_waiting;
+  sc.shutdown_timeout_s = o.shutdown_timeout;
+  auto template_source = chat_template_source(o.chat_template, *(*model)->file);
+  if (!template_source.ok()) return fail(template_source.error());
+  if (*template_source) {
+    auto parsed = ChatTemplate::parse(**template_source);
+    if (!parsed.ok()) {
+      return fail(make_error("the chat template does not parse: {}", parsed.error().message));
+    }
+    sc.chat_template = std::move(*parsed);
+  } else {
+    spdlog::info("the model has no chat template: /v1/chat/completions needs --chat-template");
+  }
+
+  // Destroyed in reverse: the server (and its requests) before the engine thread.
+  EngineClient client(std::move(*engine));
+  auto server = server::HttpServer::create(sc, **tokenizer, client);
+  if (!server.ok()) return fail(server.error());
+  return (*server)->run();
+}
+
+}  // namespace moon

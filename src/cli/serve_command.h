@@ -1,0 +1,29 @@
+// `moon serve`: load a model and serve OpenAI-compatible HTTP endpoints (vLLM's flag names).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+
+#include "cli/engine_options.h"
+
+namespace moon {
+
+struct ServeOptions {
+  std::string model;  // GGUF path or builtin:<name>; empty for the built-in default
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string api_key;
+  std::string served_model_name;  // default: the model file's name
+  std::string chat_template;      // a file, or the template itself; default: the GGUF's
+  int64_t max_waiting = 0;        // 0: unbounded
+  double shutdown_timeout = 30.0;
+  EngineOptions engine;
+};
+
+CLI::App* add_serve_command(CLI::App& app, ServeOptions& options);
+
+// Serves until SIGINT/SIGTERM; returns the process exit code.
+int run_serve(const ServeOptions& options);
+
+}  // namespace moon

@@ -1,0 +1,445 @@
+#include "server/generation_job.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <ctime>
+#include <random>
+
+#include "server/sse.h"
+#include "server/tgi_protocol.h"
+#include "util/logging.h"
+
+namespace moon::server {
+namespace {
+
+using json = nlohmann::json;
+
+double seconds(GenerationJob::Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kAbort:
+      return "abort";
+    default:
+      return "stop";
+  }
+}
+
+json bytes_of(const std::string& s) {
+  json b = json::array();
+  for (unsigned char c : s) b.push_back(c);
+  return b;
+}
+
+}  // namespace
+
+GenerationJob::GenerationJob(ServerContext& ctx, std::shared_ptr<HttpConnection> conn,
+                             JobOptions options, Clock::time_point arrival)
+    : ctx_(ctx), conn_(std::move(conn)), opts_(std::move(options)), arrival_(arrival) {
+  id_ = fmt::format("{}-{:x}{:08x}", opts_.kind == ApiKind::kChat ? "chatcmpl" : "cmpl",
+                    ctx_.next_id++, static_cast<uint32_t>(std::random_device{}()));
+  created_ = static_cast<int64_t>(std::time(nullptr));
+  for (const std::string& s : opts_.sampling.stop)
+    max_stop_len_ = std::max(max_stop_len_, s.size());
+  const int n = opts_.sampling.n;
+  choices_.resize(opts_.prompts.size() * n);
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    choices_[i].decoder =
+        std::make_unique<IncrementalDecoder>(ctx_.tokenizer, /*skip_special=*/true,
+                                             /*continuation=*/true);
+  }
+  unfinished_ = static_cast<int>(choices_.size());
+  ++ctx_.active_requests;
+}
+
+GenerationJob::~GenerationJob() {
+  // Gone before the engine answered: its streams die with the pending result.
+  if (!submitted_) ctx_.inflight_prompts -= static_cast<int64_t>(prompts_.size());
+  for (size_t p = 0; p < prompts_.size(); ++p) release_prompt(p);
+  --ctx_.active_requests;
+}
+
+void GenerationJob::start() {
+  // Owns itself until it answered or its client left: callbacks hold weak references.
+  self_ = shared_from_this();
+  prompts_.resize(opts_.prompts.size());
+  ctx_.inflight_prompts += static_cast<int64_t>(prompts_.size());
+  std::weak_ptr<GenerationJob> weak = weak_from_this();
+  conn_->on_disconnect([weak] {
+    if (auto job = weak.lock()) job->cancel();
+  });
+  // One pending wake-up at a time: the engine may push many updates per step.
+  auto scheduled = std::make_shared<std::atomic<bool>>(false);
+  auto events = ctx_.events;
+  auto notify = [weak, scheduled, events] {
+    if (scheduled->exchange(true)) return;
+    events->post([weak, scheduled] {
+      scheduled->store(false);
+      if (auto job = weak.lock()) job->drain();
+    });
+  };
+  const GenerationParams params = to_generation_params(opts_.sampling, *opts_.sampling.max_tokens);
+  ctx_.submitter.run(
+      [&engine = ctx_.engine, prompts = opts_.prompts, params, notify, events, weak] {
+        auto results = std::make_shared<Submitted>();
+        for (const auto& prompt : prompts) {
+          auto stream = engine.submit(prompt, params);
+          if (stream.ok()) (*stream)->set_notify(notify);
+          const bool refused = !stream.ok();
+          results->push_back(std::move(stream));
+          if (refused) break;  // the rest would be dropped anyway
+        }
+        events->post([weak, results] {
+          if (auto job = weak.lock()) job->on_submitted(std::move(*results));
+        });
+      });
+}
+
+void GenerationJob::on_submitted(Submitted streams) {
+  submitted_ = true;
+  // Take every stream first, so that a refusal below releases (aborts) the others.
+  for (size_t p = 0; p < prompts_.size(); ++p) {
+    if (p < streams.size() && streams[p].ok()) {
+      prompts_[p].stream = std::move(*streams[p]);
+      prompts_[p].unfinished = opts_.sampling.n;
+    } else {
+      --ctx_.inflight_prompts;  // never became an engine request
+    }
+  }
+  if (done_) return;  // the client left while the engine was accepting
+  for (auto& s : streams) {
+    if (s.ok()) continue;
+    for (size_t q = 0; q < prompts_.size(); ++q) release_prompt(q);
+    done_ = true;
+    conn_->respond({400,
+                    "application/json",
+                    dump(error_body(invalid_request(s.error().message, "prompt"))),
+                    {}});
+    self_.reset();
+    return;
+  }
+  ctx_.metrics.queue_time().observe(seconds(Clock::now() - arrival_));
+  for (const auto& p : opts_.prompts)
+    ctx_.metrics.add_prompt_tokens(static_cast<int64_t>(p.size()));
+  if (opts_.stream) {
+    conn_->begin_stream(200, "text/event-stream");
+    if (opts_.kind == ApiKind::kCompletion) {
+      // echo: the prompt text comes first, as its own chunk.
+      for (size_t i = 0; i < choices_.size(); ++i) {
+        const std::string& prefix = opts_.echo_prefixes[i / opts_.sampling.n];
+        if (!prefix.empty()) conn_->send_chunk(sse_event(chunk(i, prefix, nullptr, "", false)));
+      }
+    }
+  }
+  // Updates that arrived before set_notify produced no wake-up.
+  drain();
+}
+
+void GenerationJob::release_prompt(size_t p) {
+  if (!prompts_[p].stream) return;
+  prompts_[p].stream.reset();
+  --ctx_.inflight_prompts;
+}
+
+void GenerationJob::drain() {
+  if (done_) return;
+  const auto keep = shared_from_this();  // complete() lets go of self_
+  bool any = false;
+  for (size_t p = 0; p < prompts_.size(); ++p) {
+    while (prompts_[p].stream) {
+      auto u = prompts_[p].stream->try_pop();
+      if (!u) break;
+      any = true;
+      apply(p, *u);
+    }
+  }
+  if (!any) return;
+  ctx_.metrics.observe_snapshot(ctx_.engine.snapshot());
+  if (opts_.stream) stream_progress();
+  if (unfinished_ == 0) complete();
+}
+
+void GenerationJob::apply(size_t p, const SequenceUpdate& u) {
+  const size_t index = p * opts_.sampling.n + u.index;
+  if (index >= choices_.size()) return;
+  Choice& c = choices_[index];
+  if (c.finished) return;  // ended by a stop string; the engine may still be finishing it
+  if (u.token >= 0) {
+    if (first_token_ == Clock::time_point{}) {
+      first_token_ = Clock::now();
+      ctx_.metrics.time_to_first_token().observe(seconds(first_token_ - arrival_));
+    }
+    const size_t before = c.text.size();
+    c.offsets.push_back(before);
+    c.ids.push_back(u.token);
+    c.logprobs.push_back(u.logprob);
+    c.text += c.decoder->push(u.token);
+    check_stop_strings(c, before);
+  }
+  if (u.finished && !c.finished) {
+    const size_t before = c.text.size();
+    c.text += c.decoder->flush();
+    check_stop_strings(c, before);
+    if (!c.finished) finish_choice(c, reason_name(u.finish_reason));
+  }
+  if (c.finished && --prompts_[p].unfinished == 0) release_prompt(p);
+}
+
+void GenerationJob::check_stop_strings(Choice& c, size_t before) {
+  if (max_stop_len_ == 0 || c.text.size() == before) return;
+  // Only a match that ends in the new text can be new.
+  const size_t from = before >= max_stop_len_ ? before - max_stop_len_ + 1 : 0;
+  size_t best = std::string::npos, best_len = 0;
+  for (const std::string& s : opts_.sampling.stop) {
+    const size_t pos = c.text.find(s, from);
+    if (pos < best) best = pos, best_len = s.size();
+  }
+  if (best == std::string::npos) return;
+  c.text.resize(best + (opts_.sampling.include_stop_str_in_output ? best_len : 0));
+  c.stopped_by_string = true;
+  finish_choice(c, "stop");
+}
+
+void GenerationJob::finish_choice(Choice& c, std::string reason) {
+  c.finished = true;
+  c.finish_reason = std::move(reason);
+  --unfinished_;
+}
+
+// How much of the text may be shown: all once finished, otherwise all but a tail that could
+// still turn out to be the start of a stop string.
+size_t GenerationJob::releasable(const Choice& c) const {
+  if (c.finished || max_stop_len_ == 0) return c.text.size();
+  size_t hold = 0;
+  for (const std::string& s : opts_.sampling.stop) {
+    for (size_t k = std::min(s.size() - 1, c.text.size()); k > hold; --k) {
+      if (c.text.compare(c.text.size() - k, k, s, 0, k) == 0) {
+        hold = k;
+        break;
+      }
+    }
+  }
+  return c.text.size() - hold;
+}
+
+json GenerationJob::logprobs_json(const Choice& c, size_t from, size_t to) const {
+  if (!opts_.logprobs) return nullptr;
+  const Tokenizer& tok = ctx_.tokenizer;
+  if (opts_.kind == ApiKind::kChat) {
+    json content = json::array();
+    for (size_t i = from; i < to; ++i) {
+      const std::string piece = tok.token_to_piece(c.ids[i]);
+      json entry = {{"token", piece}, {"logprob", c.logprobs[i]}, {"bytes", bytes_of(piece)}};
+      // Only the chosen token's probability is known to the server today.
+      entry["top_logprobs"] = json::array();
+      if (opts_.top_logprobs > 0) {
+        entry["top_logprobs"].push_back(
+            {{"token", piece}, {"logprob", c.logprobs[i]}, {"bytes", bytes_of(piece)}});
+      }
+      content.push_back(std::move(entry));
+    }
+    return {{"content", content}};
+  }
+  json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
+  for (size_t i = from; i < to; ++i) {
+    const std::string piece = tok.token_to_piece(c.ids[i]);
+    tokens.push_back(piece);
+    lps.push_back(c.logprobs[i]);
+    tops.push_back(json{{piece, c.logprobs[i]}});
+    offsets.push_back(c.offsets[i]);
+  }
+  json out = {{"tokens", tokens}, {"token_logprobs", lps}, {"text_offset", offsets}};
+  out["top_logprobs"] = opts_.top_logprobs > 0 ? tops : json(nullptr);
+  return out;
+}
+
+json GenerationJob::usage_json() const {
+  int64_t prompt = 0, completion = 0;
+  for (const auto& p : opts_.prompts) prompt += static_cast<int64_t>(p.size());
+  for (const Choice& c : choices_) completion += static_cast<int64_t>(c.ids.size());
+  return {{"prompt_tokens", prompt},
+          {"completion_tokens", completion},
+          {"total_tokens", prompt + completion}};
+}
+
+json GenerationJob::chunk(size_t index, const std::string& text, json logprobs,
+                          const std::string& finish_reason, bool with_role) const {
+  json choice = {{"index", index}};
+  if (opts_.kind == ApiKind::kChat) {
+    json delta = json::object();
+    if (with_role) delta["role"] = "assistant";
+    if (!text.empty() || with_role) delta["content"] = text;
+    choice["delta"] = delta;
+  } else {
+    choice["text"] = text;
+  }
+  choice["logprobs"] = std::move(logprobs);
+  choice["finish_reason"] = finish_reason.empty() ? json(nullptr) : json(finish_reason);
+  return {{"id", id_},
+          {"object", opts_.kind == ApiKind::kChat ? "chat.completion.chunk" : "text_completion"},
+          {"created", created_},
+          {"model", opts_.model},
+          {"choices", json::array({choice})}};
+}
+
+void GenerationJob::stream_progress() {
+  if (opts_.kind == ApiKind::kTgi) return stream_tgi(choices_[0]);
+  std::string out;
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    Choice& c = choices_[i];
+    const size_t end = releasable(c);
+    const size_t token_end = c.ids.size();
+    const bool with_role = opts_.kind == ApiKind::kChat && !c.role_sent;
+    const bool has_text = end > c.sent;
+    const bool has_logprobs = opts_.logprobs && token_end > c.logprobs_sent;
+    const bool finishing = c.finished && !c.finish_sent;
+    if (!has_text && !has_logprobs && !finishing && !with_role) continue;
+    const std::string text = has_text ? c.text.substr(c.sent, end - c.sent) : std::string();
+    out += sse_event(chunk(i, text, logprobs_json(c, c.logprobs_sent, token_end),
+                           finishing ? c.finish_reason : "", with_role));
+    c.sent = std::max(c.sent, end);
+    c.logprobs_sent = token_end;
+    c.role_sent = true;
+    c.finish_sent = c.finish_sent || finishing;
+  }
+  conn_->send_chunk(out);
+}
+
+void GenerationJob::complete() {
+  if (done_) return;
+  done_ = true;
+  const auto now = Clock::now();
+  const json usage = usage_json();
+  ctx_.metrics.add_generation_tokens(usage["completion_tokens"].get<int64_t>());
+  ctx_.metrics.e2e_latency().observe(seconds(now - arrival_));
+  for (const Choice& c : choices_) {
+    ctx_.metrics.request_finished(c.finish_reason);
+    if (c.ids.size() > 1 && first_token_ != Clock::time_point{}) {
+      ctx_.metrics.time_per_output_token().observe(seconds(now - first_token_) /
+                                                   static_cast<double>(c.ids.size() - 1));
+    }
+  }
+  if (opts_.kind == ApiKind::kTgi) {
+    if (opts_.stream) {
+      conn_->end_stream();  // the last token's event carried the text and details
+    } else {
+      json body = {{"generated_text", opts_.echo_prefixes[0] + choices_[0].text}};
+      if (opts_.tgi_details) body["details"] = tgi_details(choices_[0]);
+      conn_->respond({200, "application/json", dump(body), {}});
+    }
+    self_.reset();
+    return;
+  }
+  if (opts_.stream) {
+    std::string out;
+    if (opts_.include_usage) {
+      out += sse_event(
+          {{"id", id_},
+           {"object", opts_.kind == ApiKind::kChat ? "chat.completion.chunk" : "text_completion"},
+           {"created", created_},
+           {"model", opts_.model},
+           {"choices", json::array()},
+           {"usage", usage}});
+    }
+    out += sse_done();
+    conn_->send_chunk(out);
+    conn_->end_stream();
+    self_.reset();
+    return;
+  }
+  json choices = json::array();
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    const Choice& c = choices_[i];
+    const size_t p = i / opts_.sampling.n;
+    json choice = {{"index", i}};
+    if (opts_.kind == ApiKind::kChat) {
+      choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+    } else {
+      choice["text"] = opts_.echo_prefixes[p] + c.text;
+    }
+    choice["logprobs"] = logprobs_json(c, 0, c.ids.size());
+    choice["finish_reason"] = c.finish_reason;
+    if (opts_.return_token_ids) {
+      choice["prompt_token_ids"] = opts_.prompts[p];
+      choice["token_ids"] = c.ids;
+    }
+    choices.push_back(std::move(choice));
+  }
+  const json body = {
+      {"id", id_},
+      {"object", opts_.kind == ApiKind::kChat ? "chat.completion" : "text_completion"},
+      {"created", created_},
+      {"model", opts_.model},
+      {"choices", choices},
+      {"usage", usage}};
+  conn_->respond({200, "application/json", dump(body), {}});
+  self_.reset();
+}
+
+json GenerationJob::tgi_token(TokenId id, float logprob, const std::string& text) const {
+  return {
+      {"id", id}, {"text", text}, {"logprob", logprob}, {"special", ctx_.tokenizer.is_special(id)}};
+}
+
+json GenerationJob::tgi_details(const Choice& c) const {
+  json tokens = json::array();
+  for (size_t i = 0; i < c.ids.size(); ++i) {
+    tokens.push_back(tgi_token(c.ids[i], c.logprobs[i], ctx_.tokenizer.token_to_piece(c.ids[i])));
+  }
+  return {{"finish_reason", tgi_finish_reason(c.finish_reason, c.stopped_by_string)},
+          {"generated_tokens", c.ids.size()},
+          {"seed", opts_.sampling.seed ? json(*opts_.sampling.seed) : json(nullptr)},
+          {"prefill", json::array()},
+          {"tokens", tokens}};
+}
+
+void GenerationJob::stream_tgi(Choice& c) {
+  const size_t end = releasable(c);
+  std::string delta = end > c.sent ? c.text.substr(c.sent, end - c.sent) : std::string();
+  c.sent = std::max(c.sent, end);
+  const bool finishing = c.finished && !c.finish_sent;
+  size_t last = c.ids.size();
+  // A finish without a new token still needs a final event; it repeats the last token.
+  if (finishing && c.logprobs_sent == last && last > 0) c.logprobs_sent = last - 1;
+  std::string out;
+  for (size_t i = c.logprobs_sent; i < last; ++i) {
+    const bool final_event = finishing && i + 1 == last;
+    json event = {{"index", i + 1},
+                  {"token", tgi_token(c.ids[i], c.logprobs[i], i + 1 == last ? delta : "")},
+                  {"generated_text", nullptr},
+                  {"details", nullptr}};
+    if (final_event) {
+      event["generated_text"] = opts_.echo_prefixes[0] + c.text;
+      json details = tgi_details(c);
+      details.erase("tokens");
+      details.erase("prefill");
+      event["details"] = details;
+    }
+    out += sse_event(event);
+  }
+  c.logprobs_sent = last;
+  c.finish_sent = c.finish_sent || finishing;
+  conn_->send_chunk(out);
+}
+
+void GenerationJob::cancel() {
+  if (done_) return;
+  done_ = true;
+  for (size_t p = 0; p < prompts_.size(); ++p) release_prompt(p);
+  ctx_.metrics.request_finished("abort");
+  self_.reset();
+  spdlog::debug("{}: client went away; request aborted", id_);
+}
+
+}  // namespace moon::server

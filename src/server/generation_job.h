@@ -1,0 +1,106 @@
+// One generation request (/v1/completions or /v1/chat/completions) from submission to the
+// last byte: it submits each prompt to the engine, drains the engine's updates on the I/O
+// thread when notified, detokenizes incrementally, applies stop strings, and writes either
+// server-sent-event chunks or one JSON response in OpenAI's shapes.
+//
+// A client that disconnects drops the job's streams, which aborts its engine requests and
+// frees their KV blocks within one engine step.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine_client.h"
+#include "server/http_connection.h"
+#include "server/openai_protocol.h"
+#include "server/server_context.h"
+#include "tokenizer/incremental_decoder.h"
+
+namespace moon::server {
+
+enum class ApiKind { kCompletion, kChat, kTgi };
+
+struct JobOptions {
+  ApiKind kind = ApiKind::kCompletion;
+  std::string model;
+  RequestSampling sampling;
+  std::vector<std::vector<TokenId>> prompts;
+  std::vector<std::string> echo_prefixes;  // per prompt, "" unless echo
+  bool stream = false;
+  bool include_usage = false;
+  bool return_token_ids = false;
+  bool logprobs = false;
+  int top_logprobs = 0;
+  bool tgi_details = false;  // TGI: the per-token details in the answer
+};
+
+class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
+ public:
+  using Clock = std::chrono::steady_clock;
+  GenerationJob(ServerContext& ctx, std::shared_ptr<HttpConnection> conn, JobOptions options,
+                Clock::time_point arrival);
+  ~GenerationJob();
+
+  // Submits every prompt (on the Submitter's thread); answers a refusal itself. Call once.
+  void start();
+
+ private:
+  struct Choice {
+    std::unique_ptr<IncrementalDecoder> decoder;
+    std::string text;  // decoded output (after any echo prefix), cut at a stop string
+    size_t sent = 0;   // bytes of `text` already streamed
+    std::vector<TokenId> ids;
+    std::vector<float> logprobs;
+    std::vector<size_t> offsets;  // where each token's text starts in `text`
+    size_t logprobs_sent = 0;
+    std::string finish_reason;
+    bool finished = false;
+    bool finish_sent = false;
+    bool role_sent = false;
+    bool stopped_by_string = false;
+  };
+  struct Prompt {
+    std::shared_ptr<RequestStream> stream;
+    int unfinished = 0;
+  };
+
+  using Submitted = std::vector<Result<std::shared_ptr<RequestStream>>>;
+  void on_submitted(Submitted streams);
+  void drain();
+  void apply(size_t prompt_index, const SequenceUpdate& u);
+  // Cuts the text at the first stop string that ends in text[before:], finishing the choice.
+  void check_stop_strings(Choice& c, size_t before);
+  void finish_choice(Choice& c, std::string reason);
+  size_t releasable(const Choice& c) const;
+  void stream_progress();
+  // TGI's shapes (tgi_protocol.h): one event per token, then the whole text.
+  void stream_tgi(Choice& c);
+  nlohmann::json tgi_token(TokenId id, float logprob, const std::string& text) const;
+  nlohmann::json tgi_details(const Choice& c) const;
+  void complete();
+  void cancel();
+  void release_prompt(size_t prompt_index);
+  nlohmann::json logprobs_json(const Choice& c, size_t from, size_t to) const;
+  nlohmann::json usage_json() const;
+  nlohmann::json chunk(size_t index, const std::string& text, nlohmann::json logprobs,
+                       const std::string& finish_reason, bool with_role) const;
+
+  ServerContext& ctx_;
+  std::shared_ptr<HttpConnection> conn_;
+  JobOptions opts_;
+  std::string id_;
+  int64_t created_ = 0;
+  Clock::time_point arrival_;
+  Clock::time_point first_token_{};
+  std::vector<Prompt> prompts_;
+  std::vector<Choice> choices_;  // prompt-major: prompt p, sequence i -> p * n + i
+  size_t max_stop_len_ = 0;
+  int unfinished_ = 0;
+  bool done_ = false;
+  bool submitted_ = false;  // on_submitted ran
+  std::shared_ptr<GenerationJob> self_;
+};
+
+}  // namespace moon::server

@@ -1,0 +1,209 @@
+#include "server/http_connection.h"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace moon::server {
+
+HttpConnection::HttpConnection(tcp::socket socket, Handler handler, size_t body_limit,
+                               std::chrono::milliseconds idle_timeout)
+    : socket_(std::move(socket)),
+      handler_(std::move(handler)),
+      body_limit_(body_limit),
+      idle_timeout_(idle_timeout),
+      idle_timer_(socket_.get_executor()) {}
+
+void HttpConnection::start() {
+  beast::error_code ec;
+  socket_.set_option(tcp::no_delay(true), ec);  // SSE chunks are small and latency matters
+  read_request();
+}
+
+void HttpConnection::read_request() {
+  if (closed_) return;
+  parser_.emplace();
+  parser_->body_limit(body_limit_);
+  // A client that trickles (or never sends) its request must not hold the socket forever.
+  idle_timer_.expires_after(idle_timeout_);
+  idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    auto self = weak.lock();
+    if (!ec && self && !self->in_request_) self->close();
+  });
+  http::async_read_header(
+      socket_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+}
+
+void HttpConnection::on_header(beast::error_code ec) {
+  if (ec || closed_) return on_read(ec);
+  const auto& header = parser_->get();
+  if (beast::iequals(header[http::field::expect], "100-continue")) {
+    // curl asks first for bodies over 1 KiB; refuse an oversized one before it is sent.
+    const auto length = parser_->content_length();
+    if (length && *length > body_limit_) return on_read(http::error::body_limit);
+    write("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  http::async_read(
+      socket_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+}
+
+void HttpConnection::on_read(beast::error_code ec) {
+  idle_timer_.cancel();
+  if (closed_) return;
+  if (ec == http::error::body_limit) {
+    keep_alive_ = false;
+    in_request_ = true;
+    respond({413,
+             "application/json",
+             fmt::format(R"({{"error":{{"message":"request body exceeds {} bytes","type":)"
+                         R"("invalid_request_error","param":null,"code":null}}}})",
+                         body_limit_),
+             {}});
+    return;
+  }
+  if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+      ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+    close();
+    return;
+  }
+  if (ec) {
+    keep_alive_ = false;
+    in_request_ = true;
+    respond({400,
+             "application/json",
+             R"({"error":{"message":"malformed HTTP request","type":"invalid_request_error",)"
+             R"("param":null,"code":null}})",
+             {}});
+    return;
+  }
+  in_request_ = true;
+  HttpRequest request = parser_->release();
+  keep_alive_ = request.keep_alive();
+  watch();
+  handler_(shared_from_this(), std::move(request));
+}
+
+void HttpConnection::watch() {
+  if (watching_ || closed_) return;
+  watching_ = true;
+  // Waiting for readability consumes nothing, so the parser still sees pipelined requests.
+  socket_.async_wait(tcp::socket::wait_read,
+                     [self = shared_from_this()](beast::error_code ec) { self->on_watch(ec); });
+}
+
+void HttpConnection::on_watch(beast::error_code ec) {
+  watching_ = false;
+  if (closed_ || ec == asio::error::operation_aborted) return;
+  if (ec) return close();
+  if (!in_request_) return;  // the next request's read takes over
+  char byte;
+  const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    return close();  // the client hung up (or the connection broke) mid-request
+  }
+  // A pipelined request is waiting; it stays in the socket until this answer is done. Hangups
+  // behind it go unnoticed until then, which is the price of pipelining.
+  if (n < 0) watch();
+}
+
+std::string HttpConnection::status_line_and_headers(int status, const std::string& content_type,
+                                                    const HeaderList& headers) const {
+  std::string out =
+      fmt::format("HTTP/1.1 {} {}\r\nServer: moon\r\nContent-Type: {}\r\n", status,
+                  std::string(http::obsolete_reason(http::int_to_status(status))), content_type);
+  for (const auto& [k, v] : headers) out += k + ": " + v + "\r\n";
+  out += keep_alive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+  return out;
+}
+
+void HttpConnection::respond(const HttpResponse& r) {
+  if (closed_ || !in_request_) return;
+  std::string out = status_line_and_headers(r.status, r.content_type, r.headers);
+  out += fmt::format("Content-Length: {}\r\n\r\n", r.body.size());
+  out += r.body;
+  write(std::move(out));
+  finish_response();
+}
+
+void HttpConnection::begin_stream(int status, const std::string& content_type,
+                                  const HeaderList& headers) {
+  if (closed_ || !in_request_) return;
+  std::string out = status_line_and_headers(status, content_type, headers);
+  out += "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
+  write(std::move(out));
+}
+
+void HttpConnection::send_chunk(std::string_view data) {
+  if (closed_ || !in_request_ || data.empty()) return;
+  std::string out = fmt::format("{:x}\r\n", data.size());
+  out += data;
+  out += "\r\n";
+  write(std::move(out));
+}
+
+void HttpConnection::end_stream() {
+  if (closed_ || !in_request_) return;
+  write("0\r\n\r\n");
+  finish_response();
+}
+
+void HttpConnection::finish_response() {
+  in_request_ = false;
+  on_disconnect_ = nullptr;
+  if (!keep_alive_) {
+    close_after_write_ = true;
+    if (!writing_) close();
+    return;
+  }
+  read_request();
+}
+
+void HttpConnection::write(std::string data) {
+  if (closed_) return;
+  queue_.push_back(std::move(data));
+  if (!writing_) flush();
+}
+
+void HttpConnection::flush() {
+  sending_.clear();
+  while (!queue_.empty()) {
+    sending_ += queue_.front();
+    queue_.pop_front();
+  }
+  writing_ = true;
+  asio::async_write(
+      socket_, asio::buffer(sending_),
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
+}
+
+void HttpConnection::on_write(beast::error_code ec) {
+  writing_ = false;
+  if (closed_) return;
+  if (ec) {
+    close();
+    return;
+  }
+  if (!queue_.empty()) {
+    flush();
+  } else if (close_after_write_) {
+    close();
+  }
+}
+
+void HttpConnection::close() {
+  if (closed_) return;
+  closed_ = true;
+  beast::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  idle_timer_.cancel();
+  queue_.clear();
+  auto fn = std::move(on_disconnect_);
+  on_disconnect_ = nullptr;
+  if (fn && in_request_) fn();
+}
+
+}  // namespace moon::server

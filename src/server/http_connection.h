@@ -1,0 +1,93 @@
+// One client connection of the HTTP/1.1 server, driven entirely by asynchronous operations on
+// the I/O thread (no thread per connection). It parses requests with Beast, hands each to the
+// router, and writes what the handler sends back: a whole response, or a chunked stream
+// (server-sent events) fed as the engine produces tokens.
+//
+// While a request is being answered the connection waits for the socket to become readable,
+// so a client that hangs up is noticed at once (not at the next write) and its request's
+// on_disconnect callback can abort the generation.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "server/asio.h"
+
+namespace moon::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+using HttpRequest = http::request<http::string_body>;
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  HeaderList headers;
+};
+
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+ public:
+  using Handler = std::function<void(std::shared_ptr<HttpConnection>, HttpRequest)>;
+
+  // `idle_timeout`: how long a connection may take to send a whole request (or sit idle
+  // between keep-alive requests) before it is closed; answering has no limit.
+  HttpConnection(tcp::socket socket, Handler handler, size_t body_limit,
+                 std::chrono::milliseconds idle_timeout = std::chrono::seconds(60));
+  void start();
+
+  // Answers the current request in one piece.
+  void respond(const HttpResponse& response);
+  // Answers it as a chunked stream: begin once, any number of chunks, then end.
+  void begin_stream(int status, const std::string& content_type, const HeaderList& headers = {});
+  void send_chunk(std::string_view data);
+  void end_stream();
+
+  // Called once if the client goes away before the current request was answered.
+  void on_disconnect(std::function<void()> fn) { on_disconnect_ = std::move(fn); }
+  bool is_open() const { return !closed_; }
+  // Closes the connection now (shutdown of idle keep-alive connections).
+  void close();
+
+ private:
+  void read_request();
+  void on_header(beast::error_code ec);
+  void on_read(beast::error_code ec);
+  void watch();
+  void on_watch(beast::error_code ec);
+  void write(std::string data);
+  void flush();
+  void on_write(beast::error_code ec);
+  void finish_response();
+  std::string status_line_and_headers(int status, const std::string& content_type,
+                                      const HeaderList& headers) const;
+
+  tcp::socket socket_;
+  Handler handler_;
+  size_t body_limit_;
+  std::chrono::milliseconds idle_timeout_;
+  asio::steady_timer idle_timer_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::deque<std::string> queue_;  // bytes waiting for the write in flight
+  std::string sending_;            // bytes of the write in flight
+  bool writing_ = false;
+  bool watching_ = false;
+  bool in_request_ = false;
+  bool keep_alive_ = true;
+  bool close_after_write_ = false;
+  bool closed_ = false;
+  std::function<void()> on_disconnect_;
+};
+
+}  // namespace moon::server

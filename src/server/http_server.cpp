@@ -1,0 +1,129 @@
+#include "server/http_server.h"
+
+#include <csignal>
+#include <ctime>
+
+#include "util/logging.h"
+
+namespace moon::server {
+
+HttpServer::HttpServer(const ServerConfig& config, const Tokenizer& tokenizer, EngineClient& engine)
+    : ctx_{config,
+           tokenizer,
+           engine,
+           submitter_,
+           Metrics(config.served_model_name),
+           std::make_shared<EventPoster>(ioc_)} {
+  ctx_.created = static_cast<int64_t>(std::time(nullptr));
+}
+
+HttpServer::~HttpServer() {
+  // The engine may still notify streams of requests that outlive the loop.
+  ctx_.events->close();
+  // Run what is left (completions of cancelled operations) so that every connection and
+  // job lets go of ctx_ before the members are destroyed.
+  beast::error_code ec;
+  acceptor_.close(ec);
+  signals_.cancel(ec);
+  drain_timer_.cancel();
+  accept_retry_.cancel();
+  for (auto& weak : connections_) {
+    if (auto c = weak.lock()) c->close();
+  }
+  ioc_.restart();
+  ioc_.poll();
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::create(const ServerConfig& config,
+                                                       const Tokenizer& tokenizer,
+                                                       EngineClient& engine) {
+  std::unique_ptr<HttpServer> server(new HttpServer(config, tokenizer, engine));
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(config.host, ec);
+  if (ec) return make_error("--host '{}' is not an IP address: {}", config.host, ec.message());
+  const tcp::endpoint endpoint(address, static_cast<unsigned short>(config.port));
+  tcp::acceptor& a = server->acceptor_;
+  a.open(endpoint.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(endpoint, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error("cannot listen on {}:{}: {}", config.host, config.port, ec.message());
+  }
+  server->port_ = a.local_endpoint().port();
+  return server;
+}
+
+void HttpServer::accept() {
+  acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (!acceptor_.is_open()) return;
+    if (ec) {
+      // Out of file descriptors and the like: back off briefly rather than spin.
+      spdlog::warn("accept failed: {}", ec.message());
+      accept_retry_.expires_after(std::chrono::milliseconds(50));
+      accept_retry_.async_wait([this](beast::error_code) { accept(); });
+      return;
+    }
+    auto conn = std::make_shared<HttpConnection>(
+        std::move(socket),
+        [this](std::shared_ptr<HttpConnection> c, HttpRequest r) {
+          router_.handle(c, std::move(r));
+        },
+        ctx_.config.max_body_bytes);
+    // Forget connections that are gone, now and then, so the list stays small.
+    if (connections_.size() > 256 && (connections_.size() & 255) == 0) {
+      std::erase_if(connections_, [](const auto& w) { return w.expired(); });
+    }
+    connections_.push_back(conn);
+    conn->start();
+    accept();
+  });
+}
+
+void HttpServer::on_signal(int signal) {
+  spdlog::info("received {}; finishing {} running request(s), then exiting",
+               signal == SIGINT ? "SIGINT" : "SIGTERM", ctx_.active_requests);
+  ctx_.draining = true;
+  beast::error_code ec;
+  acceptor_.close(ec);
+  drain_deadline_ =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(ctx_.config.shutdown_timeout_s * 1000));
+  // A second signal means "now".
+  signals_.async_wait([this](beast::error_code ec, int) {
+    if (!ec) drain_deadline_ = std::chrono::steady_clock::now();
+  });
+  wait_for_drain();
+}
+
+void HttpServer::wait_for_drain() {
+  if (ctx_.active_requests == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
+    if (ctx_.active_requests > 0) {
+      spdlog::warn("shutdown timeout: abandoning {} request(s)", ctx_.active_requests);
+    }
+    for (auto& weak : connections_) {
+      if (auto c = weak.lock()) c->close();
+    }
+    ioc_.stop();
+    return;
+  }
+  drain_timer_.expires_after(std::chrono::milliseconds(20));
+  drain_timer_.async_wait([this](beast::error_code) { wait_for_drain(); });
+}
+
+int HttpServer::run() {
+  signals_.add(SIGINT);
+  signals_.add(SIGTERM);
+  signals_.async_wait([this](beast::error_code ec, int signal) {
+    if (!ec) on_signal(signal);
+  });
+  accept();
+  spdlog::info("listening on http://{}:{} (model '{}')", ctx_.config.host, port_,
+               ctx_.config.served_model_name);
+  ioc_.run();
+  ctx_.events->close();
+  spdlog::info("server stopped");
+  return 0;
+}
+
+}  // namespace moon::server

@@ -1,0 +1,50 @@
+// The serving loop: one I/O thread runs an io_context with the listening socket, every
+// connection and the signal handler. The engine runs on its own thread (EngineClient) and
+// reaches this one only by posting through EventPoster.
+//
+// SIGINT/SIGTERM: stop accepting, refuse new generation requests, wait (bounded) for running
+// requests to finish, then return so the process can exit 0.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "server/http_connection.h"
+#include "server/router.h"
+#include "server/server_context.h"
+#include "util/result.h"
+
+namespace moon::server {
+
+class HttpServer {
+ public:
+  // Binds the listening socket (so a busy port fails here, before anything else starts).
+  static Result<std::unique_ptr<HttpServer>> create(const ServerConfig& config,
+                                                    const Tokenizer& tokenizer,
+                                                    EngineClient& engine);
+  ~HttpServer();
+
+  int port() const { return port_; }
+  // Serves until a signal drained the server; returns the process exit code.
+  int run();
+
+ private:
+  HttpServer(const ServerConfig& config, const Tokenizer& tokenizer, EngineClient& engine);
+  void accept();
+  void on_signal(int signal);
+  void wait_for_drain();
+
+  asio::io_context ioc_{1};
+  tcp::acceptor acceptor_{ioc_};
+  asio::signal_set signals_{ioc_};
+  asio::steady_timer drain_timer_{ioc_};
+  asio::steady_timer accept_retry_{ioc_};
+  Submitter submitter_;  // before ctx_: outlives the requests that use it
+  ServerContext ctx_;
+  Router router_{ctx_};
+  std::vector<std::weak_ptr<HttpConnection>> connections_;  // to close idle ones at exit
+  std::chrono::steady_clock::time_point drain_deadline_{};
+  int port_ = 0;
+};
+
+}  // namespace moon::server

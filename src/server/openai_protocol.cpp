@@ -1,0 +1,313 @@
+#include "server/openai_protocol.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <random>
+
+namespace moon::server {
+namespace {
+
+using json = nlohmann::json;
+
+// Reads optional fields of one JSON object, remembering the first type or range error.
+// `null` counts as absent, as in OpenAI's API.
+class Fields {
+ public:
+  explicit Fields(const json& obj) : obj_(obj) {}
+  const std::optional<ApiError>& error() const { return error_; }
+
+  const json* get(const char* name) const {
+    auto it = obj_.find(name);
+    if (it == obj_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+  void fail(std::string message, const char* param) {
+    if (!error_) error_ = invalid_request(std::move(message), param);
+  }
+  void boolean(const char* name, bool& out) {
+    if (const json* v = get(name)) {
+      if (!v->is_boolean()) return fail(fmt::format("'{}' must be a boolean", name), name);
+      out = v->get<bool>();
+    }
+  }
+  void string(const char* name, std::string& out) {
+    if (const json* v = get(name)) {
+      if (!v->is_string()) return fail(fmt::format("'{}' must be a string", name), name);
+      out = v->get<std::string>();
+    }
+  }
+  // A finite number in [lo, hi].
+  void number(const char* name, float& out, double lo, double hi) {
+    if (const json* v = get(name)) {
+      if (!v->is_number()) return fail(fmt::format("'{}' must be a number", name), name);
+      const double d = v->get<double>();
+      if (!std::isfinite(d) || d < lo || d > hi) {
+        return fail(fmt::format("'{}' must be in [{}, {}], got {}", name, lo, hi, d), name);
+      }
+      out = static_cast<float>(d);
+    }
+  }
+  bool integer(const char* name, int64_t& out, int64_t lo, int64_t hi) {
+    if (const json* v = get(name)) {
+      if (!v->is_number_integer()) {
+        fail(fmt::format("'{}' must be an integer", name), name);
+        return false;
+      }
+      const int64_t i =
+          v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX ? INT64_MAX : v->get<int64_t>();
+      if (i < lo || i > hi) {
+        fail(fmt::format("'{}' must be in [{}, {}], got {}", name, lo, hi, i), name);
+        return false;
+      }
+      out = i;
+      return true;
+    }
+    return false;
+  }
+  void integer(const char* name, int& out, int64_t lo, int64_t hi) {
+    int64_t v = out;
+    if (integer(name, v, lo, hi)) out = static_cast<int>(v);
+  }
+
+ private:
+  const json& obj_;
+  std::optional<ApiError> error_;
+};
+
+void parse_sampling(Fields& f, RequestSampling& s, const char* max_tokens_name) {
+  f.integer("n", s.n, 1, kMaxN);
+  f.number("temperature", s.temperature, 0.0, 100.0);
+  f.number("top_p", s.top_p, 0.0, 1.0);
+  if (f.get("top_p") && s.top_p <= 0.0f) f.fail("'top_p' must be in (0, 1]", "top_p");
+  f.integer("top_k", s.top_k, -1, 1 << 20);
+  f.number("min_p", s.min_p, 0.0, 1.0);
+  f.number("presence_penalty", s.presence_penalty, -2.0, 2.0);
+  f.number("frequency_penalty", s.frequency_penalty, -2.0, 2.0);
+  f.number("repetition_penalty", s.repetition_penalty, 0.0, 100.0);
+  if (f.get("repetition_penalty") && s.repetition_penalty <= 0.0f) {
+    f.fail("'repetition_penalty' must be > 0", "repetition_penalty");
+  }
+  f.number("length_penalty", s.length_penalty, -10.0, 10.0);
+  f.boolean("use_beam_search", s.use_beam_search);
+  f.boolean("ignore_eos", s.ignore_eos);
+  f.boolean("include_stop_str_in_output", s.include_stop_str_in_output);
+  f.integer("min_tokens", s.min_tokens, 0, 1 << 24);
+  int64_t seed = 0;
+  if (f.integer("seed", seed, INT64_MIN, INT64_MAX)) s.seed = static_cast<uint64_t>(seed);
+  int64_t max_tokens = 0;
+  // OpenAI's chat API renamed max_tokens; accept both there.
+  for (const char* name : {max_tokens_name, "max_tokens"}) {
+    if (f.integer(name, max_tokens, 1, INT64_MAX)) s.max_tokens = max_tokens;
+  }
+  if (s.max_tokens && s.min_tokens > *s.max_tokens) {
+    f.fail("'min_tokens' must not exceed 'max_tokens'", "min_tokens");
+  }
+  if (const json* stop = f.get("stop")) {
+    if (stop->is_string()) {
+      s.stop.push_back(stop->get<std::string>());
+    } else if (stop->is_array() && stop->size() <= 16) {
+      for (const json& e : *stop) {
+        if (!e.is_string()) return f.fail("'stop' must be a string or a list of strings", "stop");
+        s.stop.push_back(e.get<std::string>());
+      }
+    } else {
+      return f.fail("'stop' must be a string or a list of at most 16 strings", "stop");
+    }
+    for (const std::string& str : s.stop) {
+      if (str.empty()) return f.fail("'stop' strings must not be empty", "stop");
+    }
+  }
+  if (const json* ids = f.get("stop_token_ids")) {
+    if (!ids->is_array())
+      return f.fail("'stop_token_ids' must be a list of integers", "stop_token_ids");
+    for (const json& e : *ids) {
+      if (!e.is_number_integer() || e.get<int64_t>() < 0 || e.get<int64_t>() > INT32_MAX) {
+        return f.fail("'stop_token_ids' must be a list of token ids", "stop_token_ids");
+      }
+      s.stop_token_ids.push_back(e.get<int32_t>());
+    }
+  }
+  if (const json* bias = f.get("logit_bias")) {
+    if (!bias->is_object()) return f.fail("'logit_bias' must be an object", "logit_bias");
+    for (const auto& [key, value] : bias->items()) {
+      char* end = nullptr;
+      const long token = std::strtol(key.c_str(), &end, 10);
+      if (key.empty() || *end != '\0' || token < 0 || token > INT32_MAX) {
+        return f.fail(fmt::format("'logit_bias' key '{}' is not a token id", key), "logit_bias");
+      }
+      if (!value.is_number() || !std::isfinite(value.get<double>()) ||
+          std::fabs(value.get<double>()) > 100.0) {
+        return f.fail("'logit_bias' values must be numbers in [-100, 100]", "logit_bias");
+      }
+      s.logit_bias.emplace_back(static_cast<int32_t>(token), value.get<float>());
+    }
+  }
+  if (s.use_beam_search && !s.stop.empty()) {
+    f.fail("'stop' strings are not supported with beam search", "stop");
+  }
+}
+
+void parse_stream_options(Fields& f, bool stream, bool& include_usage) {
+  if (const json* opts = f.get("stream_options")) {
+    if (!opts->is_object()) return f.fail("'stream_options' must be an object", "stream_options");
+    if (!stream) return f.fail("'stream_options' is only allowed with stream", "stream_options");
+    Fields o(*opts);
+    o.boolean("include_usage", include_usage);
+    if (o.error()) f.fail(o.error()->message, "stream_options");
+  }
+}
+
+bool is_token_list(const json& v) {
+  if (!v.is_array() || v.empty()) return false;
+  for (const json& e : v) {
+    if (!e.is_number_integer()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<ApiError> parse_completion_request(const json& body, CompletionRequest& out) {
+  if (!body.is_object()) return invalid_request("the request body must be a JSON object");
+  Fields f(body);
+  f.string("model", out.model);
+  const json* prompt = f.get("prompt");
+  if (!prompt) return invalid_request("'prompt' is required", "prompt");
+  auto bad_prompt = [] {
+    return invalid_request(
+        "'prompt' must be a string, a list of strings, a list of token ids or a list of lists "
+        "of token ids",
+        "prompt");
+  };
+  if (prompt->is_string()) {
+    out.prompts.push_back({true, prompt->get<std::string>(), {}});
+  } else if (is_token_list(*prompt)) {
+    out.prompts.push_back({false, {}, prompt->get<std::vector<int64_t>>()});
+  } else if (prompt->is_array() && !prompt->empty()) {
+    if (prompt->size() > kMaxPrompts) {
+      return invalid_request(fmt::format("at most {} prompts per request", kMaxPrompts), "prompt");
+    }
+    for (const json& p : *prompt) {
+      if (p.is_string()) {
+        out.prompts.push_back({true, p.get<std::string>(), {}});
+      } else if (is_token_list(p)) {
+        out.prompts.push_back({false, {}, p.get<std::vector<int64_t>>()});
+      } else {
+        return bad_prompt();
+      }
+    }
+  } else {
+    return bad_prompt();
+  }
+  parse_sampling(f, out.sampling, "max_tokens");
+  if (!f.get("max_tokens") && !f.error()) out.sampling.max_tokens = 16;  // OpenAI's default
+  f.integer("logprobs", out.logprobs, 0, kMaxLogprobs);
+  f.boolean("echo", out.echo);
+  f.boolean("stream", out.stream);
+  f.boolean("return_token_ids", out.return_token_ids);
+  parse_stream_options(f, out.stream, out.include_usage);
+  int best_of = out.sampling.n;
+  f.integer("best_of", best_of, 1, kMaxN);
+  if (!f.error() && best_of != out.sampling.n) {
+    f.fail("'best_of' other than 'n' is not supported", "best_of");
+  }
+  if (f.error()) return f.error();
+  if (out.echo && out.logprobs >= 0) {
+    return invalid_request("'echo' with 'logprobs' (prompt logprobs) is not supported", "echo");
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> parse_chat_request(const json& body, ChatRequest& out) {
+  if (!body.is_object()) return invalid_request("the request body must be a JSON object");
+  Fields f(body);
+  f.string("model", out.model);
+  const json* messages = f.get("messages");
+  if (!messages || !messages->is_array() || messages->empty()) {
+    return invalid_request("'messages' must be a non-empty list", "messages");
+  }
+  for (const json& m : *messages) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
+      return invalid_request("each message must be an object with a string 'role'", "messages");
+    }
+    auto content = m.find("content");
+    if (content != m.end() && !content->is_string() && !content->is_array() &&
+        !content->is_null()) {
+      return invalid_request("message 'content' must be a string or a list of parts", "messages");
+    }
+  }
+  out.messages = *messages;
+  parse_sampling(f, out.sampling, "max_completion_tokens");
+  f.boolean("logprobs", out.logprobs);
+  f.integer("top_logprobs", out.top_logprobs, 0, kMaxLogprobs);
+  f.boolean("stream", out.stream);
+  f.boolean("add_generation_prompt", out.add_generation_prompt);
+  f.boolean("return_token_ids", out.return_token_ids);
+  parse_stream_options(f, out.stream, out.include_usage);
+  if (const json* kw = f.get("chat_template_kwargs")) {
+    if (!kw->is_object()) {
+      f.fail("'chat_template_kwargs' must be an object", "chat_template_kwargs");
+    } else {
+      out.chat_template_kwargs = *kw;
+    }
+  }
+  if (f.error()) return f.error();
+  if (out.top_logprobs > 0 && !out.logprobs) {
+    return invalid_request("'top_logprobs' requires 'logprobs': true", "top_logprobs");
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> check_against_model(RequestSampling& s, int64_t prompt_len,
+                                            int64_t vocab_size, int64_t max_model_len) {
+  for (int32_t id : s.stop_token_ids) {
+    if (id >= vocab_size) {
+      return invalid_request(
+          fmt::format("stop_token_ids: token {} is outside the vocabulary of {}", id, vocab_size),
+          "stop_token_ids");
+    }
+  }
+  for (const auto& [id, bias] : s.logit_bias) {
+    if (id >= vocab_size) {
+      return invalid_request(
+          fmt::format("logit_bias: token {} is outside the vocabulary of {}", id, vocab_size),
+          "logit_bias");
+    }
+  }
+  if (prompt_len >= max_model_len) {
+    return invalid_request(
+        fmt::format("This model's maximum context length is {} tokens, but the prompt has {} "
+                    "tokens; at least one token must be left for the completion.",
+                    max_model_len, prompt_len),
+        "prompt");
+  }
+  if (!s.max_tokens) s.max_tokens = max_model_len - prompt_len;
+  if (prompt_len + *s.max_tokens > max_model_len) {
+    return invalid_request(
+        fmt::format("This model's maximum context length is {} tokens. However, you requested "
+                    "{} tokens ({} in the prompt, {} for the completion). Please reduce the "
+                    "prompt or max_tokens.",
+                    max_model_len, prompt_len + *s.max_tokens, prompt_len, *s.max_tokens),
+        "max_tokens");
+  }
+  return std::nullopt;
+}
+
+GenerationParams to_generation_params(const RequestSampling& s, int64_t max_tokens) {
+  GenerationParams p;
+  p.max_tokens = max_tokens;
+  p.temperature = s.top_k == 1 ? 0.0f : s.temperature;
+  // Without a seed, every request samples differently (OpenAI's behaviour).
+  p.seed = s.seed ? *s.seed : std::random_device{}();
+  p.n = s.n;
+  p.ignore_eos = s.ignore_eos;
+  p.stop_token_ids.assign(s.stop_token_ids.begin(), s.stop_token_ids.end());
+  p.use_beam_search = s.use_beam_search;
+  p.length_penalty = s.length_penalty;
+  // Plug-in point for the full sampler (top_p, top_k, min_p, penalties, logit_bias,
+  // min_tokens): GenerationParams does not carry them yet.
+  return p;
+}
+
+}  // namespace moon::server

@@ -1,0 +1,298 @@
+#include "server/router.h"
+
+#include <fmt/format.h>
+
+#include "server/api_key.h"
+#include "server/generation_job.h"
+#include "server/tgi_protocol.h"
+#include "util/logging.h"
+
+namespace moon::server {
+namespace {
+
+using json = nlohmann::json;
+
+std::string_view path_of(std::string_view target) {
+  const size_t q = target.find('?');
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+ApiError not_found(std::string_view path) {
+  return ApiError{404, fmt::format("no route for {}", path), "not_found_error", {}, {}};
+}
+
+}  // namespace
+
+HttpResponse json_response(int status, const json& body) {
+  return {
+      status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
+}
+
+HttpResponse error_response(const ApiError& error) {
+  HttpResponse r = json_response(error.status, error_body(error));
+  if (error.status == 503) r.headers.emplace_back("Retry-After", "1");
+  if (error.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+void Router::handle(const std::shared_ptr<HttpConnection>& conn, HttpRequest request) {
+  const auto target = request.target();
+  const std::string_view path = path_of(std::string_view(target.data(), target.size()));
+  const http::verb method = request.method();
+  const bool is_get = method == http::verb::get;
+  const bool open_route =
+      path == "/health" || path == "/ping" || path == "/metrics" || path == "/version";
+  if (!open_route &&
+      !authorized(std::string(request[http::field::authorization]), ctx_.config.api_key)) {
+    return conn->respond(
+        error_response(ApiError{401,
+                                "missing or invalid API key: send 'Authorization: Bearer <key>'",
+                                "authentication_error",
+                                {},
+                                "invalid_api_key"}));
+  }
+  if (is_get) {
+    if (path == "/health" || path == "/ping") {
+      return conn->respond({200, "text/plain", "", {}});
+    }
+    if (path == "/version") return conn->respond(json_response(200, {{"version", "moon-0.1.0"}}));
+    if (path == "/v1/models") return conn->respond(models());
+    if (path == "/metrics") {
+      return conn->respond(
+          {200, "text/plain; version=0.0.4", ctx_.metrics.render(ctx_.engine.snapshot()), {}});
+    }
+  }
+  const bool known_post = path == "/v1/completions" || path == "/v1/chat/completions" ||
+                          path == "/tokenize" || path == "/detokenize" || path == "/generate" ||
+                          path == "/generate_stream";
+  if (method != http::verb::post) {
+    if (known_post) {
+      return conn->respond(error_response(
+          ApiError{405, fmt::format("{} takes POST", path), "invalid_request_error", {}, {}}));
+    }
+    return conn->respond(error_response(not_found(path)));
+  }
+  if (!known_post) return conn->respond(error_response(not_found(path)));
+  json body;
+  try {
+    body = json::parse(request.body());
+  } catch (const json::parse_error& e) {
+    return conn->respond(error_response(
+        invalid_request(fmt::format("the request body is not valid JSON: {}", e.what()))));
+  }
+  try {
+    if (path == "/v1/completions") return completions(conn, body);
+    if (path == "/v1/chat/completions") return chat_completions(conn, body);
+    if (path == "/generate") return tgi_generate(conn, body, false);
+    if (path == "/generate_stream") return tgi_generate(conn, body, true);
+    if (path == "/tokenize") return conn->respond(tokenize(body));
+    return conn->respond(detokenize(body));
+  } catch (const std::exception& e) {
+    // A JSON type surprise that slipped past validation is still the client's request.
+    spdlog::warn("request failed: {}", e.what());
+    return conn->respond(error_response(invalid_request(e.what())));
+  }
+}
+
+std::optional<ApiError> Router::check_model(const std::string& name) const {
+  if (name.empty() || name == ctx_.config.served_model_name) return std::nullopt;
+  return ApiError{404,
+                  fmt::format("The model '{}' does not exist; this server serves '{}'.", name,
+                              ctx_.config.served_model_name),
+                  "invalid_request_error", "model", "model_not_found"};
+}
+
+std::optional<ApiError> Router::check_capacity(size_t num_prompts) const {
+  if (ctx_.draining) {
+    return ApiError{503, "the server is shutting down", "server_error", {}, {}};
+  }
+  if (ctx_.config.max_waiting <= 0) return std::nullopt;
+  // Requests submitted beyond the ones the engine is running are waiting (or about to).
+  const int64_t running = ctx_.engine.snapshot().num_running;
+  const int64_t waiting = std::max<int64_t>(0, ctx_.inflight_prompts - running);
+  if (waiting + static_cast<int64_t>(num_prompts) > ctx_.config.max_waiting) {
+    return ApiError{
+        503,
+        fmt::format("the server is overloaded ({} requests waiting); retry later", waiting),
+        "server_error",
+        {},
+        "overloaded"};
+  }
+  return std::nullopt;
+}
+
+void Router::completions(const std::shared_ptr<HttpConnection>& conn, const json& body) {
+  CompletionRequest req;
+  if (auto err = parse_completion_request(body, req)) return conn->respond(error_response(*err));
+  if (auto err = check_model(req.model)) return conn->respond(error_response(*err));
+  start_completion(conn, req, ApiKind::kCompletion, false);
+}
+
+void Router::tgi_generate(const std::shared_ptr<HttpConnection>& conn, const json& body,
+                          bool stream) {
+  TgiRequest req;
+  if (auto err = parse_tgi_request(body, req)) return conn->respond(error_response(*err));
+  req.completion.stream = stream;
+  req.completion.echo = req.return_full_text;
+  req.completion.logprobs = 0;  // TGI always reports each token's logprob
+  start_completion(conn, req.completion, ApiKind::kTgi, req.details);
+}
+
+void Router::start_completion(const std::shared_ptr<HttpConnection>& conn,
+                              const CompletionRequest& req, ApiKind kind, bool tgi_details) {
+  const Tokenizer& tok = ctx_.tokenizer;
+  JobOptions opts;
+  opts.kind = kind;
+  opts.model = ctx_.config.served_model_name;
+  for (const PromptInput& p : req.prompts) {
+    std::vector<TokenId> ids;
+    if (p.is_text) {
+      ids = tok.encode(p.text, /*add_special=*/true, /*parse_special=*/false);
+      if (ids.empty()) {
+        return conn->respond(error_response(invalid_request("the prompt is empty", "prompt")));
+      }
+    } else {
+      for (int64_t id : p.ids) {
+        if (id < 0 || id >= tok.vocab_size()) {
+          return conn->respond(error_response(invalid_request(
+              fmt::format("token id {} is outside the vocabulary of {}", id, tok.vocab_size()),
+              "prompt")));
+        }
+        ids.push_back(static_cast<TokenId>(id));
+      }
+    }
+    RequestSampling checked = req.sampling;
+    if (auto err = check_against_model(checked, static_cast<int64_t>(ids.size()), tok.vocab_size(),
+                                       ctx_.config.max_model_len)) {
+      return conn->respond(error_response(*err));
+    }
+    // With max_tokens left out, each prompt gets the rest of the context; keep the smallest.
+    if (!opts.sampling.max_tokens || *checked.max_tokens < *opts.sampling.max_tokens) {
+      opts.sampling = checked;
+    }
+    opts.echo_prefixes.push_back(!req.echo   ? std::string()
+                                 : p.is_text ? p.text
+                                             : tok.decode(ids, /*skip_special=*/false));
+    opts.prompts.push_back(std::move(ids));
+  }
+  if (auto err = check_capacity(opts.prompts.size())) {
+    ctx_.metrics.request_rejected();
+    return conn->respond(error_response(*err));
+  }
+  opts.stream = req.stream;
+  opts.include_usage = req.include_usage;
+  opts.return_token_ids = req.return_token_ids;
+  opts.logprobs = req.logprobs >= 0;
+  opts.top_logprobs = std::max(0, req.logprobs);
+  opts.tgi_details = tgi_details;
+  auto job =
+      std::make_shared<GenerationJob>(ctx_, conn, std::move(opts), GenerationJob::Clock::now());
+  job->start();
+}
+
+void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const json& body) {
+  ChatRequest req;
+  if (auto err = parse_chat_request(body, req)) return conn->respond(error_response(*err));
+  if (auto err = check_model(req.model)) return conn->respond(error_response(*err));
+  const Tokenizer& tok = ctx_.tokenizer;
+  if (!ctx_.config.chat_template) {
+    return conn->respond(error_response(invalid_request(
+        "this model has no chat template (tokenizer.chat_template); start the server with "
+        "--chat-template, or use /v1/completions")));
+  }
+  // Templates refer to the special tokens by name; the request may add its own variables.
+  json vars = req.chat_template_kwargs;
+  auto special = [&](TokenId id) {
+    return id >= 0 ? std::string(tok.token_text(id)) : std::string();
+  };
+  if (!vars.contains("bos_token")) vars["bos_token"] = special(tok.bos_id());
+  if (!vars.contains("eos_token")) vars["eos_token"] = special(tok.eos_id());
+  auto text = ctx_.config.chat_template->render(req.messages, req.add_generation_prompt, vars);
+  if (!text.ok()) {
+    return conn->respond(error_response(invalid_request(
+        fmt::format("the chat template failed on these messages: {}", text.error().message),
+        "messages")));
+  }
+  // The rendered prompt already holds BOS and the turn markers as text.
+  std::vector<TokenId> ids = tok.encode(*text, /*add_special=*/false, /*parse_special=*/true);
+  if (ids.empty()) {
+    return conn->respond(error_response(invalid_request("the chat prompt is empty", "messages")));
+  }
+  JobOptions opts;
+  opts.kind = ApiKind::kChat;
+  opts.model = ctx_.config.served_model_name;
+  opts.sampling = req.sampling;
+  if (auto err = check_against_model(opts.sampling, static_cast<int64_t>(ids.size()),
+                                     tok.vocab_size(), ctx_.config.max_model_len)) {
+    return conn->respond(error_response(*err));
+  }
+  opts.prompts.push_back(std::move(ids));
+  opts.echo_prefixes.emplace_back();
+  if (auto err = check_capacity(1)) {
+    ctx_.metrics.request_rejected();
+    return conn->respond(error_response(*err));
+  }
+  opts.stream = req.stream;
+  opts.include_usage = req.include_usage;
+  opts.return_token_ids = req.return_token_ids;
+  opts.logprobs = req.logprobs;
+  opts.top_logprobs = req.top_logprobs;
+  auto job =
+      std::make_shared<GenerationJob>(ctx_, conn, std::move(opts), GenerationJob::Clock::now());
+  job->start();
+}
+
+HttpResponse Router::tokenize(const json& body) {
+  if (!body.is_object()) return error_response(invalid_request("the body must be an object"));
+  auto it = body.find("prompt");
+  if (it == body.end() || !it->is_string()) {
+    return error_response(invalid_request("'prompt' must be a string", "prompt"));
+  }
+  bool add_special = true;
+  if (auto a = body.find("add_special_tokens"); a != body.end() && !a->is_null()) {
+    if (!a->is_boolean()) {
+      return error_response(
+          invalid_request("'add_special_tokens' must be a boolean", "add_special_tokens"));
+    }
+    add_special = a->get<bool>();
+  }
+  if (auto m = body.find("model"); m != body.end() && m->is_string()) {
+    if (auto err = check_model(m->get<std::string>())) return error_response(*err);
+  }
+  const auto ids = ctx_.tokenizer.encode(it->get<std::string>(), add_special, false);
+  return json_response(
+      200, {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", ctx_.config.max_model_len}});
+}
+
+HttpResponse Router::detokenize(const json& body) {
+  if (!body.is_object()) return error_response(invalid_request("the body must be an object"));
+  auto it = body.find("tokens");
+  if (it == body.end() || !it->is_array()) {
+    return error_response(invalid_request("'tokens' must be a list of token ids", "tokens"));
+  }
+  std::vector<TokenId> ids;
+  for (const json& e : *it) {
+    if (!e.is_number_integer() || e.get<int64_t>() < 0 ||
+        e.get<int64_t>() >= ctx_.tokenizer.vocab_size()) {
+      return error_response(invalid_request(
+          fmt::format("'tokens' must hold ids in [0, {})", ctx_.tokenizer.vocab_size()), "tokens"));
+    }
+    ids.push_back(e.get<TokenId>());
+  }
+  return json_response(200, {{"prompt", ctx_.tokenizer.decode(ids, /*skip_special=*/false)}});
+}
+
+HttpResponse Router::models() const {
+  const std::string& name = ctx_.config.served_model_name;
+  return json_response(200,
+                       {{"object", "list"},
+                        {"data", json::array({{{"id", name},
+                                               {"object", "model"},
+                                               {"created", ctx_.created},
+                                               {"owned_by", "moon"},
+                                               {"root", name},
+                                               {"parent", nullptr},
+                                               {"max_model_len", ctx_.config.max_model_len}}})}});
+}
+
+}  // namespace moon::server

@@ -1,0 +1,48 @@
+// Maps each HTTP request to its handler: authentication, JSON parsing, validation and
+// tokenization happen here on the I/O thread; generation is handed to a GenerationJob.
+//
+//   GET  /health /ping /version /v1/models /metrics
+//   POST /v1/completions /v1/chat/completions /tokenize /detokenize
+//   POST /generate /generate_stream (TGI)
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "server/api_error.h"
+#include "server/generation_job.h"
+#include "server/http_connection.h"
+#include "server/openai_protocol.h"
+#include "server/server_context.h"
+
+namespace moon::server {
+
+class Router {
+ public:
+  explicit Router(ServerContext& ctx) : ctx_(ctx) {}
+  void handle(const std::shared_ptr<HttpConnection>& conn, HttpRequest request);
+
+ private:
+  void completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body);
+  void chat_completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body);
+  void tgi_generate(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body,
+                    bool stream);
+  // Tokenizes, checks against the model and the queue, and starts the job.
+  void start_completion(const std::shared_ptr<HttpConnection>& conn, const CompletionRequest& req,
+                        ApiKind kind, bool tgi_details);
+  HttpResponse tokenize(const nlohmann::json& body);
+  HttpResponse detokenize(const nlohmann::json& body);
+  HttpResponse models() const;
+  // The model a request names must be ours (an empty name means ours).
+  std::optional<ApiError> check_model(const std::string& name) const;
+  // Refuses new work when the waiting queue is full or the server is shutting down.
+  std::optional<ApiError> check_capacity(size_t num_prompts) const;
+
+  ServerContext& ctx_;
+};
+
+HttpResponse json_response(int status, const nlohmann::json& body);
+HttpResponse error_response(const ApiError& error);
+
+}  // namespace moon::server

@@ -1,0 +1,70 @@
+// What every request handler shares: the configuration, the tokenizer, the engine client,
+// the metrics, and a way for the engine thread to wake the I/O thread. Everything except
+// `events` is used on the I/O thread only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "chat/chat_template.h"
+#include "engine/engine_client.h"
+#include "server/asio.h"
+#include "server/metrics.h"
+#include "server/submitter.h"
+#include "tokenizer/tokenizer.h"
+
+namespace moon::server {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string api_key;            // "" = no authentication
+  std::string served_model_name;  // what /v1/models lists and requests may name
+  int64_t max_model_len = 0;
+  int64_t max_waiting = 0;  // 0 = unbounded queue
+  size_t max_body_bytes = 16u << 20;
+  double shutdown_timeout_s = 30.0;  // how long SIGTERM waits for running requests
+  // For /v1/chat/completions; without one the endpoint answers 400, as vLLM does.
+  std::optional<ChatTemplate> chat_template;
+};
+
+// Hands callbacks from the engine thread to the I/O thread. Closed before the io_context
+// goes away, so a late notification is dropped instead of touching a dead event loop.
+class EventPoster {
+ public:
+  explicit EventPoster(boost::asio::io_context& ioc) : ioc_(&ioc) {}
+  void post(std::function<void()> fn) {
+    std::lock_guard lock(mu_);
+    if (ioc_) boost::asio::post(*ioc_, std::move(fn));
+  }
+  void close() {
+    std::lock_guard lock(mu_);
+    ioc_ = nullptr;
+  }
+
+ private:
+  std::mutex mu_;
+  boost::asio::io_context* ioc_;
+};
+
+struct ServerContext {
+  ServerConfig config;
+  const Tokenizer& tokenizer;
+  EngineClient& engine;
+  Submitter& submitter;
+  Metrics metrics;
+  std::shared_ptr<EventPoster> events;
+  int64_t created = 0;           // unix time the server started (/v1/models)
+  int64_t active_requests = 0;   // generation requests not answered yet
+  int64_t inflight_prompts = 0;  // engine requests being submitted or not finished
+  uint64_t next_id = 1;
+  bool draining = false;  // SIGTERM seen: new generation requests get 503
+};
+
+}  // namespace moon::server

@@ -1,0 +1,54 @@
+#include "server/tgi_protocol.h"
+
+namespace moon::server {
+
+using json = nlohmann::json;
+
+std::optional<ApiError> parse_tgi_request(const json& body, TgiRequest& out) {
+  if (!body.is_object()) return invalid_request("the request body must be a JSON object");
+  auto inputs = body.find("inputs");
+  if (inputs == body.end() || !inputs->is_string()) {
+    return invalid_request("'inputs' must be a string", "inputs");
+  }
+  json params = json::object();
+  if (auto p = body.find("parameters"); p != body.end() && !p->is_null()) {
+    if (!p->is_object()) return invalid_request("'parameters' must be an object", "parameters");
+    params = *p;
+  }
+  json mapped = {{"prompt", *inputs}, {"max_tokens", 100}};  // TGI's default max_new_tokens
+  bool do_sample = false;
+  for (const auto& [key, value] : params.items()) {
+    if (value.is_null()) continue;
+    if (key == "max_new_tokens") {
+      mapped["max_tokens"] = value;
+    } else if (key == "temperature" || key == "top_p" || key == "top_k" || key == "seed" ||
+               key == "stop" || key == "repetition_penalty") {
+      mapped[key] = value;
+      if (key == "temperature" || key == "top_p" || key == "top_k") do_sample = true;
+      if (key == "temperature" && value.is_number() && value.get<double>() <= 0.0) {
+        return invalid_request("'temperature' must be strictly positive", "temperature");
+      }
+    } else if (key == "do_sample") {
+      if (!value.is_boolean()) return invalid_request("'do_sample' must be a boolean", key);
+      do_sample = do_sample || value.get<bool>();
+    } else if (key == "details" || key == "return_full_text" || key == "decoder_input_details") {
+      if (!value.is_boolean()) return invalid_request("'" + key + "' must be a boolean", key);
+      if (key == "details") out.details = value.get<bool>();
+      if (key == "return_full_text") out.return_full_text = value.get<bool>();
+    }
+    // Other TGI parameters (watermark, truncate, typical_p, ...) are accepted and ignored.
+  }
+  // TGI is greedy unless asked to sample.
+  if (!do_sample) mapped["temperature"] = 0;
+  if (!mapped.contains("temperature")) mapped["temperature"] = 1.0;
+  if (auto err = parse_completion_request(mapped, out.completion)) return err;
+  return std::nullopt;
+}
+
+const char* tgi_finish_reason(const std::string& reason, bool stopped_by_string) {
+  if (reason == "length") return "length";
+  if (stopped_by_string) return "stop_sequence";
+  return reason == "stop" ? "eos_token" : "length";
+}
+
+}  // namespace moon::server

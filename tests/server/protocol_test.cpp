@@ -1,0 +1,144 @@
+// In-process tests of the server's pure pieces: request parsing and validation, API keys,
+// metrics text and SSE framing.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "server/api_key.h"
+#include "server/metrics.h"
+#include "server/openai_protocol.h"
+#include "server/sse.h"
+#include "server/tgi_protocol.h"
+
+namespace moon::server {
+namespace {
+
+using json = nlohmann::json;
+
+TEST(ApiKey, ConstantTimeCompareAndBearerParsing) {
+  EXPECT_TRUE(constant_time_equal("abc", "abc"));
+  EXPECT_FALSE(constant_time_equal("abc", "abd"));
+  EXPECT_FALSE(constant_time_equal("abc", "abcd"));
+  EXPECT_FALSE(constant_time_equal("", "a"));
+  EXPECT_TRUE(authorized("", ""));
+  EXPECT_TRUE(authorized("Bearer k1", "k1"));
+  EXPECT_TRUE(authorized("bearer k1", "k1"));
+  EXPECT_FALSE(authorized("Bearer k2", "k1"));
+  EXPECT_FALSE(authorized("k1", "k1"));
+  EXPECT_FALSE(authorized("", "k1"));
+}
+
+TEST(OpenAiProtocol, ParsesEveryPromptForm) {
+  for (const json& prompt : {json("hi"), json({"a", "b"}), json({1, 2, 3}), json({{1, 2}, {3}})}) {
+    CompletionRequest req;
+    EXPECT_FALSE(parse_completion_request({{"prompt", prompt}}, req)) << prompt;
+    EXPECT_FALSE(req.prompts.empty());
+  }
+  CompletionRequest req;
+  ASSERT_FALSE(parse_completion_request({{"prompt", {{1, 2}, {3}}}}, req));
+  EXPECT_EQ(req.prompts.size(), 2u);
+  EXPECT_FALSE(req.prompts[0].is_text);
+  EXPECT_EQ(req.prompts[1].ids, std::vector<int64_t>{3});
+  EXPECT_EQ(*req.sampling.max_tokens, 16);  // OpenAI's default
+  EXPECT_FLOAT_EQ(req.sampling.temperature, 1.0f);
+}
+
+TEST(OpenAiProtocol, RangeErrorsNameTheParameter) {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"prompt", "x"}, {"n", 0}}, "n"},
+      {{{"prompt", "x"}, {"temperature", -0.5}}, "temperature"},
+      {{{"prompt", "x"}, {"top_p", 0}}, "top_p"},
+      {{{"prompt", "x"}, {"top_k", -2}}, "top_k"},
+      {{{"prompt", "x"}, {"min_p", 2}}, "min_p"},
+      {{{"prompt", "x"}, {"frequency_penalty", -3}}, "frequency_penalty"},
+      {{{"prompt", "x"}, {"repetition_penalty", 0}}, "repetition_penalty"},
+      {{{"prompt", "x"}, {"max_tokens", 0}}, "max_tokens"},
+      {{{"prompt", "x"}, {"logprobs", 21}}, "logprobs"},
+      {{{"prompt", "x"}, {"stop", {""}}}, "stop"},
+      {{{"prompt", "x"}, {"seed", "1"}}, "seed"},
+      {{{"prompt", "x"}, {"logit_bias", {{"abc", 1}}}}, "logit_bias"},
+      {{{"prompt", "x"}, {"min_tokens", 20}, {"max_tokens", 10}}, "min_tokens"},
+      {{{"prompt", "x"}, {"best_of", 3}}, "best_of"},
+  };
+  for (const auto& [body, param] : cases) {
+    CompletionRequest req;
+    const auto err = parse_completion_request(body, req);
+    ASSERT_TRUE(err) << body;
+    EXPECT_EQ(err->status, 400);
+    EXPECT_EQ(err->param, param) << body;
+  }
+}
+
+TEST(OpenAiProtocol, ContextChecksAndDefaults) {
+  RequestSampling s;
+  EXPECT_FALSE(check_against_model(s, 10, 512, 512));
+  EXPECT_EQ(*s.max_tokens, 502);  // left out: the rest of the context
+  s.max_tokens = 503;
+  EXPECT_EQ(check_against_model(s, 10, 512, 512)->param, "max_tokens");
+  RequestSampling full;
+  EXPECT_EQ(check_against_model(full, 512, 512, 512)->param, "prompt");
+  RequestSampling stop;
+  stop.stop_token_ids = {600};
+  EXPECT_EQ(check_against_model(stop, 1, 512, 512)->param, "stop_token_ids");
+}
+
+TEST(OpenAiProtocol, GenerationParamsCarryTheEngineFields) {
+  RequestSampling s;
+  s.temperature = 0.7f;
+  s.n = 3;
+  s.seed = 42;
+  s.stop_token_ids = {5};
+  s.ignore_eos = true;
+  const GenerationParams p = to_generation_params(s, 20);
+  EXPECT_EQ(p.max_tokens, 20);
+  EXPECT_FLOAT_EQ(p.temperature, 0.7f);
+  EXPECT_EQ(p.n, 3);
+  EXPECT_EQ(p.seed, 42u);
+  EXPECT_EQ(p.stop_token_ids, std::vector<TokenId>{5});
+  EXPECT_TRUE(p.ignore_eos);
+  s.top_k = 1;  // top_k 1 is greedy whatever the temperature
+  EXPECT_EQ(to_generation_params(s, 1).temperature, 0.0f);
+}
+
+TEST(OpenAiProtocol, ChatRequests) {
+  ChatRequest req;
+  EXPECT_FALSE(parse_chat_request(
+      {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_completion_tokens", 5}}, req));
+  EXPECT_EQ(*req.sampling.max_tokens, 5);
+  ChatRequest bad;
+  EXPECT_TRUE(parse_chat_request({{"messages", {{{"role", "user"}}}}, {"top_logprobs", 2}}, bad));
+}
+
+TEST(TgiProtocol, MapsParameters) {
+  TgiRequest req;
+  ASSERT_FALSE(parse_tgi_request(
+      {{"inputs", "hi"}, {"parameters", {{"max_new_tokens", 7}, {"details", true}}}}, req));
+  EXPECT_EQ(*req.completion.sampling.max_tokens, 7);
+  EXPECT_EQ(req.completion.sampling.temperature, 0.0f);  // greedy unless sampling is asked for
+  EXPECT_TRUE(req.details);
+  TgiRequest bad;
+  EXPECT_TRUE(parse_tgi_request({{"inputs", 3}}, bad));
+  EXPECT_STREQ(tgi_finish_reason("stop", true), "stop_sequence");
+  EXPECT_STREQ(tgi_finish_reason("stop", false), "eos_token");
+}
+
+TEST(Metrics, HistogramIsCumulative) {
+  Histogram h({0.1, 1.0});
+  h.observe(0.05);
+  h.observe(0.5);
+  h.observe(5.0);
+  std::string out;
+  h.render(out, "m", "a=\"b\"");
+  EXPECT_NE(out.find("m_bucket{a=\"b\",le=\"0.1\"} 1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("m_bucket{a=\"b\",le=\"1\"} 2\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("m_bucket{a=\"b\",le=\"+Inf\"} 3\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("m_count{a=\"b\"} 3\n"), std::string::npos) << out;
+}
+
+TEST(Sse, Framing) {
+  EXPECT_EQ(sse_event(json{{"a", 1}}), "data: {\"a\":1}\n\n");
+  EXPECT_EQ(sse_done(), "data: [DONE]\n\n");
+}
+
+}  // namespace
+}  // namespace moon::server
