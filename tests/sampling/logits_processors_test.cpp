@@ -9,7 +9,7 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-TEST(LogitsProcessors, NothingToDoForDefaults) {
+TEST(LogitsProcessors, DefaultsChangeNothing) {
   EXPECT_FALSE(has_logits_processors(SamplingParams{}));
   SamplingParams p;
   p.min_tokens = 1;
