@@ -434,7 +434,9 @@ TEST(ServerShutdown, SigtermFinishesRunningRequestsThenExitsZero) {
   const auto events = sse_payloads(r.body);
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back(), "[DONE]");
-  EXPECT_EQ(server.stop(SIGTERM, std::chrono::seconds(20)), std::optional<int>(0)) << server.log();
+  // The first SIGTERM is already draining the server; a second one could land after its
+  // handler is gone and kill it, so only wait.
+  EXPECT_EQ(server.stop(0, std::chrono::seconds(20)), std::optional<int>(0)) << server.log();
 }
 
 TEST(ServerShutdown, IdleServerExitsZeroOnSigint) {

@@ -185,7 +185,7 @@ std::string ServerProcess::log() const {
 
 std::optional<int> ServerProcess::stop(int signal, std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return std::nullopt;
-  ::kill(pid_, signal);
+  if (signal != 0) ::kill(pid_, signal);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;

@@ -43,7 +43,8 @@ class ServerProcess {
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   std::string log() const;  // what the server wrote to stderr
-  // Sends `signal` and waits (bounded) for exit; the exit status, or nullopt on timeout.
+  // Sends `signal` (0: none, just wait for an exit already under way) and waits (bounded)
+  // for exit; the exit status, or nullopt on timeout.
   std::optional<int> stop(int signal, std::chrono::milliseconds timeout);
   // Threads of the server process (from /proc/<pid>/status).
   int thread_count() const;
