@@ -161,8 +161,9 @@ TEST(BeamSearch, EngineMatchesPlainBeamSearchOnStories) {
       }
     }
     EXPECT_EQ((*engine)->kv_stats().num_blocks_used, 0);
-    if (kv_bytes == 0)
+    if (kv_bytes == 0) {
       EXPECT_GT((*engine)->num_preemptions(), 0) << "the pool was meant to be tight";
+    }
     for (size_t p = 0; p < prompts.size(); ++p) {
       const auto want = plain_beam_search(**model, prompts[p], kWidth, kMaxTokens, 1.0f, eog);
       ASSERT_EQ(want.size(), static_cast<size_t>(kWidth));
