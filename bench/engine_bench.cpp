@@ -41,7 +41,8 @@ std::vector<TokenId> random_tokens(std::mt19937& rng, int64_t n) {
 
 // Seconds from add_request to the first generated token.
 double time_to_first_token(Engine& engine, RequestId id, const std::vector<TokenId>& prompt) {
-  GenerationParams p;
+  SamplingParams p;
+  p.temperature = 0.0f;
   p.max_tokens = 1;
   p.ignore_eos = true;
   const auto start = std::chrono::steady_clock::now();
@@ -76,7 +77,12 @@ void BM_TimeToFirstToken(benchmark::State& state) {
   }
   state.counters["prefix_hit_rate"] = engine->kv_stats().prefix_hit_rate;
 }
-BENCHMARK(BM_TimeToFirstToken)->ArgName("cached")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TimeToFirstToken)
+    ->ArgName("cached")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // 128 sequences of 16..1024-token prompts decoding together; waste sampled every step.
 void BM_SteadyStateWaste(benchmark::State& state) {
@@ -85,7 +91,8 @@ void BM_SteadyStateWaste(benchmark::State& state) {
   int64_t samples = 0;
   for (auto _ : state) {
     auto engine = make_engine(false, 4096);
-    GenerationParams p;
+    SamplingParams p;
+    p.temperature = 0.0f;
     p.max_tokens = 64;
     p.ignore_eos = true;
     for (RequestId id = 0; id < 128; ++id) {

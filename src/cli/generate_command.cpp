@@ -8,6 +8,7 @@
 
 #include "engine/engine.h"
 #include "model/llama_model.h"
+#include "sampling/stop_checker.h"
 #include "tokenizer/incremental_decoder.h"
 #include "tokenizer/tokenizer.h"
 #include "util/logging.h"
@@ -43,9 +44,13 @@ Result<std::vector<std::string>> read_prompts_file(const std::string& path) {
 // One sequence's output as it streams in.
 struct SequenceResult {
   std::vector<TokenId> ids;
+  std::vector<float> logprobs;
+  std::vector<std::vector<TokenLogprob>> top_logprobs;
   std::string text;
   std::string finish_reason;
   std::unique_ptr<IncrementalDecoder> decoder;
+  std::unique_ptr<StopChecker> stop;
+  bool done = false;
 };
 
 struct PromptResult {
@@ -66,19 +71,7 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
       "GGUF model file, or builtin:tiny (the default: random weights, meaningless text)");
   cmd->add_option("-p,--prompt", o.prompts, "Prompt text (repeat for several prompts)");
   cmd->add_option("--prompts-file", o.prompts_file, "File with one JSON string prompt per line");
-  cmd->add_option("-n,--max-tokens", o.max_tokens, "Most tokens to generate per sequence")
-      ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--temperature", o.temperature, "0 is greedy; higher is more random")
-      ->check(CLI::Range(0.0f, 100.0f));
-  cmd->add_option("--seed", o.seed, "Seed for sampling (same seed, same output)");
-  cmd->add_option("--n", o.n, "Sequences per prompt (parallel sampling, sharing the prompt's KV)")
-      ->check(CLI::Range(1, 256));
-  cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-sequence tokens");
-  cmd->add_flag("--use-beam-search", o.use_beam_search,
-                "Beam search of width --n instead of sampling (results come at the end)");
-  cmd->add_option("--length-penalty", o.length_penalty,
-                  "Beam search: rank by cum_logprob / length^penalty")
-      ->check(CLI::Range(-10.0f, 10.0f));
+  add_sampling_options(*cmd, o.sampling);
   cmd->add_option("--output-format", o.output_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
   add_engine_options(*cmd, o.engine);
@@ -121,14 +114,9 @@ int run_generate(const GenerateOptions& o) {
       load_ms, (*engine)->kv_layout().num_blocks, (*engine)->kv_layout().block_size,
       2.0 * hp.n_layer * (*engine)->kv_layout().layer_bytes() / (1 << 20));
 
-  GenerationParams params;
-  params.max_tokens = o.max_tokens;
-  params.temperature = o.temperature;
-  params.seed = o.seed;
-  params.n = o.n;
-  params.ignore_eos = o.ignore_eos;
-  params.use_beam_search = o.use_beam_search;
-  params.length_penalty = o.length_penalty;
+  auto sampling = make_sampling_params(o.sampling);
+  if (!sampling.ok()) return fail(sampling.error());
+  const SamplingParams& params = *sampling;
 
   std::vector<PromptResult> results(prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -137,11 +125,12 @@ int run_generate(const GenerateOptions& o) {
     if (r.prompt_ids.empty()) {
       return fail(make_error("prompt {} is empty and the model adds no BOS token", i + 1));
     }
-    r.sequences.resize(o.n);
+    r.sequences.resize(params.n);
     for (SequenceResult& s : r.sequences) {
       s.decoder = std::make_unique<IncrementalDecoder>(tok, true, /*continuation=*/true);
+      s.stop = std::make_unique<StopChecker>(params, tok.eog_ids());
     }
-    r.num_unfinished = o.n;
+    r.num_unfinished = params.n;
     if (Status s = (*engine)->add_request(i, r.prompt_ids, params); !s.ok()) {
       return fail(make_error("prompt {}: {}", i + 1, s.error().message));
     }
@@ -149,7 +138,11 @@ int run_generate(const GenerateOptions& o) {
 
   // Stream as text only where one sequence's output can go straight to the terminal.
   const bool stream =
-      o.output_format == "text" && prompts.size() == 1 && o.n == 1 && !o.use_beam_search;
+      o.output_format == "text" && prompts.size() == 1 && params.n == 1 && !params.use_beam_search;
+  auto emit = [&](SequenceResult& s, const std::string& text) {
+    s.text += text;
+    if (stream) std::fwrite(text.data(), 1, text.size(), stdout);
+  };
   const auto start = Clock::now();
   int64_t num_generated = 0;
   while ((*engine)->has_work()) {
@@ -157,23 +150,32 @@ int run_generate(const GenerateOptions& o) {
     if (!updates.ok()) return fail(updates.error());
     const auto now = Clock::now();
     std::vector<bool> touched(results.size(), false);
-    for (const SequenceUpdate& u : *updates) {
+    for (SequenceUpdate& u : *updates) {
       PromptResult& r = results[u.request_id];
       SequenceResult& s = r.sequences[u.index];
       if (r.first_token == Clock::time_point{}) r.first_token = now;
       touched[u.request_id] = true;
+      if (s.done) continue;  // ended by a stop string; the engine's own end follows
+      FinishReason finish = u.finished ? u.finish_reason : FinishReason::kNone;
       if (u.token >= 0) {
         ++num_generated;
         s.ids.push_back(u.token);
-        const std::string piece = s.decoder->push(u.token);
-        s.text += piece;
-        if (stream) std::fwrite(piece.data(), 1, piece.size(), stdout);
+        s.logprobs.push_back(u.logprob);
+        s.top_logprobs.push_back(std::move(u.top_logprobs));
+        const StopUpdate stop = s.stop->push(u.token, s.decoder->push(u.token));
+        emit(s, stop.text);
+        if (stop.stop_string >= 0) {
+          // The text reached a stop string: end the sequence in the engine too.
+          // Its update from the engine says the same and is skipped below.
+          finish = FinishReason::kStop;
+          (*engine)->stop_sequence(u.request_id, u.index);
+        }
       }
-      if (u.finished) {
-        const std::string tail = s.decoder->flush();
-        s.text += tail;
-        if (stream) std::fwrite(tail.data(), 1, tail.size(), stdout);
-        s.finish_reason = std::string(finish_reason_name(u.finish_reason));
+      if (finish != FinishReason::kNone) {
+        const StopUpdate tail = s.stop->finish(s.decoder->flush());
+        emit(s, tail.text);
+        s.finish_reason = std::string(finish_reason_name(finish));
+        s.done = true;
         if (--r.num_unfinished == 0) r.done = now;
       }
     }
@@ -197,12 +199,24 @@ int run_generate(const GenerateOptions& o) {
     for (size_t i = 0; i < results.size(); ++i) {
       for (size_t k = 0; k < results[i].sequences.size(); ++k) {
         std::cout << "--- prompt " << i + 1
-                  << (o.n > 1 ? ", sequence " + std::to_string(k + 1) : "") << "\n"
+                  << (params.n > 1 ? ", sequence " + std::to_string(k + 1) : "") << "\n"
                   << prompts[i] << results[i].sequences[k].text << "\n";
       }
     }
     return 0;
   }
+  // vLLM's shape: per token, the chosen token's and the k most likely tokens' logprobs.
+  auto logprobs_json = [&](const SequenceResult& s) {
+    nlohmann::json out = nlohmann::json::array();
+    for (size_t t = 0; t < s.ids.size(); ++t) {
+      nlohmann::json top = nlohmann::json::array();
+      for (const TokenLogprob& e : s.top_logprobs[t]) {
+        top.push_back({{"id", e.id}, {"logprob", e.logprob}});
+      }
+      out.push_back({{"id", s.ids[t]}, {"logprob", s.logprobs[t]}, {"top_logprobs", top}});
+    }
+    return out;
+  };
   nlohmann::json all = nlohmann::json::array();
   for (const PromptResult& r : results) {
     const SequenceResult& first = r.sequences[0];
@@ -217,11 +231,14 @@ int run_generate(const GenerateOptions& o) {
           {"decode_ms", ms_between(r.first_token, r.done)},
           {"sample_ms", r.sample_ms}}},
     };
-    if (o.n > 1) {
+    if (params.logprobs) obj["logprobs"] = logprobs_json(first);
+    if (params.n > 1) {
       obj["outputs"] = nlohmann::json::array();
       for (const SequenceResult& s : r.sequences) {
-        obj["outputs"].push_back(
-            {{"output_token_ids", s.ids}, {"text", s.text}, {"finish_reason", s.finish_reason}});
+        nlohmann::json one = {
+            {"output_token_ids", s.ids}, {"text", s.text}, {"finish_reason", s.finish_reason}};
+        if (params.logprobs) one["logprobs"] = logprobs_json(s);
+        obj["outputs"].push_back(std::move(one));
       }
     }
     all.push_back(std::move(obj));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/engine_options.h"
+#include "cli/sampling_options.h"
 
 namespace moon {
 
@@ -15,13 +16,7 @@ struct GenerateOptions {
   std::string model;  // GGUF path or builtin:<name>; empty for the built-in default
   std::vector<std::string> prompts;
   std::string prompts_file;  // one JSON string per line
-  int max_tokens = 128;
-  float temperature = 0.0f;
-  uint64_t seed = 0;
-  int n = 1;
-  bool ignore_eos = false;
-  bool use_beam_search = false;
-  float length_penalty = 1.0f;
+  SamplingOptions sampling;
   std::string output_format = "text";  // text | json
   EngineOptions engine;
 };

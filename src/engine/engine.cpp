@@ -49,10 +49,11 @@ Engine::Engine(const LlamaModel& model, std::vector<TokenId> eog_ids, const Engi
       storage_(std::move(storage)),
       kv_(storage_.layout().num_blocks, storage_.layout().block_size, config.enable_prefix_caching),
       scheduler_(config.scheduler, &kv_),
-      runner_(model, &storage_, &kv_, config.scheduler.max_num_batched_tokens, &pool_) {}
+      runner_(model, &storage_, &kv_, config.scheduler.max_num_batched_tokens, &pool_),
+      sampler_(&pool_, eog_ids_) {}
 
 Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
-                           const GenerationParams& params) {
+                           const SamplingParams& params) {
   if (requests_.contains(id)) return make_error("request id {} is already in use", id);
   if (prompt.empty()) return make_error("the prompt has no tokens");
   for (TokenId t : prompt) {
@@ -61,11 +62,7 @@ Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
                         model_.hparams.n_vocab - 1);
     }
   }
-  if (params.n < 1) return make_error("n must be at least 1, got {}", params.n);
-  if (params.max_tokens < 1) return make_error("max_tokens must be at least 1");
-  if (params.use_beam_search && !std::isfinite(params.length_penalty)) {
-    return make_error("length_penalty must be a finite number");
-  }
+  MOON_TRY(params.validate(model_.hparams.n_vocab));
   auto seq = std::make_unique<Sequence>();
   seq->id = new_sequence_id();
   seq->request_id = id;
@@ -73,12 +70,13 @@ Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
   seq->tokens = std::move(prompt);
   seq->max_tokens = params.max_tokens;
   const SequenceId seq_id = seq->id;
+  LiveSequence live{id, 0, std::nullopt, {}, 0.0, {}};
+  if (!params.use_beam_search) live.sampling = SequenceState::for_request(params, 0, seq->tokens);
   MOON_TRY(scheduler_.add(std::move(seq)));
   RequestState& request = requests_[id];
   request.params = params;
   request.sequences = {seq_id};
-  sequences_.emplace(
-      seq_id, SequenceState{id, 0, Sampler(params.temperature, params.seed), &request.params});
+  sequences_.emplace(seq_id, std::move(live));
   return Status::success();
 }
 
@@ -88,126 +86,182 @@ std::vector<SequenceUpdate> Engine::abort(RequestId id) {
   if (it == requests_.end()) return updates;
   const bool beams = it->second.params.use_beam_search;
   for (SequenceId seq_id : it->second.sequences) {
-    auto state = sequences_.find(seq_id);
-    if (state == sequences_.end()) continue;  // already finished
+    auto live = sequences_.find(seq_id);
+    if (live == sequences_.end()) continue;  // already finished
     scheduler_.finish(seq_id, FinishReason::kAbort);
-    if (!beams) updates.push_back({id, state->second.index, -1, 0.0f, true, FinishReason::kAbort});
-    sequences_.erase(state);
+    if (!beams) {
+      updates.push_back({id, live->second.index, -1, 0.0f, {}, true, FinishReason::kAbort});
+    }
+    sequences_.erase(live);
   }
-  // Beams are not results: an aborted search reports each of its n results as aborted.
-  for (int k = 0; beams && k < it->second.params.n; ++k) {
-    updates.push_back({id, k, -1, 0.0f, true, FinishReason::kAbort});
+  // Beams are not results: an aborted search reports each of its n results as aborted. So
+  // do the sequences of a parallel-sampling request that never forked.
+  const int first_unreported = beams ? 0 : (it->second.forked ? it->second.params.n : 1);
+  for (int k = first_unreported; k < it->second.params.n; ++k) {
+    updates.push_back({id, k, -1, 0.0f, {}, true, FinishReason::kAbort});
   }
   requests_.erase(it);
   return updates;
 }
 
-bool Engine::is_stop(const GenerationParams& params, TokenId token) const {
+std::vector<SequenceUpdate> Engine::stop_sequence(RequestId id, int index) {
+  std::vector<SequenceUpdate> updates;
+  auto it = requests_.find(id);
+  if (it == requests_.end() || it->second.params.use_beam_search) return updates;
+  for (SequenceId seq_id : it->second.sequences) {
+    auto live = sequences_.find(seq_id);
+    if (live == sequences_.end() || live->second.index != index) continue;
+    updates.push_back({id, index, -1, 0.0f, {}, true, FinishReason::kStop});
+    retire(seq_id, FinishReason::kStop);  // may forget the request: `it` is not used again
+    break;
+  }
+  return updates;
+}
+
+bool Engine::is_stop(const SamplingParams& params, TokenId token) const {
   const bool is_eog = std::find(eog_ids_.begin(), eog_ids_.end(), token) != eog_ids_.end();
   return (is_eog && !params.ignore_eos) ||
          std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), token) !=
              params.stop_token_ids.end();
 }
 
-SequenceUpdate Engine::finish_if_done(SequenceId id, SampledToken sampled) {
-  SequenceState& state = sequences_.at(id);
-  const GenerationParams& params = *state.params;
-  Sequence& seq = *scheduler_.find(id);
-  SequenceUpdate update{state.request_id, state.index, sampled.id,
-                        sampled.logprob,  false,       FinishReason::kNone};
-  if (is_stop(params, sampled.id)) {
+void Engine::retire(SequenceId id, FinishReason reason) {
+  const RequestId request_id = sequences_.at(id).request_id;
+  scheduler_.finish(id, reason);
+  sequences_.erase(id);
+  RequestState& request = requests_.at(request_id);
+  const bool all_done = std::none_of(request.sequences.begin(), request.sequences.end(),
+                                     [this](SequenceId s) { return sequences_.contains(s); });
+  // A parallel-sampling request whose first sequence ended before it forked still owes
+  // its other sequences: they are created from the same prompt logits in that step.
+  if (all_done && (request.forked || request.params.n == 1)) requests_.erase(request_id);
+}
+
+SequenceUpdate Engine::finish_if_done(SequenceId id, const SampleOutput& sampled) {
+  const LiveSequence& live = sequences_.at(id);
+  const SamplingParams& params = requests_.at(live.request_id).params;
+  const Sequence& seq = *scheduler_.find(id);
+  SequenceUpdate update{live.request_id, live.index,         sampled.id, sampled.logprob, {},
+                        false,           FinishReason::kNone};
+  if (params.top_logprobs > 0) {
+    update.top_logprobs.assign(sampled.top.begin(), sampled.top.begin() + sampled.n_top);
+  }
+  // Before min_tokens the sampler masks stop tokens; one can still come out of a row with
+  // nothing else left, and then it is just a token.
+  if (is_stop(params, sampled.id) && seq.num_tokens_output() > params.min_tokens) {
     // The stop token ends the text; it is not part of it.
     update.token = -1;
+    update.top_logprobs.clear();
     update.finished = true;
     update.finish_reason = FinishReason::kStop;
   } else if (seq.num_tokens_output() >= seq.max_tokens) {
     update.finished = true;
     update.finish_reason = FinishReason::kLength;
   }
-  if (update.finished) {
-    const RequestId request_id = state.request_id;
-    scheduler_.finish(id, update.finish_reason);
-    sequences_.erase(id);
-    RequestState& request = requests_.at(request_id);
-    const bool all_done = std::none_of(request.sequences.begin(), request.sequences.end(),
-                                       [this](SequenceId s) { return sequences_.contains(s); });
-    if (all_done && (request.forked || request.params.n == 1)) requests_.erase(request_id);
-  }
+  if (update.finished) retire(id, update.finish_reason);
   return update;
 }
 
 Result<std::vector<SequenceUpdate>> Engine::step() {
   std::vector<SequenceUpdate> updates;
   const SchedulerOutput out = scheduler_.schedule();
+  started_.clear();
   if (out.empty()) return updates;
-  MOON_ASSIGN_OR_RETURN(std::span<const float> logits, runner_.run(out));
+  for (const ScheduledChunk& c : out.chunks) {
+    RequestState& request = requests_.at(c.sequence->request_id);
+    if (!request.started) {
+      request.started = true;
+      started_.push_back(c.sequence->request_id);
+    }
+  }
+  MOON_ASSIGN_OR_RETURN(std::span<float> logits, runner_.run(out));
 
   const auto sample_start = std::chrono::steady_clock::now();
   const auto n_vocab = static_cast<size_t>(runner_.vocab_size());
-  std::vector<TokenId> sampled(out.chunks.size(), -1);
-  std::vector<SampledToken> details(out.chunks.size());
+  // Rows of `logits` are the sampling chunks in order; beams take no sampler row.
   struct Fork {
     SequenceId parent;
     int index;
-    SampledToken first;
+    SequenceId child;
   };
   std::vector<Fork> forks;
   std::vector<RequestId> beam_requests;
-  size_t row = 0;
-  for (size_t i = 0; i < out.chunks.size(); ++i) {
-    if (!out.chunks[i].samples) continue;
-    const std::span<const float> row_logits = logits.subspan(row++ * n_vocab, n_vocab);
-    const SequenceId id = out.chunks[i].sequence->id;
-    SequenceState& state = sequences_.at(id);
-    RequestState& request = requests_.at(state.request_id);
+  rows_.clear();
+  fork_rows_.clear();
+  for (const ScheduledChunk& c : out.chunks) {
+    if (!c.samples) continue;
+    const size_t row = rows_.size();
+    const SequenceId id = c.sequence->id;
+    LiveSequence& live = sequences_.at(id);
+    RequestState& request = requests_.at(live.request_id);
     if (request.params.use_beam_search) {
-      state.candidates = top_logprobs(row_logits, 2 * request.params.n);
-      beam_requests.push_back(state.request_id);
-      continue;  // sampled[i] stays -1: the token is chosen across beams below
+      live.candidates = top_logprobs(logits.subspan(row * n_vocab, n_vocab), 2 * request.params.n);
+      beam_requests.push_back(live.request_id);
+      rows_.push_back(nullptr);  // the token is chosen across beams below
+      continue;
     }
-    details[i] = state.sampler.sample(row_logits);
-    sampled[i] = details[i].id;
+    rows_.push_back(&*live.sampling);
     if (!request.forked && request.params.n > 1) {
       // Parallel sampling: the other n-1 sequences draw their first token from the same
-      // prompt logits, then share the prompt's blocks.
+      // prompt logits (each with its own seed), then share the prompt's blocks.
       request.forked = true;
       for (int k = 1; k < request.params.n; ++k) {
-        Sampler sampler(request.params.temperature, request.params.seed + k);
-        const SampledToken first = sampler.sample(row_logits);
         const SequenceId child_id = new_sequence_id();
-        sequences_.emplace(child_id,
-                           SequenceState{state.request_id, k, std::move(sampler), &request.params});
+        LiveSequence child{live.request_id, k, std::nullopt, {}, 0.0, {}};
+        child.sampling = SequenceState::for_request(
+            request.params, k,
+            std::span(c.sequence->tokens)
+                .first(static_cast<size_t>(c.sequence->num_tokens_prompt)));
+        auto [pos, inserted] = sequences_.emplace(child_id, std::move(child));
         request.sequences.push_back(child_id);
-        forks.push_back({id, k, first});
+        forks.push_back({id, k, child_id});
+        fork_rows_.push_back(&*pos->second.sampling);
+        fork_logits_.resize(fork_rows_.size() * n_vocab);
+        std::copy_n(logits.begin() + row * n_vocab, n_vocab,
+                    fork_logits_.end() - static_cast<std::ptrdiff_t>(n_vocab));
       }
     }
+  }
+  outputs_.assign(rows_.size(), SampleOutput{});
+  sampler_.sample(logits, static_cast<int64_t>(n_vocab), rows_, outputs_);
+  if (!fork_rows_.empty()) {
+    fork_outputs_.assign(fork_rows_.size(), SampleOutput{});
+    sampler_.sample(std::span(fork_logits_).first(fork_rows_.size() * n_vocab),
+                    static_cast<int64_t>(n_vocab), fork_rows_, fork_outputs_);
   }
   last_step_sample_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sample_start)
           .count();
+
+  std::vector<TokenId> sampled(out.chunks.size(), -1);
+  for (size_t i = 0, row = 0; i < out.chunks.size(); ++i) {
+    if (!out.chunks[i].samples) continue;
+    if (rows_[row] != nullptr) sampled[i] = outputs_[row].id;
+    ++row;
+  }
   scheduler_.update(out, sampled);
 
   // Children are created from the parent as it is now (prompt + its first token).
   size_t next_fork = 0;
-  for (size_t i = 0; i < out.chunks.size(); ++i) {
-    if (!out.chunks[i].samples || sampled[i] < 0) continue;
+  for (size_t i = 0, row = 0; i < out.chunks.size(); ++i) {
+    if (!out.chunks[i].samples) continue;
+    const size_t r = row++;
+    if (sampled[i] < 0) continue;
     const SequenceId id = out.chunks[i].sequence->id;
     for (; next_fork < forks.size() && forks[next_fork].parent == id; ++next_fork) {
       const Fork& f = forks[next_fork];
       const Sequence& parent = *scheduler_.find(id);
       auto child = std::make_unique<Sequence>();
-      const RequestState& request = requests_.at(parent.request_id);
-      child->id = request.sequences[f.index];
+      child->id = f.child;
       child->request_id = parent.request_id;
       child->num_tokens_prompt = parent.num_tokens_prompt;
       child->tokens.assign(parent.tokens.begin(), parent.tokens.end() - 1);
-      child->tokens.push_back(f.first.id);
+      child->tokens.push_back(fork_outputs_[next_fork].id);
       child->max_tokens = parent.max_tokens;
-      const SequenceId child_id = child->id;
       MOON_TRY(scheduler_.fork(id, std::move(child)));
-      updates.push_back(finish_if_done(child_id, f.first));
+      updates.push_back(finish_if_done(f.child, fork_outputs_[next_fork]));
     }
-    updates.push_back(finish_if_done(id, details[i]));
+    updates.push_back(finish_if_done(id, outputs_[r]));
   }
   std::sort(beam_requests.begin(), beam_requests.end());
   beam_requests.erase(std::unique(beam_requests.begin(), beam_requests.end()), beam_requests.end());
@@ -221,10 +275,10 @@ namespace moon {
 
 void Engine::advance_beams(RequestId id, std::vector<SequenceUpdate>& updates) {
   RequestState& request = requests_.at(id);
-  const GenerationParams& params = request.params;
+  const SamplingParams& params = request.params;
   std::vector<BeamCandidate> candidates;
   for (SequenceId beam : request.sequences) {
-    const SequenceState& state = sequences_.at(beam);
+    const LiveSequence& state = sequences_.at(beam);
     if (state.candidates.empty()) return;  // a sibling is still computing (or was preempted)
     for (const auto& [token, logprob] : state.candidates) {
       candidates.push_back({beam, token, logprob, state.cum_logprob + logprob});
@@ -233,7 +287,7 @@ void Engine::advance_beams(RequestId id, std::vector<SequenceUpdate>& updates) {
   const BeamSelection selection =
       select_beams(std::move(candidates), params.n, [&](TokenId t) { return is_stop(params, t); });
   for (const BeamCandidate& c : selection.finished) {
-    const SequenceState& state = sequences_.at(c.beam);
+    const LiveSequence& state = sequences_.at(c.beam);
     const Sequence& seq = *scheduler_.find(c.beam);
     BeamHypothesis h{{seq.tokens.begin() + seq.num_tokens_prompt, seq.tokens.end()},
                      state.logprobs,
@@ -255,7 +309,7 @@ void Engine::advance_beams(RequestId id, std::vector<SequenceUpdate>& updates) {
       continue;
     }
     const Sequence& parent = *scheduler_.find(c.beam);
-    const SequenceState& parent_state = sequences_.at(c.beam);
+    const LiveSequence& parent_state = sequences_.at(c.beam);
     auto child = std::make_unique<Sequence>();
     child->id = new_sequence_id();
     child->request_id = id;
@@ -263,8 +317,7 @@ void Engine::advance_beams(RequestId id, std::vector<SequenceUpdate>& updates) {
     child->tokens = parent.tokens;
     child->tokens.push_back(c.token);
     child->max_tokens = parent.max_tokens;
-    SequenceState child_state{id,      0, Sampler(0.0f, 0), &request.params, parent_state.logprobs,
-                              c.score, {}};
+    LiveSequence child_state{id, 0, std::nullopt, parent_state.logprobs, c.score, {}};
     child_state.logprobs.push_back(c.logprob);
     const SequenceId child_id = child->id;
     if (Status s = scheduler_.fork(c.beam, std::move(child)); !s.ok()) {
@@ -276,7 +329,7 @@ void Engine::advance_beams(RequestId id, std::vector<SequenceUpdate>& updates) {
   }
   for (const BeamCandidate* c : in_place) {
     scheduler_.find(c->beam)->tokens.push_back(c->token);
-    SequenceState& state = sequences_.at(c->beam);
+    LiveSequence& state = sequences_.at(c->beam);
     state.logprobs.push_back(c->logprob);
     state.cum_logprob = c->score;
     live.push_back(c->beam);
@@ -289,7 +342,7 @@ void Engine::advance_beams(RequestId id, std::vector<SequenceUpdate>& updates) {
   }
   request.sequences.clear();
   for (SequenceId beam : live) {
-    SequenceState& state = sequences_.at(beam);
+    LiveSequence& state = sequences_.at(beam);
     state.candidates.clear();
     const Sequence& seq = *scheduler_.find(beam);
     if (seq.num_tokens_output() >= seq.max_tokens) {
@@ -319,7 +372,7 @@ void Engine::advance_beams(RequestId id, std::vector<SequenceUpdate>& updates) {
     const double worst_kept = scores[params.n - 1];
     double best_live = -std::numeric_limits<double>::infinity();
     for (SequenceId beam : request.sequences) {
-      const SequenceState& state = sequences_.at(beam);
+      const LiveSequence& state = sequences_.at(beam);
       best_live = std::max(
           best_live, beam_score(state.cum_logprob, static_cast<int64_t>(state.logprobs.size()),
                                 params.length_penalty));
@@ -350,9 +403,9 @@ void Engine::finish_beam_search(RequestId id, std::vector<SequenceUpdate>& updat
     const size_t shown = h.reason == FinishReason::kStop && !h.tokens.empty() ? h.tokens.size() - 1
                                                                               : h.tokens.size();
     for (size_t t = 0; t < shown; ++t) {
-      updates.push_back({id, k, h.tokens[t], h.logprobs[t], false, FinishReason::kNone});
+      updates.push_back({id, k, h.tokens[t], h.logprobs[t], {}, false, FinishReason::kNone});
     }
-    updates.push_back({id, k, -1, 0.0f, true, h.reason});
+    updates.push_back({id, k, -1, 0.0f, {}, true, h.reason});
   }
   requests_.erase(id);
 }

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -32,25 +33,17 @@ struct EngineConfig {
   int num_threads = 0;  // 0: every available core
 };
 
-struct GenerationParams {
-  int64_t max_tokens = 16;
-  float temperature = 0.0f;  // 0: greedy
-  uint64_t seed = 0;         // sequence i of a request samples with seed + i
-  int n = 1;                 // sequences per request, sharing the prompt's KV blocks
-  bool ignore_eos = false;
-  std::vector<TokenId> stop_token_ids;  // besides the model's end-of-generation tokens
-  // Beam search of width n instead of sampling: the n best hypotheses by
-  // cum_logprob / length^length_penalty come back, best first, when the request finishes.
-  bool use_beam_search = false;
-  float length_penalty = 1.0f;
-};
-
 // What one sequence gained in one step.
 struct SequenceUpdate {
   RequestId request_id = 0;
-  int index = 0;         // which of the request's n sequences
-  TokenId token = -1;    // the new token; -1 when the step only finished it
-  float logprob = 0.0f;  // log-probability of `token` under the model
+  int index = 0;       // which of the request's n sequences
+  TokenId token = -1;  // the new token; -1 when the step only finished it
+  // Log-probability of `token` under the model's distribution after logit bias and
+  // penalties, before temperature and truncation (what a greedy request sees).
+  float logprob = 0.0f;
+  // The params.top_logprobs most likely tokens of the same distribution, best first; empty
+  // unless asked for.
+  std::vector<TokenLogprob> top_logprobs;
   bool finished = false;
   FinishReason finish_reason = FinishReason::kNone;
 };
@@ -63,10 +56,16 @@ class Engine {
                                                 std::vector<TokenId> eog_ids,
                                                 const EngineConfig& config);
 
-  // Queues a request; refused at once (with a reason) if it could never run.
-  Status add_request(RequestId id, std::vector<TokenId> prompt, const GenerationParams& params);
+  // Queues a request; refused at once (with a reason) if it could never run or `params`
+  // are out of range. Sequence i of a request with a seed samples with its own seed derived
+  // from (seed, i); without one, each sequence draws a random seed.
+  Status add_request(RequestId id, std::vector<TokenId> prompt, const SamplingParams& params);
   // Finishes every sequence of the request with reason abort; unknown ids are ignored.
   std::vector<SequenceUpdate> abort(RequestId id);
+  // Finishes sequence `index` of a request with reason stop, as a front end does when the
+  // decoded text reaches a stop string; its KV blocks are freed at once. Unknown or finished
+  // sequences, and beam searches, are ignored.
+  std::vector<SequenceUpdate> stop_sequence(RequestId id, int index);
 
   Result<std::vector<SequenceUpdate>> step();
   bool has_work() const { return scheduler_.has_work(); }
@@ -77,20 +76,24 @@ class Engine {
   int64_t num_running() const { return scheduler_.num_running(); }
   int64_t num_waiting() const { return scheduler_.num_waiting(); }
   double last_step_sample_ms() const { return last_step_sample_ms_; }
+  // Requests whose first tokens were scheduled in the last step (they left the queue).
+  const std::vector<RequestId>& started_requests() const { return started_; }
 
  private:
-  struct SequenceState {
+  struct LiveSequence {
     RequestId request_id = 0;
     int index = 0;
-    Sampler sampler;
-    const GenerationParams* params = nullptr;
+    // The sampler's state for this sequence (seeded generator, penalty history); beams
+    // have none, as beam search does not sample.
+    std::optional<SequenceState> sampling;
     // Beam search only: the beam's history and its offers for the next token.
     std::vector<float> logprobs;
     double cum_logprob = 0.0;
     std::vector<std::pair<TokenId, float>> candidates;
   };
   struct RequestState {
-    GenerationParams params;
+    SamplingParams params;
+    bool started = false;               // scheduled at least once
     std::vector<SequenceId> sequences;  // for beam search: the live beams
     bool forked = false;
     std::vector<BeamHypothesis> hypotheses;  // beam search: finished ones
@@ -100,9 +103,11 @@ class Engine {
          KvStorage storage);
   // Decides whether a sequence whose sampled token was just appended stops; returns the
   // update to report (and forgets the sequence when it finished).
-  SequenceUpdate finish_if_done(SequenceId id, SampledToken sampled);
+  SequenceUpdate finish_if_done(SequenceId id, const SampleOutput& sampled);
+  // Ends one sequence; forgets its request once every sequence of it has ended.
+  void retire(SequenceId id, FinishReason reason);
   SequenceId new_sequence_id() { return next_sequence_id_++; }
-  bool is_stop(const GenerationParams& params, TokenId token) const;
+  bool is_stop(const SamplingParams& params, TokenId token) const;
   // Beam search: once every live beam of the request has offered candidates, picks the next
   // beams (forking and freeing sequences) and, when the search is over, reports the best
   // hypotheses.
@@ -118,9 +123,19 @@ class Engine {
   Scheduler scheduler_;
   ModelRunner runner_;
   std::unordered_map<RequestId, RequestState> requests_;
-  std::unordered_map<SequenceId, SequenceState> sequences_;
+  Sampler sampler_;
+  std::unordered_map<SequenceId, LiveSequence> sequences_;
   SequenceId next_sequence_id_ = 1;
   double last_step_sample_ms_ = 0.0;
+  std::vector<RequestId> started_;
+  // Per step: the sampler's rows (null for beams), its outputs, and the rows of the
+  // sequences forked off a parallel-sampling request this step, copied from the parent's
+  // logits before processors edited them in place. [num_forks, n_vocab]
+  std::vector<SequenceState*> rows_;
+  std::vector<SampleOutput> outputs_;
+  std::vector<float> fork_logits_;
+  std::vector<SequenceState*> fork_rows_;
+  std::vector<SampleOutput> fork_outputs_;
 };
 
 }  // namespace moon

@@ -27,6 +27,21 @@ bool RequestStream::finished() const {
   return closed_ || num_finished_ == num_sequences_;
 }
 
+std::optional<std::chrono::steady_clock::time_point> RequestStream::scheduled_at() const {
+  std::lock_guard lock(mu_);
+  return scheduled_at_;
+}
+
+void RequestStream::mark_scheduled(std::chrono::steady_clock::time_point t) {
+  std::lock_guard lock(mu_);
+  scheduled_at_ = t;
+}
+
+void RequestStream::stop_sequence(int index) {
+  std::lock_guard lock(mu_);
+  if (client_ && !closed_) client_->stop_sequence(id_, index);
+}
+
 void RequestStream::set_notify(std::function<void()> notify) {
   std::lock_guard lock(mu_);
   notify_ = std::move(notify);
@@ -73,7 +88,7 @@ EngineClient::~EngineClient() {
 }
 
 Result<std::shared_ptr<RequestStream>> EngineClient::submit(std::vector<TokenId> prompt,
-                                                            const GenerationParams& params) {
+                                                            const SamplingParams& params) {
   std::promise<Status> accepted;
   std::future<Status> result = accepted.get_future();
   std::shared_ptr<RequestStream> stream;
@@ -98,6 +113,15 @@ void EngineClient::abort(RequestId id) {
     std::lock_guard lock(mu_);
     if (stop_) return;
     aborts_.push_back(id);
+  }
+  cv_.notify_all();
+}
+
+void EngineClient::stop_sequence(RequestId id, int index) {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) return;
+    stops_.emplace_back(id, index);
   }
   cv_.notify_all();
 }
@@ -131,10 +155,12 @@ void EngineClient::loop() {
   while (true) {
     std::deque<Submission> submissions;
     std::vector<RequestId> aborts;
+    std::vector<std::pair<RequestId, int>> stops;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] {
-        return stop_ || !submissions_.empty() || !aborts_.empty() || engine_->has_work();
+        return stop_ || !submissions_.empty() || !aborts_.empty() || !stops_.empty() ||
+               engine_->has_work();
       });
       if (stop_) {
         for (Submission& s : submissions_) {
@@ -145,6 +171,7 @@ void EngineClient::loop() {
       }
       submissions.swap(submissions_);
       aborts.swap(aborts_);
+      stops.swap(stops_);
     }
     for (Submission& s : submissions) {
       Status status = engine_->add_request(s.id, std::move(s.prompt), s.params);
@@ -152,6 +179,7 @@ void EngineClient::loop() {
       s.accepted->set_value(std::move(status));
     }
     for (RequestId id : aborts) deliver(engine_->abort(id));
+    for (const auto& [id, index] : stops) deliver(engine_->stop_sequence(id, index));
     // A stream nobody holds any more belongs to a client that went away.
     for (auto it = streams_.begin(); it != streams_.end();) {
       if (it->second.expired()) {
@@ -162,7 +190,13 @@ void EngineClient::loop() {
       }
     }
     if (engine_->has_work()) {
+      const auto step_start = std::chrono::steady_clock::now();
       auto updates = engine_->step();
+      for (RequestId id : engine_->started_requests()) {
+        auto it = streams_.find(id);
+        if (it == streams_.end()) continue;
+        if (auto stream = it->second.lock()) stream->mark_scheduled(step_start);
+      }
       if (updates.ok()) {
         deliver(*updates);
       } else {

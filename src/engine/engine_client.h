@@ -10,6 +10,7 @@
 // client that went away frees its KV blocks within one engine step).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -20,6 +21,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/engine.h"
@@ -40,6 +42,11 @@ class RequestStream {
   // Non-blocking: nullopt when nothing is waiting.
   std::optional<SequenceUpdate> try_pop();
   bool finished() const;
+  // When the engine first scheduled the request (it left the waiting queue); unset before.
+  std::optional<std::chrono::steady_clock::time_point> scheduled_at() const;
+  // Ends sequence `index` as stopped (a front end found a stop string in its text); its KV
+  // blocks are freed within one engine step. Any thread.
+  void stop_sequence(int index);
   // Called on the engine thread after updates are pushed; must be quick and never block
   // (e.g. post to an event loop). Set it before the first update can arrive.
   void set_notify(std::function<void()> notify);
@@ -51,6 +58,7 @@ class RequestStream {
   RequestStream(EngineClient* client, RequestId id, int num_sequences)
       : client_(client), id_(id), num_sequences_(num_sequences) {}
   void push(const SequenceUpdate& update);
+  void mark_scheduled(std::chrono::steady_clock::time_point t);
   void close();  // engine shut down
 
   EngineClient* client_;
@@ -61,6 +69,7 @@ class RequestStream {
   std::deque<SequenceUpdate> updates_;
   int num_finished_ = 0;
   bool closed_ = false;
+  std::optional<std::chrono::steady_clock::time_point> scheduled_at_;
   std::function<void()> notify_;
 };
 
@@ -75,10 +84,12 @@ class EngineClient {
   // Queues a request. Bad requests (prompt too long for the cache or the model, bad ids)
   // are refused here, synchronously, with the engine's message.
   Result<std::shared_ptr<RequestStream>> submit(std::vector<TokenId> prompt,
-                                                const GenerationParams& params);
+                                                const SamplingParams& params);
   // Aborts a request from any thread; its stream gets an abort update for each unfinished
   // sequence. Unknown or finished ids are ignored.
   void abort(RequestId id);
+  // Finishes one sequence of a request with reason stop (see Engine::stop_sequence).
+  void stop_sequence(RequestId id, int index);
 
   // A snapshot of engine state taken at the end of the last step (for metrics).
   struct Snapshot {
@@ -95,7 +106,7 @@ class EngineClient {
   struct Submission {
     RequestId id;
     std::vector<TokenId> prompt;
-    GenerationParams params;
+    SamplingParams params;
     std::promise<Status>* accepted;
     std::weak_ptr<RequestStream> stream;
   };
@@ -108,6 +119,7 @@ class EngineClient {
   std::condition_variable cv_;
   std::deque<Submission> submissions_;
   std::vector<RequestId> aborts_;
+  std::vector<std::pair<RequestId, int>> stops_;
   bool stop_ = false;
   RequestId next_id_ = 1;
   // Owned by the engine thread; weak so that dropping a stream is noticed.

@@ -34,13 +34,13 @@ void ModelRunner::build_batch(const SchedulerOutput& output) {
   }
 }
 
-Result<std::span<const float>> ModelRunner::run(const SchedulerOutput& output) {
+Result<std::span<float>> ModelRunner::run(const SchedulerOutput& output) {
   storage_->copy_blocks(output.block_copies);
-  if (output.chunks.empty()) return std::span<const float>();
+  if (output.chunks.empty()) return std::span<float>();
   build_batch(output);
   logits_.resize(batch_.logits_rows.size() * static_cast<size_t>(n_vocab_));
   MOON_TRY(forward_.forward(batch_, logits_.data()));
-  return std::span<const float>(logits_);
+  return std::span<float>(logits_);
 }
 
 }  // namespace moon

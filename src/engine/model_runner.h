@@ -23,8 +23,9 @@ class ModelRunner {
               int64_t max_num_batched_tokens, ThreadPool* pool);
 
   // Runs the step. Returns logits for every chunk of `output` that samples, in chunk order,
-  // as [num_sampling_chunks, n_vocab] (valid until the next call).
-  Result<std::span<const float>> run(const SchedulerOutput& output);
+  // as [num_sampling_chunks, n_vocab] (valid until the next call; the sampler edits it in
+  // place).
+  Result<std::span<float>> run(const SchedulerOutput& output);
 
   int64_t vocab_size() const { return n_vocab_; }
 

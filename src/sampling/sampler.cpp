@@ -167,33 +167,6 @@ void SequenceState::record(int32_t token) {
 Sampler::Sampler(ThreadPool* pool, std::vector<int32_t> eos_ids)
     : pool_(pool), eos_ids_(std::move(eos_ids)) {}
 
-Sampler::Sampler(float temperature, uint64_t seed) {
-  SamplingParams params;
-  params.temperature = temperature;
-  single_.emplace(params, seed);
-}
-
-SampledToken Sampler::sample(std::span<const float> logits) {
-  const auto start = std::chrono::steady_clock::now();
-  if (!single_) single_.emplace(SamplingParams{.temperature = 0.0f}, 0);  // greedy by default
-  SequenceState& state = *single_;
-  const GreedyResult g = greedy_pass(logits);
-  SampledToken out{g.id, g.logprob};
-  if (!state.params().greedy()) {
-    out.id = sample_from_row(logits, g, state.params(), state.rng().uniform(state.step()));
-    out.logprob = logprob_of(g, logits[out.id]);
-  }
-  state.record(out.id);
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  stats_.calls += 1;
-  stats_.rows += 1;
-  stats_.last_ms = ms;
-  stats_.total_ms += ms;
-  stats_.max_ms = std::max(stats_.max_ms, ms);
-  return out;
-}
-
 void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceState* const> rows,
                      std::span<SampleOutput> out) {
   const auto start = std::chrono::steady_clock::now();
@@ -210,6 +183,7 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
   bool any_processors = false, any_sampled = false;
   int top_n = 0;
   for (SequenceState* state : rows) {
+    if (state == nullptr) continue;
     any_processors |= has_logits_processors(state->params());
     any_sampled |= !state->params().greedy();
     top_n = std::max(top_n, state->params().top_logprobs);
@@ -217,8 +191,8 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
   if (any_processors) {
     for_rows(false, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
+        if (rows[r] == nullptr || !has_logits_processors(rows[r]->params())) continue;
         const SequenceState& state = *rows[r];
-        if (!has_logits_processors(state.params())) continue;
         apply_logits_processors(logits.subspan(r * vocab, vocab), state.params(), state.history(),
                                 state.step(), eos_ids_);
       }
@@ -230,6 +204,7 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
 
   for_rows(any_sampled, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
+      if (rows[r] == nullptr) continue;
       const SequenceState& state = *rows[r];
       const SamplingParams& params = state.params();
       const GreedyResult& g = greedy[r];
@@ -245,7 +220,9 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
       std::copy(g.top.begin(), g.top.begin() + o.n_top, o.top.begin());
     }
   });
-  for (int64_t r = 0; r < n; ++r) rows[r]->record(out[r].id);
+  for (int64_t r = 0; r < n; ++r) {
+    if (rows[r] != nullptr) rows[r]->record(out[r].id);
+  }
 
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -21,7 +21,7 @@ namespace moon {
 
 class ThreadPool;
 
-// The first-cut result type, still used by `moon generate`.
+// A greedy choice: the argmax and its log-probability.
 struct SampledToken {
   int32_t id = -1;
   float logprob = 0.0f;  // log-softmax of the chosen token under the unscaled logits
@@ -80,15 +80,10 @@ class Sampler {
  public:
   // `eos_ids`: the model's end-of-generation tokens, masked while min_tokens is not reached.
   explicit Sampler(ThreadPool* pool = nullptr, std::vector<int32_t> eos_ids = {});
-  // The first-cut interface: one sequence; temperature 0 means greedy. Copyable and
-  // movable, as callers keep one per sequence.
-  Sampler(float temperature, uint64_t seed);
-
-  // One token for the single sequence of the first-cut interface.
-  SampledToken sample(std::span<const float> logits);
 
   // One token per row. `logits` is [rows.size(), vocab], row-major, and is modified in
-  // place by the logits processors. Each state is advanced (step, history).
+  // place by the logits processors. Each state is advanced (step, history). A null row is
+  // skipped (its logits and output are left as they are): the engine's beam-search rows.
   void sample(std::span<float> logits, int64_t vocab, std::span<SequenceState* const> rows,
               std::span<SampleOutput> out);
 
@@ -98,7 +93,6 @@ class Sampler {
   ThreadPool* pool_ = nullptr;
   std::vector<int32_t> eos_ids_;
   SamplerStats stats_;
-  std::optional<SequenceState> single_;  // the first-cut interface's sequence
 };
 
 // The token a non-greedy row draws, given its fused-pass result `g` and a uniform u in

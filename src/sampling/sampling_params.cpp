@@ -57,6 +57,12 @@ Status SamplingParams::validate(int64_t vocab_size) const {
   if (min_tokens < 0 || min_tokens > max_tokens) {
     return make_error("min_tokens must be in [0, max_tokens = {}], got {}", max_tokens, min_tokens);
   }
+  if (!std::isfinite(length_penalty)) {
+    return make_error("length_penalty must be a finite number, got {}", length_penalty);
+  }
+  if (use_beam_search && !stop.empty()) {
+    return make_error("stop strings are not supported with beam search");
+  }
   return Status::success();
 }
 

@@ -32,6 +32,11 @@ struct SamplingParams {
   int max_tokens = 16;      // >= 1
   int min_tokens = 0;       // EOS and stop tokens are masked until this many, <= max_tokens
   bool ignore_eos = false;  // keep going past EOS (it is still not part of the text)
+  // Beam search of width n instead of sampling (vLLM's extension): the n best hypotheses
+  // by cum_logprob / length^length_penalty, best first, when the request finishes.
+  // Temperature, truncation and penalties do not apply to it.
+  bool use_beam_search = false;
+  float length_penalty = 1.0f;
 
   // Greedy: the argmax is the only possible token (so no random draw is made).
   bool greedy() const { return temperature == 0.0f || top_k == 1; }

@@ -11,6 +11,34 @@ StopChecker::StopChecker(const SamplingParams& params, std::vector<int32_t> eos_
   for (const std::string& s : params_.stop) longest_stop_ = std::max(longest_stop_, s.size());
 }
 
+std::pair<size_t, int> StopChecker::earliest_stop() const {
+  // Ties go to the longer string.
+  size_t best_pos = std::string::npos, best_len = 0;
+  int best_index = -1;
+  for (size_t i = 0; i < params_.stop.size(); ++i) {
+    const size_t pos = held_.find(params_.stop[i]);
+    if (pos == std::string::npos) continue;
+    if (pos < best_pos || (pos == best_pos && params_.stop[i].size() > best_len)) {
+      best_pos = pos;
+      best_len = params_.stop[i].size();
+      best_index = static_cast<int>(i);
+    }
+  }
+  return {best_pos, best_index};
+}
+
+bool StopChecker::cut_at_stop(StopUpdate& u) {
+  const auto [pos, index] = earliest_stop();
+  if (index < 0) return false;
+  const size_t len = params_.stop[index].size();
+  u.text = held_.substr(0, params_.include_stop_str_in_output ? pos + len : pos);
+  held_.clear();
+  u.finish = FinishReason::kStop;
+  u.stop_string = index;
+  finished_ = stopped_ = true;
+  return true;
+}
+
 size_t StopChecker::partial_match_length() const {
   size_t best = 0;
   for (const std::string& s : params_.stop) {
@@ -40,34 +68,13 @@ StopUpdate StopChecker::push(int32_t token, std::string_view piece) {
     u.text = std::exchange(held_, {});
     u.finish = FinishReason::kStop;
     u.stop_token = token;
-    finished_ = true;
+    finished_ = stopped_ = true;
     return u;
   }
 
   held_.append(piece);
-  if (may_stop && longest_stop_ > 0) {
-    // The earliest match in the held text (which only holds what could start one, plus the
-    // new piece), ties to the longer string.
-    size_t best_pos = std::string::npos, best_len = 0;
-    int best_index = -1;
-    for (size_t i = 0; i < params_.stop.size(); ++i) {
-      const size_t pos = held_.find(params_.stop[i]);
-      if (pos == std::string::npos) continue;
-      if (pos < best_pos || (pos == best_pos && params_.stop[i].size() > best_len)) {
-        best_pos = pos;
-        best_len = params_.stop[i].size();
-        best_index = static_cast<int>(i);
-      }
-    }
-    if (best_index >= 0) {
-      u.text = held_.substr(0, params_.include_stop_str_in_output ? best_pos + best_len : best_pos);
-      held_.clear();
-      u.finish = FinishReason::kStop;
-      u.stop_string = best_index;
-      finished_ = true;
-      return u;
-    }
-  }
+  // The held text only holds what could start a stop string, plus the new piece.
+  if (may_stop && longest_stop_ > 0 && cut_at_stop(u)) return u;
   if (n_generated_ >= params_.max_tokens) {
     u.text = std::exchange(held_, {});
     u.finish = FinishReason::kLength;
@@ -81,9 +88,16 @@ StopUpdate StopChecker::push(int32_t token, std::string_view piece) {
   return u;
 }
 
-std::string StopChecker::flush() {
+StopUpdate StopChecker::finish(std::string_view tail) {
+  StopUpdate u;
+  // After a stop nothing more is text; after the length limit the decoder's tail still is.
+  if (stopped_) return u;
+  held_.append(tail);
+  if (n_generated_ > params_.min_tokens && longest_stop_ > 0 && cut_at_stop(u)) return u;
+  u.text = std::exchange(held_, {});
   finished_ = true;
-  return std::exchange(held_, {});
+  stopped_ = true;  // a second call adds nothing
+  return u;
 }
 
 }  // namespace moon

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sampling/finish_reason.h"
@@ -32,8 +33,14 @@ class StopChecker {
   // that the decoder holds). After a finishing update, push must not be called again.
   StopUpdate push(int32_t token, std::string_view piece);
 
-  // The held-back text, for a sequence ended from outside (e.g. the context is full).
-  std::string flush();
+  // Ends the text of a sequence, whether it ended here or outside (the engine's length limit
+  // or a stop token, an abort): `tail` is text decoded at the end (e.g. what a UTF-8 decoder
+  // still held). The held-back text and the tail come out, cut at a stop string if they hold
+  // one. Nothing comes out once a stop token or string ended the text.
+  StopUpdate finish(std::string_view tail = {});
+
+  // Bytes pushed but not yet released (the start of a possible stop string).
+  size_t held_size() const { return held_.size(); }
 
   int64_t n_generated() const { return n_generated_; }
   bool finished() const { return finished_; }
@@ -41,6 +48,10 @@ class StopChecker {
  private:
   // Length of the longest suffix of held_ that is a proper prefix of some stop string.
   size_t partial_match_length() const;
+  // Where the earliest stop string starts in held_ and which one it is (-1: none).
+  std::pair<size_t, int> earliest_stop() const;
+  // If held_ contains a stop string: fills `u` with the text before it, finishes, true.
+  bool cut_at_stop(StopUpdate& u);
 
   SamplingParams params_;
   std::vector<int32_t> eos_ids_;
@@ -48,6 +59,7 @@ class StopChecker {
   std::string held_;
   int64_t n_generated_ = 0;
   bool finished_ = false;
+  bool stopped_ = false;  // by a stop token or string (finished_ also counts the length limit)
 };
 
 }  // namespace moon

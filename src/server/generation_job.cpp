@@ -50,14 +50,16 @@ GenerationJob::GenerationJob(ServerContext& ctx, std::shared_ptr<HttpConnection>
   id_ = fmt::format("{}-{:x}{:08x}", opts_.kind == ApiKind::kChat ? "chatcmpl" : "cmpl",
                     ctx_.next_id++, static_cast<uint32_t>(std::random_device{}()));
   created_ = static_cast<int64_t>(std::time(nullptr));
-  for (const std::string& s : opts_.sampling.stop)
-    max_stop_len_ = std::max(max_stop_len_, s.size());
-  const int n = opts_.sampling.n;
+  opts_.sampling.params.logprobs = opts_.logprobs;
+  opts_.sampling.params.top_logprobs = opts_.top_logprobs;
+  const int n = opts_.sampling.params.n;
   choices_.resize(opts_.prompts.size() * n);
   for (size_t i = 0; i < choices_.size(); ++i) {
     choices_[i].decoder =
         std::make_unique<IncrementalDecoder>(ctx_.tokenizer, /*skip_special=*/true,
                                              /*continuation=*/true);
+    choices_[i].stop =
+        std::make_unique<StopChecker>(opts_.sampling.params, ctx_.tokenizer.eog_ids());
   }
   unfinished_ = static_cast<int>(choices_.size());
   ++ctx_.active_requests;
@@ -89,7 +91,7 @@ void GenerationJob::start() {
       if (auto job = weak.lock()) job->drain();
     });
   };
-  const GenerationParams params = to_generation_params(opts_.sampling, *opts_.sampling.max_tokens);
+  const SamplingParams& params = opts_.sampling.params;
   ctx_.submitter.run(
       [&engine = ctx_.engine, prompts = opts_.prompts, params, notify, events, weak] {
         auto results = std::make_shared<Submitted>();
@@ -112,7 +114,7 @@ void GenerationJob::on_submitted(Submitted streams) {
   for (size_t p = 0; p < prompts_.size(); ++p) {
     if (p < streams.size() && streams[p].ok()) {
       prompts_[p].stream = std::move(*streams[p]);
-      prompts_[p].unfinished = opts_.sampling.n;
+      prompts_[p].unfinished = opts_.sampling.params.n;
     } else {
       --ctx_.inflight_prompts;  // never became an engine request
     }
@@ -129,7 +131,6 @@ void GenerationJob::on_submitted(Submitted streams) {
     self_.reset();
     return;
   }
-  ctx_.metrics.queue_time().observe(seconds(Clock::now() - arrival_));
   for (const auto& p : opts_.prompts)
     ctx_.metrics.add_prompt_tokens(static_cast<int64_t>(p.size()));
   if (opts_.stream) {
@@ -137,7 +138,7 @@ void GenerationJob::on_submitted(Submitted streams) {
     if (opts_.kind == ApiKind::kCompletion) {
       // echo: the prompt text comes first, as its own chunk.
       for (size_t i = 0; i < choices_.size(); ++i) {
-        const std::string& prefix = opts_.echo_prefixes[i / opts_.sampling.n];
+        const std::string& prefix = opts_.echo_prefixes[i / opts_.sampling.params.n];
         if (!prefix.empty()) conn_->send_chunk(sse_event(chunk(i, prefix, nullptr, "", false)));
       }
     }
@@ -161,6 +162,12 @@ void GenerationJob::drain() {
       auto u = prompts_[p].stream->try_pop();
       if (!u) break;
       any = true;
+      if (!prompts_[p].queue_time_observed) {
+        // Queue time ends when the engine first schedules the request (vLLM's definition).
+        prompts_[p].queue_time_observed = true;
+        const auto scheduled = prompts_[p].stream->scheduled_at().value_or(Clock::now());
+        ctx_.metrics.queue_time().observe(seconds(scheduled - arrival_));
+      }
       apply(p, *u);
     }
   }
@@ -170,45 +177,35 @@ void GenerationJob::drain() {
   if (unfinished_ == 0) complete();
 }
 
-void GenerationJob::apply(size_t p, const SequenceUpdate& u) {
-  const size_t index = p * opts_.sampling.n + u.index;
+void GenerationJob::apply(size_t p, SequenceUpdate& u) {
+  const size_t index = p * opts_.sampling.params.n + u.index;
   if (index >= choices_.size()) return;
   Choice& c = choices_[index];
-  if (c.finished) return;  // ended by a stop string; the engine may still be finishing it
+  if (c.finished) return;  // ended by a stop string; the engine's own end follows
+  StopUpdate stop;
   if (u.token >= 0) {
     if (first_token_ == Clock::time_point{}) {
       first_token_ = Clock::now();
       ctx_.metrics.time_to_first_token().observe(seconds(first_token_ - arrival_));
     }
-    const size_t before = c.text.size();
-    c.offsets.push_back(before);
+    c.offsets.push_back(c.text.size() + c.stop->held_size());
     c.ids.push_back(u.token);
     c.logprobs.push_back(u.logprob);
-    c.text += c.decoder->push(u.token);
-    check_stop_strings(c, before);
+    if (opts_.top_logprobs > 0) c.top_logprobs.push_back(std::move(u.top_logprobs));
+    stop = c.stop->push(u.token, c.decoder->push(u.token));
+    c.text += stop.text;
   }
-  if (u.finished && !c.finished) {
-    const size_t before = c.text.size();
-    c.text += c.decoder->flush();
-    check_stop_strings(c, before);
-    if (!c.finished) finish_choice(c, reason_name(u.finish_reason));
-  }
-  if (c.finished && --prompts_[p].unfinished == 0) release_prompt(p);
-}
-
-void GenerationJob::check_stop_strings(Choice& c, size_t before) {
-  if (max_stop_len_ == 0 || c.text.size() == before) return;
-  // Only a match that ends in the new text can be new.
-  const size_t from = before >= max_stop_len_ ? before - max_stop_len_ + 1 : 0;
-  size_t best = std::string::npos, best_len = 0;
-  for (const std::string& s : opts_.sampling.stop) {
-    const size_t pos = c.text.find(s, from);
-    if (pos < best) best = pos, best_len = s.size();
-  }
-  if (best == std::string::npos) return;
-  c.text.resize(best + (opts_.sampling.include_stop_str_in_output ? best_len : 0));
-  c.stopped_by_string = true;
-  finish_choice(c, "stop");
+  if (stop.finish == FinishReason::kNone && !u.finished) return;
+  // A stop string in the text ends the sequence here; the engine keeps going until told.
+  if (!u.finished) prompts_[p].stream->stop_sequence(u.index);
+  const StopUpdate tail = c.stop->finish(c.decoder->flush());
+  c.text += tail.text;
+  c.stopped_by_string = stop.stop_string >= 0 || tail.stop_string >= 0;
+  const FinishReason reason = c.stopped_by_string                  ? FinishReason::kStop
+                              : stop.finish != FinishReason::kNone ? stop.finish
+                                                                   : u.finish_reason;
+  finish_choice(c, reason_name(reason));
+  if (--prompts_[p].unfinished == 0) release_prompt(p);
 }
 
 void GenerationJob::finish_choice(Choice& c, std::string reason) {
@@ -217,51 +214,45 @@ void GenerationJob::finish_choice(Choice& c, std::string reason) {
   --unfinished_;
 }
 
-// How much of the text may be shown: all once finished, otherwise all but a tail that could
-// still turn out to be the start of a stop string.
-size_t GenerationJob::releasable(const Choice& c) const {
-  if (c.finished || max_stop_len_ == 0) return c.text.size();
-  size_t hold = 0;
-  for (const std::string& s : opts_.sampling.stop) {
-    for (size_t k = std::min(s.size() - 1, c.text.size()); k > hold; --k) {
-      if (c.text.compare(c.text.size() - k, k, s, 0, k) == 0) {
-        hold = k;
-        break;
-      }
-    }
-  }
-  return c.text.size() - hold;
-}
-
 json GenerationJob::logprobs_json(const Choice& c, size_t from, size_t to) const {
   if (!opts_.logprobs) return nullptr;
   const Tokenizer& tok = ctx_.tokenizer;
+  auto top_of = [&](size_t i) -> std::span<const TokenLogprob> {
+    return i < c.top_logprobs.size() ? std::span<const TokenLogprob>(c.top_logprobs[i])
+                                     : std::span<const TokenLogprob>();
+  };
   if (opts_.kind == ApiKind::kChat) {
     json content = json::array();
     for (size_t i = from; i < to; ++i) {
       const std::string piece = tok.token_to_piece(c.ids[i]);
       json entry = {{"token", piece}, {"logprob", c.logprobs[i]}, {"bytes", bytes_of(piece)}};
-      // Only the chosen token's probability is known to the server today.
       entry["top_logprobs"] = json::array();
-      if (opts_.top_logprobs > 0) {
+      for (const TokenLogprob& t : top_of(i)) {
+        const std::string top_piece = tok.token_to_piece(t.id);
         entry["top_logprobs"].push_back(
-            {{"token", piece}, {"logprob", c.logprobs[i]}, {"bytes", bytes_of(piece)}});
+            {{"token", top_piece}, {"logprob", t.logprob}, {"bytes", bytes_of(top_piece)}});
       }
       content.push_back(std::move(entry));
     }
     return {{"content", content}};
   }
+  // Completions: per token a map from text to logprob of the k most likely tokens and,
+  // always, the chosen one (so up to k + 1 entries, as OpenAI documents).
   json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
   for (size_t i = from; i < to; ++i) {
     const std::string piece = tok.token_to_piece(c.ids[i]);
     tokens.push_back(piece);
     lps.push_back(c.logprobs[i]);
-    tops.push_back(json{{piece, c.logprobs[i]}});
+    json top = json::object();
+    for (const TokenLogprob& t : top_of(i)) top[tok.token_to_piece(t.id)] = t.logprob;
+    top[piece] = c.logprobs[i];
+    tops.push_back(std::move(top));
     offsets.push_back(c.offsets[i]);
   }
-  json out = {{"tokens", tokens}, {"token_logprobs", lps}, {"text_offset", offsets}};
-  out["top_logprobs"] = opts_.top_logprobs > 0 ? tops : json(nullptr);
-  return out;
+  return {{"tokens", tokens},
+          {"token_logprobs", lps},
+          {"top_logprobs", tops},
+          {"text_offset", offsets}};
 }
 
 json GenerationJob::usage_json() const {
@@ -298,7 +289,7 @@ void GenerationJob::stream_progress() {
   std::string out;
   for (size_t i = 0; i < choices_.size(); ++i) {
     Choice& c = choices_[i];
-    const size_t end = releasable(c);
+    const size_t end = c.text.size();
     const size_t token_end = c.ids.size();
     const bool with_role = opts_.kind == ApiKind::kChat && !c.role_sent;
     const bool has_text = end > c.sent;
@@ -361,7 +352,7 @@ void GenerationJob::complete() {
   json choices = json::array();
   for (size_t i = 0; i < choices_.size(); ++i) {
     const Choice& c = choices_[i];
-    const size_t p = i / opts_.sampling.n;
+    const size_t p = i / opts_.sampling.params.n;
     json choice = {{"index", i}};
     if (opts_.kind == ApiKind::kChat) {
       choice["message"] = {{"role", "assistant"}, {"content", c.text}};
@@ -392,20 +383,34 @@ json GenerationJob::tgi_token(TokenId id, float logprob, const std::string& text
       {"id", id}, {"text", text}, {"logprob", logprob}, {"special", ctx_.tokenizer.is_special(id)}};
 }
 
+// top_n_tokens: the most likely tokens at position i, in TGI's token shape.
+json GenerationJob::tgi_top_tokens(const Choice& c, size_t i) const {
+  json top = json::array();
+  if (i >= c.top_logprobs.size()) return top;
+  for (const TokenLogprob& t : c.top_logprobs[i]) {
+    top.push_back(tgi_token(t.id, t.logprob, ctx_.tokenizer.token_to_piece(t.id)));
+  }
+  return top;
+}
+
 json GenerationJob::tgi_details(const Choice& c) const {
-  json tokens = json::array();
+  json tokens = json::array(), top_tokens = json::array();
   for (size_t i = 0; i < c.ids.size(); ++i) {
     tokens.push_back(tgi_token(c.ids[i], c.logprobs[i], ctx_.tokenizer.token_to_piece(c.ids[i])));
+    if (opts_.top_logprobs > 0) top_tokens.push_back(tgi_top_tokens(c, i));
   }
-  return {{"finish_reason", tgi_finish_reason(c.finish_reason, c.stopped_by_string)},
-          {"generated_tokens", c.ids.size()},
-          {"seed", opts_.sampling.seed ? json(*opts_.sampling.seed) : json(nullptr)},
-          {"prefill", json::array()},
-          {"tokens", tokens}};
+  json details = {
+      {"finish_reason", tgi_finish_reason(c.finish_reason, c.stopped_by_string)},
+      {"generated_tokens", c.ids.size()},
+      {"seed", opts_.sampling.params.seed ? json(*opts_.sampling.params.seed) : json(nullptr)},
+      {"prefill", json::array()},
+      {"tokens", tokens}};
+  if (opts_.top_logprobs > 0) details["top_tokens"] = std::move(top_tokens);
+  return details;
 }
 
 void GenerationJob::stream_tgi(Choice& c) {
-  const size_t end = releasable(c);
+  const size_t end = c.text.size();
   std::string delta = end > c.sent ? c.text.substr(c.sent, end - c.sent) : std::string();
   c.sent = std::max(c.sent, end);
   const bool finishing = c.finished && !c.finish_sent;
@@ -419,11 +424,13 @@ void GenerationJob::stream_tgi(Choice& c) {
                   {"token", tgi_token(c.ids[i], c.logprobs[i], i + 1 == last ? delta : "")},
                   {"generated_text", nullptr},
                   {"details", nullptr}};
+    if (opts_.top_logprobs > 0) event["top_tokens"] = tgi_top_tokens(c, i);
     if (final_event) {
       event["generated_text"] = opts_.echo_prefixes[0] + c.text;
       json details = tgi_details(c);
       details.erase("tokens");
       details.erase("prefill");
+      details.erase("top_tokens");
       event["details"] = details;
     }
     out += sse_event(event);

@@ -1,7 +1,8 @@
 // One generation request (/v1/completions or /v1/chat/completions) from submission to the
 // last byte: it submits each prompt to the engine, drains the engine's updates on the I/O
-// thread when notified, detokenizes incrementally, applies stop strings, and writes either
-// server-sent-event chunks or one JSON response in OpenAI's shapes.
+// thread when notified, detokenizes incrementally, applies stop strings (a StopChecker per
+// choice holds back text that may start one, and a match ends that sequence in the engine),
+// and writes either server-sent-event chunks or one JSON response in OpenAI's shapes.
 //
 // A client that disconnects drops the job's streams, which aborts its engine requests and
 // frees their KV blocks within one engine step.
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "engine/engine_client.h"
+#include "sampling/stop_checker.h"
 #include "server/http_connection.h"
 #include "server/openai_protocol.h"
 #include "server/server_context.h"
@@ -49,10 +51,12 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
  private:
   struct Choice {
     std::unique_ptr<IncrementalDecoder> decoder;
-    std::string text;  // decoded output (after any echo prefix), cut at a stop string
+    std::unique_ptr<StopChecker> stop;
+    std::string text;  // decoded output released so far (never part of a stop string)
     size_t sent = 0;   // bytes of `text` already streamed
     std::vector<TokenId> ids;
     std::vector<float> logprobs;
+    std::vector<std::vector<TokenLogprob>> top_logprobs;  // per token, when asked for
     std::vector<size_t> offsets;  // where each token's text starts in `text`
     size_t logprobs_sent = 0;
     std::string finish_reason;
@@ -64,20 +68,19 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   struct Prompt {
     std::shared_ptr<RequestStream> stream;
     int unfinished = 0;
+    bool queue_time_observed = false;
   };
 
   using Submitted = std::vector<Result<std::shared_ptr<RequestStream>>>;
   void on_submitted(Submitted streams);
   void drain();
-  void apply(size_t prompt_index, const SequenceUpdate& u);
-  // Cuts the text at the first stop string that ends in text[before:], finishing the choice.
-  void check_stop_strings(Choice& c, size_t before);
+  void apply(size_t prompt_index, SequenceUpdate& u);
   void finish_choice(Choice& c, std::string reason);
-  size_t releasable(const Choice& c) const;
   void stream_progress();
   // TGI's shapes (tgi_protocol.h): one event per token, then the whole text.
   void stream_tgi(Choice& c);
   nlohmann::json tgi_token(TokenId id, float logprob, const std::string& text) const;
+  nlohmann::json tgi_top_tokens(const Choice& c, size_t i) const;
   nlohmann::json tgi_details(const Choice& c) const;
   void complete();
   void cancel();
@@ -96,7 +99,6 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   Clock::time_point first_token_{};
   std::vector<Prompt> prompts_;
   std::vector<Choice> choices_;  // prompt-major: prompt p, sequence i -> p * n + i
-  size_t max_stop_len_ = 0;
   int unfinished_ = 0;
   bool done_ = false;
   bool submitted_ = false;  // on_submitted ran

@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
-#include <random>
 
 namespace moon::server {
 namespace {
@@ -75,7 +75,8 @@ class Fields {
   std::optional<ApiError> error_;
 };
 
-void parse_sampling(Fields& f, RequestSampling& s, const char* max_tokens_name) {
+void parse_sampling(Fields& f, RequestSampling& request, const char* max_tokens_name) {
+  SamplingParams& s = request.params;
   f.integer("n", s.n, 1, kMaxN);
   f.number("temperature", s.temperature, 0.0, 100.0);
   f.number("top_p", s.top_p, 0.0, 1.0);
@@ -98,9 +99,9 @@ void parse_sampling(Fields& f, RequestSampling& s, const char* max_tokens_name) 
   int64_t max_tokens = 0;
   // OpenAI's chat API renamed max_tokens; accept both there.
   for (const char* name : {max_tokens_name, "max_tokens"}) {
-    if (f.integer(name, max_tokens, 1, INT64_MAX)) s.max_tokens = max_tokens;
+    if (f.integer(name, max_tokens, 1, INT64_MAX)) request.max_tokens = max_tokens;
   }
-  if (s.max_tokens && s.min_tokens > *s.max_tokens) {
+  if (request.max_tokens && s.min_tokens > *request.max_tokens) {
     f.fail("'min_tokens' must not exceed 'max_tokens'", "min_tokens");
   }
   if (const json* stop = f.get("stop")) {
@@ -207,9 +208,9 @@ std::optional<ApiError> parse_completion_request(const json& body, CompletionReq
   f.boolean("stream", out.stream);
   f.boolean("return_token_ids", out.return_token_ids);
   parse_stream_options(f, out.stream, out.include_usage);
-  int best_of = out.sampling.n;
+  int best_of = out.sampling.params.n;
   f.integer("best_of", best_of, 1, kMaxN);
-  if (!f.error() && best_of != out.sampling.n) {
+  if (!f.error() && best_of != out.sampling.params.n) {
     f.fail("'best_of' other than 'n' is not supported", "best_of");
   }
   if (f.error()) return f.error();
@@ -259,8 +260,9 @@ std::optional<ApiError> parse_chat_request(const json& body, ChatRequest& out) {
   return std::nullopt;
 }
 
-std::optional<ApiError> check_against_model(RequestSampling& s, int64_t prompt_len,
+std::optional<ApiError> check_against_model(RequestSampling& request, int64_t prompt_len,
                                             int64_t vocab_size, int64_t max_model_len) {
+  SamplingParams& s = request.params;
   for (int32_t id : s.stop_token_ids) {
     if (id >= vocab_size) {
       return invalid_request(
@@ -282,32 +284,21 @@ std::optional<ApiError> check_against_model(RequestSampling& s, int64_t prompt_l
                     max_model_len, prompt_len),
         "prompt");
   }
-  if (!s.max_tokens) s.max_tokens = max_model_len - prompt_len;
-  if (prompt_len + *s.max_tokens > max_model_len) {
+  const int64_t max_tokens = request.max_tokens.value_or(max_model_len - prompt_len);
+  if (prompt_len + max_tokens > max_model_len) {
     return invalid_request(
         fmt::format("This model's maximum context length is {} tokens. However, you requested "
                     "{} tokens ({} in the prompt, {} for the completion). Please reduce the "
                     "prompt or max_tokens.",
-                    max_model_len, prompt_len + *s.max_tokens, prompt_len, *s.max_tokens),
+                    max_model_len, prompt_len + max_tokens, prompt_len, max_tokens),
         "max_tokens");
   }
+  s.max_tokens = static_cast<int>(std::min<int64_t>(max_tokens, INT32_MAX));
+  // Anything the field checks above let through (they mirror these ranges).
+  if (Status valid = s.validate(vocab_size); !valid.ok()) {
+    return invalid_request(valid.error().message);
+  }
   return std::nullopt;
-}
-
-GenerationParams to_generation_params(const RequestSampling& s, int64_t max_tokens) {
-  GenerationParams p;
-  p.max_tokens = max_tokens;
-  p.temperature = s.top_k == 1 ? 0.0f : s.temperature;
-  // Without a seed, every request samples differently (OpenAI's behaviour).
-  p.seed = s.seed ? *s.seed : std::random_device{}();
-  p.n = s.n;
-  p.ignore_eos = s.ignore_eos;
-  p.stop_token_ids.assign(s.stop_token_ids.begin(), s.stop_token_ids.end());
-  p.use_beam_search = s.use_beam_search;
-  p.length_penalty = s.length_penalty;
-  // Plug-in point for the full sampler (top_p, top_k, min_p, penalties, logit_bias,
-  // min_tokens): GenerationParams does not carry them yet.
-  return p;
 }
 
 }  // namespace moon::server

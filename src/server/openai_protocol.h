@@ -2,9 +2,8 @@
 // checked for type and range before anything reaches the engine: a bad request gets a 400
 // naming the field, and has no side effects.
 //
-// Every sampling field is parsed into RequestSampling whether or not the engine implements it
-// yet; to_generation_params() is the single place where they meet the engine, so new sampler
-// features are plugged in there.
+// The sampling fields land in the engine's SamplingParams directly, so the server accepts
+// exactly what the sampler implements.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "sampling/sampling_params.h"
 #include "server/api_error.h"
 
 namespace moon::server {
@@ -25,24 +25,10 @@ inline constexpr int kMaxN = 256;
 inline constexpr size_t kMaxPrompts = 1024;
 
 struct RequestSampling {
-  int n = 1;
-  float temperature = 1.0f;
-  float top_p = 1.0f;
-  int top_k = 0;
-  float min_p = 0.0f;
-  float presence_penalty = 0.0f;
-  float frequency_penalty = 0.0f;
-  float repetition_penalty = 1.0f;
-  std::vector<std::pair<int32_t, float>> logit_bias;
-  std::optional<uint64_t> seed;
-  std::vector<std::string> stop;  // applied by the server on the decoded text
-  std::vector<int32_t> stop_token_ids;
-  bool include_stop_str_in_output = false;
-  bool ignore_eos = false;
-  int min_tokens = 0;
-  std::optional<int64_t> max_tokens;  // nullopt: up to the context length
-  bool use_beam_search = false;
-  float length_penalty = 1.0f;
+  // What the engine takes; max_tokens is filled in by check_against_model, and logprobs /
+  // top_logprobs by the router from each API's own fields.
+  SamplingParams params;
+  std::optional<int64_t> max_tokens;  // as requested; nullopt: up to the context length
 };
 
 struct PromptInput {
@@ -81,12 +67,8 @@ std::optional<ApiError> parse_completion_request(const nlohmann::json& body,
 std::optional<ApiError> parse_chat_request(const nlohmann::json& body, ChatRequest& out);
 
 // Range checks that need the vocabulary and the context length: token ids, prompt length,
-// max_tokens. Fills in max_tokens when it was left out.
+// max_tokens. Sets params.max_tokens (the rest of the context when it was left out).
 std::optional<ApiError> check_against_model(RequestSampling& s, int64_t prompt_len,
                                             int64_t vocab_size, int64_t max_model_len);
-
-// The sampling request as the engine takes it. Fields the engine does not implement yet
-// (top_p, top_k, min_p, penalties, logit_bias, min_tokens) are validated but not applied.
-GenerationParams to_generation_params(const RequestSampling& s, int64_t max_tokens);
 
 }  // namespace moon::server

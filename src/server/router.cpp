@@ -134,7 +134,8 @@ void Router::tgi_generate(const std::shared_ptr<HttpConnection>& conn, const jso
   if (auto err = parse_tgi_request(body, req)) return conn->respond(error_response(*err));
   req.completion.stream = stream;
   req.completion.echo = req.return_full_text;
-  req.completion.logprobs = 0;  // TGI always reports each token's logprob
+  // TGI always reports each token's logprob; top_n_tokens asks for the best alternatives.
+  req.completion.logprobs = std::max(req.completion.logprobs, 0);
   start_completion(conn, req.completion, ApiKind::kTgi, req.details);
 }
 
@@ -167,7 +168,7 @@ void Router::start_completion(const std::shared_ptr<HttpConnection>& conn,
       return conn->respond(error_response(*err));
     }
     // With max_tokens left out, each prompt gets the rest of the context; keep the smallest.
-    if (!opts.sampling.max_tokens || *checked.max_tokens < *opts.sampling.max_tokens) {
+    if (opts.prompts.empty() || checked.params.max_tokens < opts.sampling.params.max_tokens) {
       opts.sampling = checked;
     }
     opts.echo_prefixes.push_back(!req.echo   ? std::string()

@@ -28,6 +28,8 @@ std::optional<ApiError> parse_tgi_request(const json& body, TgiRequest& out) {
       if (key == "temperature" && value.is_number() && value.get<double>() <= 0.0) {
         return invalid_request("'temperature' must be strictly positive", "temperature");
       }
+    } else if (key == "top_n_tokens") {
+      mapped["logprobs"] = value;  // checked by the completion parser, [0, 20]
     } else if (key == "do_sample") {
       if (!value.is_boolean()) return invalid_request("'do_sample' must be a boolean", key);
       do_sample = do_sample || value.get<bool>();

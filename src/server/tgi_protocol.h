@@ -1,6 +1,7 @@
 // Hugging Face text-generation-inference's API, POST /generate and /generate_stream:
 //   {"inputs": "...", "parameters": {"max_new_tokens", "temperature", "top_p", "top_k",
-//    "seed", "stop", "do_sample", "repetition_penalty", "details", "return_full_text"}}
+//    "seed", "stop", "do_sample", "repetition_penalty", "top_n_tokens", "details",
+//    "return_full_text"}}
 // The parameters are translated to the OpenAI completion fields and checked by the same
 // code, so both APIs accept and refuse the same values.
 #pragma once

@@ -140,7 +140,7 @@ TEST(BeamSearch, EngineMatchesPlainBeamSearchOnStories) {
     config.kv_cache_bytes = kv_bytes ? kv_bytes : 4 * 16 * probe.bytes_per_token();
     auto engine = Engine::create(**model, eog, config);
     ASSERT_TRUE(engine.ok()) << engine.error().message;
-    GenerationParams params;
+    SamplingParams params;
     params.use_beam_search = true;
     params.n = kWidth;
     params.max_tokens = kMaxTokens;
@@ -171,7 +171,9 @@ TEST(BeamSearch, EngineMatchesPlainBeamSearchOnStories) {
         std::vector<TokenId> expected = want[k].tokens;
         if (want[k].stopped) expected.pop_back();
         EXPECT_EQ(got[std::make_pair(p, k)], expected) << "prompt " << p << " beam " << k;
-        if (!want[k].stopped) EXPECT_NEAR(cum[std::make_pair(p, k)], want[k].cum, 1e-3);
+        if (!want[k].stopped) {
+          EXPECT_NEAR(cum[std::make_pair(p, k)], want[k].cum, 1e-3);
+        }
       }
     }
   }

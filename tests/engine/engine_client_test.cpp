@@ -44,8 +44,9 @@ class EngineClientTest : public ::testing::Test {
     return std::make_unique<EngineClient>(std::move(engine).value());
   }
 
-  static GenerationParams greedy(int64_t max_tokens = 48) {
-    GenerationParams p;
+  static SamplingParams greedy(int max_tokens = 48) {
+    SamplingParams p;
+    p.temperature = 0.0f;
     p.max_tokens = max_tokens;
     return p;
   }

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/test_data.h"
+#include "sampling/rng.h"
 #include "tokenizer/tokenizer.h"
 
 namespace moon {
@@ -63,7 +64,7 @@ class EngineTest : public ::testing::Test {
   // Runs requests (id -> prompt, params) to completion; results keyed by (id, index).
   std::map<std::pair<RequestId, int>, Result1> run(
       Engine& engine, const std::vector<std::pair<RequestId, std::vector<TokenId>>>& requests,
-      const GenerationParams& params) {
+      const SamplingParams& params) {
     std::map<std::pair<RequestId, int>, Result1> results;
     for (const auto& [id, prompt] : requests) {
       EXPECT_TRUE(engine.add_request(id, prompt, params).ok());
@@ -97,8 +98,9 @@ class EngineTest : public ::testing::Test {
     return c;
   }
 
-  GenerationParams greedy() const {
-    GenerationParams p;
+  SamplingParams greedy() const {
+    SamplingParams p;
+    p.temperature = 0.0f;
     p.max_tokens = 48;
     return p;
   }
@@ -168,7 +170,7 @@ TEST_F(EngineTest, RequestAmong255OthersIsBitwiseTheSameAsAlone) {
       for (int t = 1 + static_cast<int>(rng() % 60); t > 0; --t) prompt.push_back(3 + rng() % 500);
       requests.push_back({1000 + i, prompt});
     }
-    GenerationParams p = greedy();
+    SamplingParams p = greedy();
     auto results = run(*engine, requests, p);
     const Result1& got = results[Key(0, 0)];
     ASSERT_EQ(got.tokens, alone.at(Key(0, 0)).tokens) << "position " << target_position;
@@ -201,7 +203,7 @@ TEST_F(EngineTest, TooSmallPoolPreemptsButEveryRequestCompletesIdentically) {
 }
 
 TEST_F(EngineTest, ParallelSamplingSequencesEqualSeededSoloRuns) {
-  GenerationParams params;
+  SamplingParams params;
   params.max_tokens = 24;
   params.temperature = 0.9f;
   params.seed = 1234;
@@ -211,9 +213,9 @@ TEST_F(EngineTest, ParallelSamplingSequencesEqualSeededSoloRuns) {
   ASSERT_EQ(together.size(), 4u);
   std::set<std::vector<TokenId>> distinct;
   for (int k = 0; k < 4; ++k) {
-    GenerationParams solo = params;
+    SamplingParams solo = params;
     solo.n = 1;
-    solo.seed = params.seed + k;
+    solo.seed = sequence_seed(*params.seed, k);  // what sequence k of the request uses
     auto solo_engine = make_engine(config(64, false));
     auto alone = run(*solo_engine, {{7, golden_[0].prompt}}, solo);
     EXPECT_EQ(together[Key(7, k)].tokens, alone[Key(7, 0)].tokens) << "sequence " << k;
@@ -240,7 +242,7 @@ TEST_F(EngineTest, BadRequestsAreRefusedWithoutSideEffects) {
   auto engine = make_engine(config(64, true));
   EXPECT_FALSE(engine->add_request(1, {}, greedy()).ok());
   EXPECT_FALSE(engine->add_request(1, {1, 512}, greedy()).ok());
-  GenerationParams too_long = greedy();
+  SamplingParams too_long = greedy();
   too_long.max_tokens = 10000;
   EXPECT_FALSE(engine->add_request(1, {1, 2}, too_long).ok());
   EXPECT_FALSE(engine->has_work());

@@ -281,22 +281,42 @@ TEST(Sampler, RecordsItsOwnTimePerCall) {
   EXPECT_GE(sampler.stats().max_ms, sampler.stats().last_ms);
 }
 
-TEST(Sampler, FirstCutInterfaceStillWorks) {
-  const std::vector<float> row = test::normal_row(8, 512);
-  Sampler greedy(0.0f, 1);
-  const SampledToken g = greedy.sample(row);
-  EXPECT_EQ(g.id, sample_greedy(row).id);
-  EXPECT_EQ(g.logprob, sample_greedy(row).logprob);
-  Sampler a(1.0f, 42), b(1.0f, 42), c(1.0f, 43);
-  std::vector<int32_t> ta, tb, tc;
-  for (int i = 0; i < 32; ++i) {
-    ta.push_back(a.sample(row).id);
-    tb.push_back(b.sample(row).id);
-    tc.push_back(c.sample(row).id);
+TEST(Sampler, NullRowsAreSkippedAndLeaveTheOthersAsAlone) {
+  // The engine passes null for beam-search rows: they must be neither edited nor counted,
+  // and the other rows must come out as if sampled alone.
+  constexpr int64_t kVocab = 512;
+  SamplingParams p;
+  p.temperature = 0.8f;
+  p.top_k = 40;
+  p.repetition_penalty = 1.3f;
+  p.seed = 9;
+  std::vector<float> batch;
+  for (int r = 0; r < 3; ++r) {
+    const std::vector<float> row = test::normal_row(100 + r, kVocab);
+    batch.insert(batch.end(), row.begin(), row.end());
   }
-  EXPECT_EQ(ta, tb);
-  EXPECT_NE(ta, tc);
-  EXPECT_EQ(a.stats().calls, 32);
+  const std::vector<float> original = batch;
+  const std::vector<int32_t> prompt = {1, 2, 3};
+  SequenceState a = SequenceState::for_request(p, 0, prompt);
+  SequenceState b = SequenceState::for_request(p, 1, prompt);
+  std::vector<SequenceState*> rows = {&a, nullptr, &b};
+  std::vector<SampleOutput> out(3);
+  out[1].id = -7;
+  Sampler().sample(batch, kVocab, rows, out);
+  EXPECT_EQ(out[1].id, -7);
+  EXPECT_TRUE(
+      std::equal(batch.begin() + kVocab, batch.begin() + 2 * kVocab, original.begin() + kVocab));
+  for (int r : {0, 2}) {
+    std::vector<float> alone(original.begin() + r * kVocab, original.begin() + (r + 1) * kVocab);
+    SequenceState solo = SequenceState::for_request(p, r / 2, prompt);
+    std::vector<SequenceState*> one = {&solo};
+    std::vector<SampleOutput> solo_out(1);
+    Sampler().sample(alone, kVocab, one, solo_out);
+    EXPECT_EQ(out[r].id, solo_out[0].id) << "row " << r;
+    EXPECT_EQ(out[r].logprob, solo_out[0].logprob) << "row " << r;
+  }
+  EXPECT_EQ(a.step(), 1);
+  EXPECT_EQ(b.step(), 1);
 }
 
 }  // namespace

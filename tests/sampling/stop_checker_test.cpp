@@ -31,7 +31,12 @@ Streamed feed(StopChecker& checker, const std::vector<std::pair<int32_t, std::st
       return run;
     }
   }
-  run.streamed += checker.flush();
+  const StopUpdate last = checker.finish();
+  run.streamed += last.text;
+  if (last.finish != FinishReason::kNone) {
+    run.finish = last.finish;
+    run.stop_string = last.stop_string;
+  }
   return run;
 }
 

@@ -40,7 +40,7 @@ TEST(OpenAiProtocol, ParsesEveryPromptForm) {
   EXPECT_FALSE(req.prompts[0].is_text);
   EXPECT_EQ(req.prompts[1].ids, std::vector<int64_t>{3});
   EXPECT_EQ(*req.sampling.max_tokens, 16);  // OpenAI's default
-  EXPECT_FLOAT_EQ(req.sampling.temperature, 1.0f);
+  EXPECT_FLOAT_EQ(req.sampling.params.temperature, 1.0f);
 }
 
 TEST(OpenAiProtocol, RangeErrorsNameTheParameter) {
@@ -72,32 +72,56 @@ TEST(OpenAiProtocol, RangeErrorsNameTheParameter) {
 TEST(OpenAiProtocol, ContextChecksAndDefaults) {
   RequestSampling s;
   EXPECT_FALSE(check_against_model(s, 10, 512, 512));
-  EXPECT_EQ(*s.max_tokens, 502);  // left out: the rest of the context
+  EXPECT_EQ(s.params.max_tokens, 502);  // left out: the rest of the context
   s.max_tokens = 503;
   EXPECT_EQ(check_against_model(s, 10, 512, 512)->param, "max_tokens");
   RequestSampling full;
   EXPECT_EQ(check_against_model(full, 512, 512, 512)->param, "prompt");
   RequestSampling stop;
-  stop.stop_token_ids = {600};
+  stop.params.stop_token_ids = {600};
   EXPECT_EQ(check_against_model(stop, 1, 512, 512)->param, "stop_token_ids");
 }
 
-TEST(OpenAiProtocol, GenerationParamsCarryTheEngineFields) {
-  RequestSampling s;
-  s.temperature = 0.7f;
-  s.n = 3;
-  s.seed = 42;
-  s.stop_token_ids = {5};
-  s.ignore_eos = true;
-  const GenerationParams p = to_generation_params(s, 20);
-  EXPECT_EQ(p.max_tokens, 20);
+TEST(OpenAiProtocol, EverySamplingFieldReachesTheEngineParams) {
+  CompletionRequest req;
+  const nlohmann::json body = {{"prompt", "x"},
+                               {"temperature", 0.7},
+                               {"top_p", 0.9},
+                               {"top_k", 40},
+                               {"min_p", 0.05},
+                               {"repetition_penalty", 1.2},
+                               {"presence_penalty", 0.5},
+                               {"frequency_penalty", -0.5},
+                               {"logit_bias", {{"7", -100}}},
+                               {"n", 3},
+                               {"seed", 42},
+                               {"stop", {"\n\n"}},
+                               {"stop_token_ids", {5}},
+                               {"include_stop_str_in_output", true},
+                               {"ignore_eos", true},
+                               {"min_tokens", 2},
+                               {"max_tokens", 20}};
+  ASSERT_FALSE(parse_completion_request(body, req));
+  ASSERT_FALSE(check_against_model(req.sampling, 4, 512, 512));
+  const SamplingParams& p = req.sampling.params;
   EXPECT_FLOAT_EQ(p.temperature, 0.7f);
+  EXPECT_FLOAT_EQ(p.top_p, 0.9f);
+  EXPECT_EQ(p.top_k, 40);
+  EXPECT_FLOAT_EQ(p.min_p, 0.05f);
+  EXPECT_FLOAT_EQ(p.repetition_penalty, 1.2f);
+  EXPECT_FLOAT_EQ(p.presence_penalty, 0.5f);
+  EXPECT_FLOAT_EQ(p.frequency_penalty, -0.5f);
+  ASSERT_EQ(p.logit_bias.size(), 1u);
+  EXPECT_EQ(p.logit_bias[0].first, 7);
+  EXPECT_FLOAT_EQ(p.logit_bias[0].second, -100.0f);
   EXPECT_EQ(p.n, 3);
-  EXPECT_EQ(p.seed, 42u);
-  EXPECT_EQ(p.stop_token_ids, std::vector<TokenId>{5});
+  EXPECT_EQ(p.seed, std::optional<uint64_t>(42));
+  EXPECT_EQ(p.stop, std::vector<std::string>{"\n\n"});
+  EXPECT_EQ(p.stop_token_ids, std::vector<int32_t>{5});
+  EXPECT_TRUE(p.include_stop_str_in_output);
   EXPECT_TRUE(p.ignore_eos);
-  s.top_k = 1;  // top_k 1 is greedy whatever the temperature
-  EXPECT_EQ(to_generation_params(s, 1).temperature, 0.0f);
+  EXPECT_EQ(p.min_tokens, 2);
+  EXPECT_EQ(p.max_tokens, 20);
 }
 
 TEST(OpenAiProtocol, ChatRequests) {
@@ -114,7 +138,8 @@ TEST(TgiProtocol, MapsParameters) {
   ASSERT_FALSE(parse_tgi_request(
       {{"inputs", "hi"}, {"parameters", {{"max_new_tokens", 7}, {"details", true}}}}, req));
   EXPECT_EQ(*req.completion.sampling.max_tokens, 7);
-  EXPECT_EQ(req.completion.sampling.temperature, 0.0f);  // greedy unless sampling is asked for
+  EXPECT_EQ(req.completion.sampling.params.temperature,
+            0.0f);  // greedy unless sampling is asked for
   EXPECT_TRUE(req.details);
   TgiRequest bad;
   EXPECT_TRUE(parse_tgi_request({{"inputs", 3}}, bad));
