@@ -87,7 +87,9 @@ TEST(GenerateCommand, BuiltinModelIsTheDefaultAndHonoursMaxTokens) {
   EXPECT_EQ(out["prompt_token_ids"].size(), 7u);
   EXPECT_EQ(out["prompt_token_ids"][0], 1);
   EXPECT_LE(out["output_token_ids"].size(), 12u);
-  if (out["output_token_ids"].size() < 12u) EXPECT_EQ(out["finish_reason"], "stop");
+  if (out["output_token_ids"].size() < 12u) {
+    EXPECT_EQ(out["finish_reason"], "stop");
+  }
 }
 
 TEST(GenerateCommand, SeededSamplingIsReproducibleAndSeedsDiffer) {
@@ -114,6 +116,78 @@ TEST(GenerateCommand, TextOutputStreamsTheContinuation) {
             "day, she saw a big, red ball. She wanted to play with it,\n");
 }
 
+// The first golden prompt's greedy continuation, from llama.cpp.
+nlohmann::json first_golden() {
+  const std::string path = test::test_data_file("models/golden-stories260K.jsonl");
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return nlohmann::json::parse(line);
+}
+
+TEST(GenerateCommand, StopStringCutsTheTextAndEndsTheSequence) {
+  MOON_REQUIRE_TEST_FILE(model, "models/stories260K-f32.gguf");
+  MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
+  const nlohmann::json golden = first_golden();
+  const std::string text = golden["output_text"];
+  const std::vector<int> ids = golden["output_token_ids"];
+  for (bool include : {false, true}) {
+    std::vector<std::string> args = {
+        "generate", "--model",         model,    "--prompt",      "Once upon a time",
+        "--stop",   " Lily",           "--stop", "never appears", "--max-tokens",
+        "48",       "--output-format", "json"};
+    if (include) args.push_back("--include-stop-str-in-output");
+    const RunResult r = run_moon(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto out = nlohmann::json::parse(r.out);
+    const size_t cut = text.find(" Lily");
+    ASSERT_NE(cut, std::string::npos);
+    EXPECT_EQ(out["text"], text.substr(0, include ? cut + 5 : cut));
+    EXPECT_EQ(out["finish_reason"], "stop");
+    // Generation ended at the token that completed the stop string, not at --max-tokens.
+    const std::vector<int> got = out["output_token_ids"];
+    ASSERT_LT(got.size(), ids.size());
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), ids.begin()));
+  }
+}
+
+TEST(GenerateCommand, SamplingFlagsReachTheSampler) {
+  MOON_REQUIRE_TEST_FILE(model, "models/stories260K-f32.gguf");
+  MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
+  const nlohmann::json golden = first_golden();
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"generate", "--model",          model,
+                                     "--prompt", "Once upon a time", "--max-tokens",
+                                     "12",       "--output-format",  "json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const RunResult r = run_moon(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+  };
+  // A +100 bias makes one token win every step.
+  const auto biased = run({"--logit-bias", "300=100", "--ignore-eos"});
+  EXPECT_EQ(biased["output_token_ids"], std::vector<int>(12, 300));
+  // top-k 1 is greedy whatever the temperature: llama.cpp's greedy tokens.
+  const auto top1 = run({"--temperature", "1.5", "--top-k", "1", "--seed", "3"});
+  const std::vector<int> want = golden["output_token_ids"];
+  EXPECT_EQ(top1["output_token_ids"], std::vector<int>(want.begin(), want.begin() + 12));
+  // A repetition penalty changes the greedy text.
+  const auto penalized = run({"--repetition-penalty", "2.0"});
+  EXPECT_NE(penalized["output_token_ids"], top1["output_token_ids"]);
+  // --logprobs k: the chosen token's logprob and the k best, the chosen one first (greedy).
+  const auto lp = run({"--logprobs", "3"});
+  ASSERT_EQ(lp["logprobs"].size(), 12u);
+  for (size_t i = 0; i < 12; ++i) {
+    const auto& entry = lp["logprobs"][i];
+    EXPECT_EQ(entry["id"], lp["output_token_ids"][i]);
+    ASSERT_EQ(entry["top_logprobs"].size(), 3u);
+    EXPECT_EQ(entry["top_logprobs"][0]["id"], entry["id"]);
+    EXPECT_LE(entry["logprob"].get<double>(), 0.0);
+    EXPECT_GE(entry["top_logprobs"][1]["logprob"].get<double>(),
+              entry["top_logprobs"][2]["logprob"].get<double>());
+  }
+}
+
 TEST(GenerateCommand, MissingModelFileIsAClearError) {
   const RunResult r = run_moon({"generate", "--model", "/nonexistent/x.gguf", "--prompt", "hi"});
   EXPECT_EQ(r.exit_code, 1);
@@ -133,6 +207,15 @@ TEST(GenerateCommand, BadFlagsAreRejected) {
   EXPECT_NE(run_moon({"generate", "--prompt", "x", "--output-format", "xml"}).exit_code, 0);
   EXPECT_NE(run_moon({"generate", "--prompt", "x", "--temperature", "-1"}).exit_code, 0);
   EXPECT_NE(run_moon({"generate"}).exit_code, 0);  // --prompt is required
+  const RunResult bias = run_moon({"generate", "--prompt", "x", "--logit-bias", "abc"});
+  EXPECT_EQ(bias.exit_code, 1);
+  EXPECT_NE(bias.err.find("expected TOKEN=BIAS"), std::string::npos) << bias.err;
+  const RunResult top_p = run_moon({"generate", "--prompt", "x", "--top-p", "0"});
+  EXPECT_EQ(top_p.exit_code, 1);
+  EXPECT_NE(top_p.err.find("top_p must be in (0, 1]"), std::string::npos) << top_p.err;
+  const RunResult range = run_moon({"generate", "--prompt", "x", "--logit-bias", "1=500"});
+  EXPECT_EQ(range.exit_code, 1);
+  EXPECT_NE(range.err.find("logit_bias"), std::string::npos) << range.err;
 }
 
 }  // namespace

@@ -109,6 +109,19 @@ check("chat", async () => {
   assert.equal(r.usage.completion_tokens, 20);
 });
 
+check("chat top_logprobs and sampling fields", async () => {
+  const r = await client.chat.completions.create({
+    model, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 6,
+    temperature: 0, logprobs: true, top_logprobs: 4, presence_penalty: 0.5,
+    logit_bias: { "300": -100 },
+  });
+  for (const entry of r.choices[0].logprobs.content) {
+    assert.equal(entry.top_logprobs.length, 4);
+    assert.equal(entry.top_logprobs[0].token, entry.token);
+    assert.ok(entry.top_logprobs.every((t) => t.token !== undefined && t.logprob <= 0));
+  }
+});
+
 check("chat stream", async () => {
   const stream = await client.chat.completions.create({
     model, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 20,

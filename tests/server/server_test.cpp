@@ -200,6 +200,78 @@ TEST_F(ServerTest, ChatCompletions) {
   EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
 }
 
+TEST_F(ServerTest, SamplingFieldsAreApplied) {
+  MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
+  std::ifstream in(golden_path);
+  std::string line;
+  std::getline(in, line);
+  const json golden = json::parse(line);
+  const std::vector<int> want = golden["output_token_ids"];
+  auto tokens = [&](json extra) {
+    json body = {{"prompt", golden["prompt"]}, {"max_tokens", 10}, {"return_token_ids", true}};
+    body.update(extra);
+    const HttpResult r = post("/v1/completions", body);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? json::parse(r.body)["choices"][0]["token_ids"] : json();
+  };
+  // top_k 1 is greedy whatever the temperature: llama.cpp's greedy tokens.
+  EXPECT_EQ(tokens({{"temperature", 1.7}, {"top_k", 1}}),
+            std::vector<int>(want.begin(), want.begin() + 10));
+  // A +100 bias makes one token win every step.
+  EXPECT_EQ(tokens({{"temperature", 0}, {"logit_bias", {{"300", 100}}}, {"ignore_eos", true}}),
+            std::vector<int>(10, 300));
+  // Penalties change the greedy text.
+  const json greedy = std::vector<int>(want.begin(), want.begin() + 10);
+  EXPECT_NE(tokens({{"temperature", 0}, {"repetition_penalty", 2.0}}), greedy);
+  // (The first ten tokens repeat nothing; over 40, the frequency penalty must bite.)
+  EXPECT_NE(tokens({{"temperature", 0}, {"frequency_penalty", 2.0}, {"max_tokens", 40}}),
+            std::vector<int>(want.begin(), want.begin() + 40));
+  // Seeded sampling with filters is reproducible; a different seed differs.
+  const json filtered = {{"temperature", 1.0}, {"top_p", 0.9}, {"min_p", 0.05}, {"seed", 11}};
+  EXPECT_EQ(tokens(filtered), tokens(filtered));
+  json other = filtered;
+  other["seed"] = 12;
+  EXPECT_NE(tokens(filtered), tokens(other));
+}
+
+TEST_F(ServerTest, TopLogprobsInChatAndCompletions) {
+  const json messages = json::array({{{"role", "user"}, {"content", "Once upon a time"}}});
+  const HttpResult chat = post("/v1/chat/completions", {{"messages", messages},
+                                                        {"max_tokens", 6},
+                                                        {"temperature", 0},
+                                                        {"logprobs", true},
+                                                        {"top_logprobs", 3}});
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  const json content = json::parse(chat.body)["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 6u);
+  for (const json& entry : content) {
+    const json& top = entry["top_logprobs"];
+    ASSERT_EQ(top.size(), 3u) << entry;
+    EXPECT_EQ(top[0]["token"], entry["token"]) << entry;  // greedy: the chosen one is the best
+    EXPECT_EQ(top[0]["logprob"], entry["logprob"]) << entry;
+    EXPECT_GE(top[0]["logprob"].get<double>(), top[1]["logprob"].get<double>());
+    EXPECT_GE(top[1]["logprob"].get<double>(), top[2]["logprob"].get<double>());
+    EXPECT_TRUE(top[2]["bytes"].is_array());
+  }
+  const HttpResult done = post("/v1/completions", {{"prompt", "Once upon a time"},
+                                                   {"max_tokens", 6},
+                                                   {"temperature", 1.0},
+                                                   {"seed", 5},
+                                                   {"logprobs", 2}});
+  ASSERT_EQ(done.status, 200) << done.body;
+  const json lp = json::parse(done.body)["choices"][0]["logprobs"];
+  ASSERT_EQ(lp["top_logprobs"].size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    const json& top = lp["top_logprobs"][i];
+    // The two most likely and, always, the chosen one (OpenAI's up to logprobs + 1).
+    EXPECT_GE(top.size(), 2u);
+    EXPECT_LE(top.size(), 3u);
+    const std::string chosen = lp["tokens"][i];
+    ASSERT_TRUE(top.contains(chosen)) << top;
+    EXPECT_EQ(top[chosen], lp["token_logprobs"][i]);
+  }
+}
+
 TEST_F(ServerTest, ModelsHealthTokenizeDetokenize) {
   EXPECT_EQ(http_request(server_->port(), "GET", "/health").status, 200);
   const HttpResult models = http_request(server_->port(), "GET", "/v1/models");

@@ -42,6 +42,34 @@ TEST(ServerTgi, GenerateAndGenerateStream) {
   EXPECT_EQ(text, ", there was a little");
   EXPECT_EQ(last["details"]["finish_reason"], "stop_sequence");
 
+  // top_n_tokens: the best alternatives at each step, the greedy choice first.
+  const HttpResult top = http_request(
+      server.port(), "POST", "/generate",
+      json{{"inputs", "Once upon a time"},
+           {"parameters", {{"max_new_tokens", 6}, {"details", true}, {"top_n_tokens", 3}}}}
+          .dump());
+  ASSERT_EQ(top.status, 200) << top.body;
+  const json details = json::parse(top.body)["details"];
+  ASSERT_EQ(details["top_tokens"].size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    const json& alts = details["top_tokens"][i];
+    ASSERT_EQ(alts.size(), 3u) << i;
+    EXPECT_EQ(alts[0]["id"], details["tokens"][i]["id"]) << i;
+    EXPECT_EQ(alts[0]["logprob"], details["tokens"][i]["logprob"]) << i;
+    EXPECT_GE(alts[1]["logprob"].get<double>(), alts[2]["logprob"].get<double>()) << i;
+  }
+  const HttpResult top_stream =
+      http_request(server.port(), "POST", "/generate_stream",
+                   json{{"inputs", "Once upon a time"},
+                        {"parameters", {{"max_new_tokens", 4}, {"top_n_tokens", 2}}}}
+                       .dump());
+  ASSERT_EQ(top_stream.status, 200) << top_stream.body;
+  for (const auto& e : sse_payloads(top_stream.body)) {
+    const json event = json::parse(e);
+    ASSERT_EQ(event["top_tokens"].size(), 2u) << e;
+    EXPECT_EQ(event["top_tokens"][0]["id"], event["token"]["id"]) << e;
+  }
+
   const HttpResult bad = http_request(server.port(), "POST", "/generate",
                                       R"({"inputs": "x", "parameters": {"temperature": 0}})");
   EXPECT_EQ(bad.status, 400);
