@@ -1,10 +1,16 @@
 #include "cli/engine_options.h"
 
+#include <chrono>
+
 #include "kv/memory_size.h"
+#include "util/logging.h"
 
 namespace moon {
 
 void add_engine_options(CLI::App& cmd, EngineOptions& o) {
+  cmd.add_option(
+      "-m,--model", o.model,
+      "GGUF model file, or builtin:tiny (the default: random weights, meaningless text)");
   cmd.add_option("--kv-cache-memory", o.kv_cache_memory,
                  "KV cache size, e.g. 4GiB or 512MiB (default: 40% of available memory, capped)");
   cmd.add_option("--kv-cache-dtype", o.kv_cache_dtype, "KV cache element type")
@@ -47,6 +53,32 @@ Result<EngineConfig> make_engine_config(const EngineOptions& o, const LlamaHpara
   c.enable_prefix_caching = o.enable_prefix_caching;
   c.num_threads = o.threads;
   return c;
+}
+
+Result<LoadedEngine> load_engine(const EngineOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  LoadedEngine e;
+  spdlog::info("loading model {}", o.model.empty() ? "builtin:tiny" : o.model);
+  MOON_ASSIGN_OR_RETURN(e.model, load_llama_model(o.model));
+  const LlamaHparams& hp = e.model->hparams;
+  spdlog::info("loading tokenizer");
+  MOON_ASSIGN_OR_RETURN(e.tokenizer, Tokenizer::from_gguf(*e.model->file));
+  if (e.tokenizer->vocab_size() != hp.n_vocab) {
+    return make_error("the tokenizer has {} tokens but the model's output has {}",
+                      e.tokenizer->vocab_size(), hp.n_vocab);
+  }
+  MOON_ASSIGN_OR_RETURN(e.config, make_engine_config(o, hp));
+  spdlog::info("allocating the KV cache");
+  MOON_ASSIGN_OR_RETURN(e.engine, Engine::create(*e.model, e.tokenizer->eog_ids(), e.config));
+  e.load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const KvLayout& kv = e.engine->kv_layout();
+  spdlog::info(
+      "engine ready: {} ({} layers, {} dims, vocab {}); KV cache {} blocks of {} tokens "
+      "({:.1f} MiB); {:.0f} ms",
+      hp.name.empty() ? e.model->file->name() : hp.name, hp.n_layer, hp.n_embd, hp.n_vocab,
+      kv.num_blocks, kv.block_size, 2.0 * hp.n_layer * kv.layer_bytes() / (1 << 20), e.load_ms);
+  return e;
 }
 
 }  // namespace moon

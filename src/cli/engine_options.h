@@ -1,19 +1,23 @@
-// The engine settings shared by `moon generate` (and later `moon serve`), with vLLM's flag
-// names: --kv-cache-memory, --kv-cache-dtype, --block-size, --max-num-seqs,
+// The engine settings shared by `moon generate` and `moon serve`, with vLLM's flag
+// names: --model, --kv-cache-memory, --kv-cache-dtype, --block-size, --max-num-seqs,
 // --max-num-batched-tokens, --max-model-len, --enable-prefix-caching / --no-enable-prefix-caching,
 // --no-enable-chunked-prefill, --threads.
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <memory>
 #include <string>
 
 #include "engine/engine.h"
 #include "model/llama_hparams.h"
+#include "model/llama_model.h"
+#include "tokenizer/tokenizer.h"
 #include "util/result.h"
 
 namespace moon {
 
 struct EngineOptions {
+  std::string model;            // GGUF path or builtin:<name>; empty for the built-in default
   std::string kv_cache_memory;  // "" = default share of free memory
   std::string kv_cache_dtype = "f32";
   int64_t block_size = 16;
@@ -29,5 +33,19 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options);
 
 // Resolves the options against the model (max_model_len defaults to its context length).
 Result<EngineConfig> make_engine_config(const EngineOptions& options, const LlamaHparams& hp);
+
+// Everything a command needs to generate: the model, its tokenizer (checked against the
+// model's vocabulary) and the engine over them. The engine refers to the model, so keep
+// them together.
+struct LoadedEngine {
+  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  EngineConfig config;
+  std::unique_ptr<Engine> engine;
+  double load_ms = 0.0;
+};
+
+// Loads --model and builds the engine, logging each stage (loading a big file takes a while).
+Result<LoadedEngine> load_engine(const EngineOptions& options);
 
 }  // namespace moon

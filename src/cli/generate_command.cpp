@@ -66,9 +66,6 @@ struct PromptResult {
 
 CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
   CLI::App* cmd = app.add_subcommand("generate", "Generate continuations of prompts");
-  cmd->add_option(
-      "-m,--model", o.model,
-      "GGUF model file, or builtin:tiny (the default: random weights, meaningless text)");
   cmd->add_option("-p,--prompt", o.prompts, "Prompt text (repeat for several prompts)");
   cmd->add_option("--prompts-file", o.prompts_file, "File with one JSON string prompt per line");
   add_sampling_options(*cmd, o.sampling);
@@ -91,28 +88,11 @@ int run_generate(const GenerateOptions& o) {
   }
   if (prompts.empty()) return fail(make_error("no prompt given: use --prompt or --prompts-file"));
 
-  const auto load_start = Clock::now();
-  auto model = load_llama_model(o.model);
-  if (!model.ok()) return fail(model.error());
-  const LlamaHparams& hp = (*model)->hparams;
-  auto tokenizer = Tokenizer::from_gguf(*(*model)->file);
-  if (!tokenizer.ok()) return fail(tokenizer.error());
-  const Tokenizer& tok = **tokenizer;
-  if (tok.vocab_size() != hp.n_vocab) {
-    return fail(make_error("the tokenizer has {} tokens but the model's output has {}",
-                           tok.vocab_size(), hp.n_vocab));
-  }
-  auto config = make_engine_config(o.engine, hp);
-  if (!config.ok()) return fail(config.error());
-  auto engine = Engine::create(**model, tok.eog_ids(), *config);
-  if (!engine.ok()) return fail(engine.error());
-  const double load_ms = ms_between(load_start, Clock::now());
-  spdlog::info(
-      "loaded {} ({} layers, {} dims, vocab {}) in {:.0f} ms; KV cache {} blocks of {} "
-      "tokens ({:.1f} MiB)",
-      hp.name.empty() ? (*model)->file->name() : hp.name, hp.n_layer, hp.n_embd, hp.n_vocab,
-      load_ms, (*engine)->kv_layout().num_blocks, (*engine)->kv_layout().block_size,
-      2.0 * hp.n_layer * (*engine)->kv_layout().layer_bytes() / (1 << 20));
+  auto loaded = load_engine(o.engine);
+  if (!loaded.ok()) return fail(loaded.error());
+  Engine* engine = loaded->engine.get();
+  const Tokenizer& tok = *loaded->tokenizer;
+  const double load_ms = loaded->load_ms;
 
   auto sampling = make_sampling_params(o.sampling);
   if (!sampling.ok()) return fail(sampling.error());
@@ -131,7 +111,7 @@ int run_generate(const GenerateOptions& o) {
       s.stop = std::make_unique<StopChecker>(params, tok.eog_ids());
     }
     r.num_unfinished = params.n;
-    if (Status s = (*engine)->add_request(i, r.prompt_ids, params); !s.ok()) {
+    if (Status s = engine->add_request(i, r.prompt_ids, params); !s.ok()) {
       return fail(make_error("prompt {}: {}", i + 1, s.error().message));
     }
   }
@@ -145,8 +125,8 @@ int run_generate(const GenerateOptions& o) {
   };
   const auto start = Clock::now();
   int64_t num_generated = 0;
-  while ((*engine)->has_work()) {
-    auto updates = (*engine)->step();
+  while (engine->has_work()) {
+    auto updates = engine->step();
     if (!updates.ok()) return fail(updates.error());
     const auto now = Clock::now();
     std::vector<bool> touched(results.size(), false);
@@ -168,7 +148,7 @@ int run_generate(const GenerateOptions& o) {
           // The text reached a stop string: end the sequence in the engine too.
           // Its update from the engine says the same and is skipped below.
           finish = FinishReason::kStop;
-          (*engine)->stop_sequence(u.request_id, u.index);
+          engine->stop_sequence(u.request_id, u.index);
         }
       }
       if (finish != FinishReason::kNone) {
@@ -180,7 +160,7 @@ int run_generate(const GenerateOptions& o) {
       }
     }
     for (size_t i = 0; i < results.size(); ++i) {
-      if (touched[i]) results[i].sample_ms += (*engine)->last_step_sample_ms();
+      if (touched[i]) results[i].sample_ms += engine->last_step_sample_ms();
     }
     if (stream) std::fflush(stdout);
   }
@@ -189,7 +169,7 @@ int run_generate(const GenerateOptions& o) {
       "{} prompt(s), {} tokens generated in {:.1f} ms ({:.1f} tok/s); {} preemptions, "
       "prefix cache hit rate {:.1f}%",
       prompts.size(), num_generated, total_ms, num_generated * 1000.0 / total_ms,
-      (*engine)->num_preemptions(), 100.0 * (*engine)->kv_stats().prefix_hit_rate);
+      engine->num_preemptions(), 100.0 * engine->kv_stats().prefix_hit_rate);
 
   if (o.output_format == "text") {
     if (stream) {

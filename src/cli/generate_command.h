@@ -13,7 +13,6 @@
 namespace moon {
 
 struct GenerateOptions {
-  std::string model;  // GGUF path or builtin:<name>; empty for the built-in default
   std::vector<std::string> prompts;
   std::string prompts_file;  // one JSON string per line
   SamplingOptions sampling;

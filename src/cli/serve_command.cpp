@@ -57,9 +57,6 @@ Result<std::optional<std::string>> chat_template_source(const std::string& optio
 
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
   CLI::App* cmd = app.add_subcommand("serve", "Serve an OpenAI-compatible HTTP API");
-  cmd->add_option(
-      "-m,--model", o.model,
-      "GGUF model file, or builtin:tiny (the default: random weights, meaningless text)");
   cmd->add_option("--host", o.host, "Address to listen on");
   cmd->add_option("--port", o.port, "Port to listen on (0: any free port)")
       ->check(CLI::Range(0, 65535));
@@ -86,27 +83,8 @@ int run_serve(const ServeOptions& o) {
     return 1;
   };
   raise_fd_limit();
-  const auto start = std::chrono::steady_clock::now();
-  spdlog::info("loading model {}", o.model.empty() ? "builtin:tiny" : o.model);
-  auto model = load_llama_model(o.model);
-  if (!model.ok()) return fail(model.error());
-  const LlamaHparams& hp = (*model)->hparams;
-  spdlog::info("loading tokenizer");
-  auto tokenizer = Tokenizer::from_gguf(*(*model)->file);
-  if (!tokenizer.ok()) return fail(tokenizer.error());
-  if ((*tokenizer)->vocab_size() != hp.n_vocab) {
-    return fail(make_error("the tokenizer has {} tokens but the model's output has {}",
-                           (*tokenizer)->vocab_size(), hp.n_vocab));
-  }
-  auto config = make_engine_config(o.engine, hp);
-  if (!config.ok()) return fail(config.error());
-  spdlog::info("allocating the KV cache");
-  auto engine = Engine::create(**model, (*tokenizer)->eog_ids(), *config);
-  if (!engine.ok()) return fail(engine.error());
-  spdlog::info(
-      "engine ready: {} layers, vocab {}, KV cache {} blocks of {} tokens, {:.0f} ms", hp.n_layer,
-      hp.n_vocab, (*engine)->kv_layout().num_blocks, (*engine)->kv_layout().block_size,
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  auto loaded = load_engine(o.engine);
+  if (!loaded.ok()) return fail(loaded.error());
 
   server::ServerConfig sc;
   sc.host = o.host;
@@ -116,11 +94,11 @@ int run_serve(const ServeOptions& o) {
     if (const char* env = std::getenv("MOON_API_KEY")) sc.api_key = env;
   }
   sc.served_model_name =
-      o.served_model_name.empty() ? default_model_name(o.model) : o.served_model_name;
-  sc.max_model_len = config->scheduler.max_model_len;
+      o.served_model_name.empty() ? default_model_name(o.engine.model) : o.served_model_name;
+  sc.max_model_len = loaded->config.scheduler.max_model_len;
   sc.max_waiting = o.max_waiting;
   sc.shutdown_timeout_s = o.shutdown_timeout;
-  auto template_source = chat_template_source(o.chat_template, *(*model)->file);
+  auto template_source = chat_template_source(o.chat_template, *loaded->model->file);
   if (!template_source.ok()) return fail(template_source.error());
   if (*template_source) {
     auto parsed = ChatTemplate::parse(**template_source);
@@ -133,8 +111,8 @@ int run_serve(const ServeOptions& o) {
   }
 
   // Destroyed in reverse: the server (and its requests) before the engine thread.
-  EngineClient client(std::move(*engine));
-  auto server = server::HttpServer::create(sc, **tokenizer, client);
+  EngineClient client(std::move(loaded->engine));
+  auto server = server::HttpServer::create(sc, *loaded->tokenizer, client);
   if (!server.ok()) return fail(server.error());
   return (*server)->run();
 }

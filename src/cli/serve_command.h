@@ -10,7 +10,6 @@
 namespace moon {
 
 struct ServeOptions {
-  std::string model;  // GGUF path or builtin:<name>; empty for the built-in default
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string api_key;

@@ -23,19 +23,6 @@ std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string reason_name(FinishReason r) {
-  switch (r) {
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kAbort:
-      return "abort";
-    default:
-      return "stop";
-  }
-}
-
 json bytes_of(const std::string& s) {
   json b = json::array();
   for (unsigned char c : s) b.push_back(c);
@@ -204,7 +191,7 @@ void GenerationJob::apply(size_t p, SequenceUpdate& u) {
   const FinishReason reason = c.stopped_by_string                  ? FinishReason::kStop
                               : stop.finish != FinishReason::kNone ? stop.finish
                                                                    : u.finish_reason;
-  finish_choice(c, reason_name(reason));
+  finish_choice(c, std::string(finish_reason_name(reason)));
   if (--prompts_[p].unfinished == 0) release_prompt(p);
 }
 

@@ -4,55 +4,18 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <thread>
 
-#include "common/test_data.h"
-#include "tokenizer/tokenizer.h"
+#include "stories_fixture.h"
 
 namespace moon {
 namespace {
 
-class EngineClientTest : public ::testing::Test {
+class EngineClientTest : public test::StoriesTest {
  protected:
-  void SetUp() override {
-    const std::string model_path = test::test_data_file("models/stories260K-f32.gguf");
-    const std::string golden_path = test::test_data_file("models/golden-stories260K.jsonl");
-    if (model_path.empty() || golden_path.empty()) {
-      GTEST_SKIP() << "TEST DATA MISSING: models/stories260K-f32.gguf or golden file";
-    }
-    model_ = std::move(load_llama_model(model_path)).value();
-    std::ifstream in(golden_path);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      auto j = nlohmann::json::parse(line);
-      prompts_.push_back(j["prompt_token_ids"].get<std::vector<TokenId>>());
-      outputs_.push_back(j["output_token_ids"].get<std::vector<TokenId>>());
-    }
-  }
-
   std::unique_ptr<EngineClient> make_client(int64_t budget = 32) {
-    EngineConfig c;
-    c.scheduler.max_num_batched_tokens = budget;
-    c.scheduler.max_model_len = 512;
-    c.kv_cache_bytes = 32ull << 20;
-    c.num_threads = 1;
-    auto tok = Tokenizer::from_gguf(*model_->file);
-    auto engine = Engine::create(*model_, (*tok)->eog_ids(), c);
-    return std::make_unique<EngineClient>(std::move(engine).value());
+    return std::make_unique<EngineClient>(make_engine(engine_config(budget, 32ull << 20, 1)));
   }
-
-  static SamplingParams greedy(int max_tokens = 48) {
-    SamplingParams p;
-    p.temperature = 0.0f;
-    p.max_tokens = max_tokens;
-    return p;
-  }
-
-  std::unique_ptr<LlamaModel> model_;
-  std::vector<std::vector<TokenId>> prompts_, outputs_;
 };
 
 TEST_F(EngineClientTest, ConcurrentCallersEachGetTheirGoldenTokens) {

@@ -6,15 +6,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 
-#include "common/test_data.h"
-#include "engine/engine.h"
 #include "reference/reference_forward.h"
-#include "tokenizer/tokenizer.h"
+#include "stories_fixture.h"
 
 namespace moon {
 namespace {
@@ -72,36 +68,10 @@ Output plain_greedy(const LlamaModel& model, const std::vector<TokenId>& prompt,
   }
 }
 
-class EngineSamplingTest : public ::testing::Test {
+class EngineSamplingTest : public test::StoriesTest {
  protected:
-  void SetUp() override {
-    MOON_REQUIRE_TEST_FILE(model_path, "models/stories260K-f32.gguf");
-    MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
-    auto model = load_llama_model(model_path);
-    ASSERT_TRUE(model.ok()) << model.error().message;
-    model_ = std::move(model).value();
-    auto tok = Tokenizer::from_gguf(*model_->file);
-    ASSERT_TRUE(tok.ok());
-    eog_ = (*tok)->eog_ids();
-    std::ifstream in(golden_path);
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty()) {
-        prompts_.push_back(
-            nlohmann::json::parse(line)["prompt_token_ids"].get<std::vector<TokenId>>());
-      }
-    }
-  }
-
   std::unique_ptr<Engine> make_engine(int64_t budget = 64) {
-    EngineConfig c;
-    c.scheduler.max_num_batched_tokens = budget;
-    c.scheduler.max_num_seqs = 64;
-    c.scheduler.max_model_len = 512;
-    c.kv_cache_bytes = 64ull << 20;
-    c.num_threads = 2;
-    auto engine = Engine::create(*model_, eog_, c);
-    EXPECT_TRUE(engine.ok()) << engine.error().message;
-    return engine.ok() ? std::move(engine).value() : nullptr;
+    return StoriesTest::make_engine(engine_config(budget));
   }
 
   // Runs every request to the end; outputs keyed by (request, sequence index).
@@ -131,13 +101,6 @@ class EngineSamplingTest : public ::testing::Test {
     return out;
   }
 
-  static SamplingParams greedy(int max_tokens) {
-    SamplingParams p;
-    p.temperature = 0.0f;
-    p.max_tokens = max_tokens;
-    return p;
-  }
-
   void expect_same(const Output& got, const Output& want, const std::string& what) {
     EXPECT_EQ(got.tokens, want.tokens) << what;
     EXPECT_EQ(got.reason, want.reason) << what;
@@ -145,10 +108,6 @@ class EngineSamplingTest : public ::testing::Test {
       EXPECT_NEAR(got.logprobs[i], want.logprobs[i], 2e-3) << what << " token " << i;
     }
   }
-
-  std::unique_ptr<LlamaModel> model_;
-  std::vector<TokenId> eog_;
-  std::vector<std::vector<TokenId>> prompts_;
 };
 
 TEST_F(EngineSamplingTest, PenaltiesAndLogitBiasMatchThePlainLoop) {

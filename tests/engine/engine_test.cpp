@@ -13,17 +13,12 @@
 
 #include "common/test_data.h"
 #include "sampling/rng.h"
-#include "tokenizer/tokenizer.h"
+#include "stories_fixture.h"
 
 namespace moon {
 namespace {
 
 using Key = std::pair<RequestId, int>;
-
-struct Golden {
-  std::vector<TokenId> prompt;
-  std::vector<TokenId> output;
-};
 
 struct Result1 {
   std::vector<TokenId> tokens;
@@ -31,36 +26,8 @@ struct Result1 {
   FinishReason reason = FinishReason::kNone;
 };
 
-class EngineTest : public ::testing::Test {
+class EngineTest : public test::StoriesTest {
  protected:
-  void SetUp() override {
-    const std::string model_path = test::test_data_file("models/stories260K-f32.gguf");
-    const std::string golden_path = test::test_data_file("models/golden-stories260K.jsonl");
-    if (model_path.empty() || golden_path.empty()) {
-      GTEST_SKIP() << "TEST DATA MISSING: models/stories260K-f32.gguf or golden file";
-    }
-    auto model = load_llama_model(model_path);
-    ASSERT_TRUE(model.ok()) << model.error().message;
-    model_ = std::move(model).value();
-    auto tok = Tokenizer::from_gguf(*model_->file);
-    ASSERT_TRUE(tok.ok());
-    eog_ = (*tok)->eog_ids();
-    std::ifstream in(golden_path);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      auto j = nlohmann::json::parse(line);
-      golden_.push_back({j["prompt_token_ids"].get<std::vector<TokenId>>(),
-                         j["output_token_ids"].get<std::vector<TokenId>>()});
-    }
-  }
-
-  std::unique_ptr<Engine> make_engine(EngineConfig config) {
-    auto engine = Engine::create(*model_, eog_, config);
-    EXPECT_TRUE(engine.ok()) << engine.error().message;
-    return engine.ok() ? std::move(engine).value() : nullptr;
-  }
-
   // Runs requests (id -> prompt, params) to completion; results keyed by (id, index).
   std::map<std::pair<RequestId, int>, Result1> run(
       Engine& engine, const std::vector<std::pair<RequestId, std::vector<TokenId>>>& requests,
@@ -88,26 +55,10 @@ class EngineTest : public ::testing::Test {
 
   static EngineConfig config(int64_t budget_tokens, bool prefix_caching,
                              uint64_t kv_bytes = 64ull << 20) {
-    EngineConfig c;
-    c.scheduler.max_num_batched_tokens = budget_tokens;
-    c.scheduler.max_num_seqs = 64;
-    c.scheduler.max_model_len = 512;
+    EngineConfig c = engine_config(budget_tokens, kv_bytes);
     c.enable_prefix_caching = prefix_caching;
-    c.kv_cache_bytes = kv_bytes;
-    c.num_threads = 2;
     return c;
   }
-
-  SamplingParams greedy() const {
-    SamplingParams p;
-    p.temperature = 0.0f;
-    p.max_tokens = 48;
-    return p;
-  }
-
-  std::unique_ptr<LlamaModel> model_;
-  std::vector<TokenId> eog_;
-  std::vector<Golden> golden_;
 };
 
 TEST_F(EngineTest, AllGoldenPromptsTogetherGiveTheGoldenTokens) {
@@ -121,13 +72,13 @@ TEST_F(EngineTest, AllGoldenPromptsTogetherGiveTheGoldenTokens) {
     auto engine = make_engine(config(v.budget, v.prefix_caching));
     ASSERT_NE(engine, nullptr);
     std::vector<std::pair<RequestId, std::vector<TokenId>>> requests;
-    for (size_t i = 0; i < golden_.size(); ++i) {
-      const size_t g = v.reversed ? golden_.size() - 1 - i : i;
-      requests.push_back({g, golden_[g].prompt});
+    for (size_t i = 0; i < prompts_.size(); ++i) {
+      const size_t g = v.reversed ? prompts_.size() - 1 - i : i;
+      requests.push_back({g, prompts_[g]});
     }
     auto results = run(*engine, requests, greedy());
-    for (size_t g = 0; g < golden_.size(); ++g) {
-      EXPECT_EQ(results[Key(g, 0)].tokens, golden_[g].output)
+    for (size_t g = 0; g < prompts_.size(); ++g) {
+      EXPECT_EQ(results[Key(g, 0)].tokens, outputs_[g])
           << "prompt " << g << " budget " << v.budget << " caching " << v.prefix_caching;
     }
     EXPECT_EQ(engine->kv_stats().num_blocks_used, 0);
@@ -137,11 +88,11 @@ TEST_F(EngineTest, AllGoldenPromptsTogetherGiveTheGoldenTokens) {
 TEST_F(EngineTest, LogprobsInABatchAreBitwiseThoseOfTheRequestAlone) {
   auto batched_engine = make_engine(config(40, true));
   std::vector<std::pair<RequestId, std::vector<TokenId>>> all;
-  for (size_t g = 0; g < golden_.size(); ++g) all.push_back({g, golden_[g].prompt});
+  for (size_t g = 0; g < prompts_.size(); ++g) all.push_back({g, prompts_[g]});
   auto batched = run(*batched_engine, all, greedy());
-  for (size_t g = 0; g < golden_.size(); ++g) {
+  for (size_t g = 0; g < prompts_.size(); ++g) {
     auto alone_engine = make_engine(config(512, false));
-    auto alone = run(*alone_engine, {{g, golden_[g].prompt}}, greedy());
+    auto alone = run(*alone_engine, {{g, prompts_[g]}}, greedy());
     ASSERT_EQ(alone[Key(g, 0)].tokens, batched[Key(g, 0)].tokens) << g;
     ASSERT_EQ(alone[Key(g, 0)].logprobs.size(), batched[Key(g, 0)].logprobs.size());
     EXPECT_EQ(0, std::memcmp(alone[Key(g, 0)].logprobs.data(), batched[Key(g, 0)].logprobs.data(),
@@ -154,7 +105,7 @@ TEST_F(EngineTest, LogprobsInABatchAreBitwiseThoseOfTheRequestAlone) {
 // at every position of the batch order, against the same request alone.
 TEST_F(EngineTest, RequestAmong255OthersIsBitwiseTheSameAsAlone) {
   auto alone_engine = make_engine(config(512, false));
-  const auto alone = run(*alone_engine, {{0, golden_[0].prompt}}, greedy());
+  const auto alone = run(*alone_engine, {{0, prompts_[0]}}, greedy());
   std::mt19937 rng(99);
   for (size_t target_position : {size_t{0}, size_t{128}, size_t{255}}) {
     EngineConfig c = config(300, true, 256ull << 20);
@@ -163,7 +114,7 @@ TEST_F(EngineTest, RequestAmong255OthersIsBitwiseTheSameAsAlone) {
     std::vector<std::pair<RequestId, std::vector<TokenId>>> requests;
     for (size_t i = 0; i < 256; ++i) {
       if (i == target_position) {
-        requests.push_back({0, golden_[0].prompt});
+        requests.push_back({0, prompts_[0]});
         continue;
       }
       std::vector<TokenId> prompt = {1};
@@ -191,14 +142,14 @@ TEST_F(EngineTest, TooSmallPoolPreemptsButEveryRequestCompletesIdentically) {
   ASSERT_NE(engine, nullptr);
   ASSERT_EQ(engine->kv_layout().num_blocks, 16);
   std::vector<std::pair<RequestId, std::vector<TokenId>>> requests;
-  for (size_t g = 0; g < golden_.size(); ++g) {
-    if (golden_[g].prompt.size() + 48 > 15 * 16) continue;  // cannot fit alone: refused
-    requests.push_back({g, golden_[g].prompt});
+  for (size_t g = 0; g < prompts_.size(); ++g) {
+    if (prompts_[g].size() + 48 > 15 * 16) continue;  // cannot fit alone: refused
+    requests.push_back({g, prompts_[g]});
   }
   auto results = run(*engine, requests, greedy());
   EXPECT_GT(engine->num_preemptions(), 0);
   for (const auto& [g, prompt] : requests) {
-    EXPECT_EQ(results[Key(g, 0)].tokens, golden_[g].output) << "prompt " << g;
+    EXPECT_EQ(results[Key(g, 0)].tokens, outputs_[g]) << "prompt " << g;
   }
 }
 
@@ -209,7 +160,7 @@ TEST_F(EngineTest, ParallelSamplingSequencesEqualSeededSoloRuns) {
   params.seed = 1234;
   params.n = 4;
   auto engine = make_engine(config(64, true));
-  auto together = run(*engine, {{7, golden_[0].prompt}}, params);
+  auto together = run(*engine, {{7, prompts_[0]}}, params);
   ASSERT_EQ(together.size(), 4u);
   std::set<std::vector<TokenId>> distinct;
   for (int k = 0; k < 4; ++k) {
@@ -217,7 +168,7 @@ TEST_F(EngineTest, ParallelSamplingSequencesEqualSeededSoloRuns) {
     solo.n = 1;
     solo.seed = sequence_seed(*params.seed, k);  // what sequence k of the request uses
     auto solo_engine = make_engine(config(64, false));
-    auto alone = run(*solo_engine, {{7, golden_[0].prompt}}, solo);
+    auto alone = run(*solo_engine, {{7, prompts_[0]}}, solo);
     EXPECT_EQ(together[Key(7, k)].tokens, alone[Key(7, 0)].tokens) << "sequence " << k;
     distinct.insert(together[Key(7, k)].tokens);
   }
@@ -227,8 +178,8 @@ TEST_F(EngineTest, ParallelSamplingSequencesEqualSeededSoloRuns) {
 
 TEST_F(EngineTest, AbortFreesBlocksAndReportsAbort) {
   auto engine = make_engine(config(64, true));
-  ASSERT_TRUE(engine->add_request(1, golden_[6].prompt, greedy()).ok());
-  ASSERT_TRUE(engine->add_request(2, golden_[0].prompt, greedy()).ok());
+  ASSERT_TRUE(engine->add_request(1, prompts_[6], greedy()).ok());
+  ASSERT_TRUE(engine->add_request(2, prompts_[0], greedy()).ok());
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(engine->step().ok());
   EXPECT_GT(engine->kv_stats().num_blocks_used, 0);
   auto updates = engine->abort(1);
