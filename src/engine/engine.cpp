@@ -52,9 +52,7 @@ Engine::Engine(const LlamaModel& model, std::vector<TokenId> eog_ids, const Engi
       runner_(model, &storage_, &kv_, config.scheduler.max_num_batched_tokens, &pool_),
       sampler_(&pool_, eog_ids_) {}
 
-Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
-                           const SamplingParams& params) {
-  if (requests_.contains(id)) return make_error("request id {} is already in use", id);
+Status Engine::check_request(std::span<const TokenId> prompt, const SamplingParams& params) const {
   if (prompt.empty()) return make_error("the prompt has no tokens");
   for (TokenId t : prompt) {
     if (t < 0 || t >= model_.hparams.n_vocab) {
@@ -63,6 +61,13 @@ Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
     }
   }
   MOON_TRY(params.validate(model_.hparams.n_vocab));
+  return scheduler_.check_fits(static_cast<int64_t>(prompt.size()), params.max_tokens);
+}
+
+Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
+                           const SamplingParams& params) {
+  if (requests_.contains(id)) return make_error("request id {} is already in use", id);
+  MOON_TRY(check_request(prompt, params));
   auto seq = std::make_unique<Sequence>();
   seq->id = new_sequence_id();
   seq->request_id = id;

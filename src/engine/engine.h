@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -60,6 +61,10 @@ class Engine {
   // are out of range. Sequence i of a request with a seed samples with its own seed derived
   // from (seed, i); without one, each sequence draws a random seed.
   Status add_request(RequestId id, std::vector<TokenId> prompt, const SamplingParams& params);
+  // Every check of add_request that does not depend on the engine's changing state: the
+  // prompt, the parameters, whether the request could ever fit. Reads only what is fixed at
+  // creation, so any thread may call it while another steps the engine.
+  Status check_request(std::span<const TokenId> prompt, const SamplingParams& params) const;
   // Finishes every sequence of the request with reason abort; unknown ids are ignored.
   std::vector<SequenceUpdate> abort(RequestId id);
   // Finishes sequence `index` of a request with reason stop, as a front end does when the

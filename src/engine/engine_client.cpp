@@ -89,22 +89,16 @@ EngineClient::~EngineClient() {
 
 Result<std::shared_ptr<RequestStream>> EngineClient::submit(std::vector<TokenId> prompt,
                                                             const SamplingParams& params) {
-  std::promise<Status> accepted;
-  std::future<Status> result = accepted.get_future();
+  MOON_TRY(engine_->check_request(prompt, params));
   std::shared_ptr<RequestStream> stream;
   {
     std::lock_guard lock(mu_);
     if (stop_) return make_error("the engine is shutting down");
     const RequestId id = next_id_++;
     stream.reset(new RequestStream(this, id, params.n));
-    submissions_.push_back({id, std::move(prompt), params, &accepted, stream});
+    submissions_.push_back({id, std::move(prompt), params, stream});
   }
   cv_.notify_all();
-  Status status = result.get();
-  if (!status.ok()) {
-    stream->close();  // never ran: nothing to abort
-    return status.error();
-  }
   return stream;
 }
 
@@ -164,7 +158,7 @@ void EngineClient::loop() {
       });
       if (stop_) {
         for (Submission& s : submissions_) {
-          s.accepted->set_value(make_error("the engine is shutting down"));
+          if (auto stream = s.stream.lock()) stream->close();
         }
         submissions_.clear();
         break;
@@ -174,9 +168,18 @@ void EngineClient::loop() {
       stops.swap(stops_);
     }
     for (Submission& s : submissions) {
-      Status status = engine_->add_request(s.id, std::move(s.prompt), s.params);
-      if (status.ok()) streams_.emplace(s.id, s.stream);
-      s.accepted->set_value(std::move(status));
+      const std::shared_ptr<RequestStream> stream = s.stream.lock();
+      if (!stream) continue;  // its caller left before the engine saw it
+      const int n = s.params.n;
+      if (Status status = engine_->add_request(s.id, std::move(s.prompt), s.params); !status.ok()) {
+        // submit() ran every check that could refuse it; this is a bug, not a bad request.
+        spdlog::error("request {} was accepted but the engine refused it: {}", s.id,
+                      status.error().message);
+        for (int k = 0; k < n; ++k)
+          stream->push({s.id, k, -1, 0.0f, {}, true, FinishReason::kAbort});
+        continue;
+      }
+      streams_.emplace(s.id, s.stream);
     }
     for (RequestId id : aborts) deliver(engine_->abort(id));
     for (const auto& [id, index] : stops) deliver(engine_->stop_sequence(id, index));

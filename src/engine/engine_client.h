@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -81,8 +80,9 @@ class EngineClient {
   EngineClient(const EngineClient&) = delete;
   EngineClient& operator=(const EngineClient&) = delete;
 
-  // Queues a request. Bad requests (prompt too long for the cache or the model, bad ids)
-  // are refused here, synchronously, with the engine's message.
+  // Queues a request and returns at once (never waits for the engine thread): any thread,
+  // the server's I/O thread included. Bad requests (prompt too long for the cache or the
+  // model, bad ids, out-of-range parameters) are refused here with the engine's message.
   Result<std::shared_ptr<RequestStream>> submit(std::vector<TokenId> prompt,
                                                 const SamplingParams& params);
   // Aborts a request from any thread; its stream gets an abort update for each unfinished
@@ -107,7 +107,6 @@ class EngineClient {
     RequestId id;
     std::vector<TokenId> prompt;
     SamplingParams params;
-    std::promise<Status>* accepted;
     std::weak_ptr<RequestStream> stream;
   };
   void loop();

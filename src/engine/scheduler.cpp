@@ -7,16 +7,13 @@ namespace moon {
 Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager* kv)
     : config_(config), kv_(kv) {}
 
-Status Scheduler::add(std::unique_ptr<Sequence> seq) {
-  const int64_t max_len = seq->num_tokens_prompt + seq->max_tokens;
-  if (seq->num_tokens_prompt <= 0 || seq->num_tokens() != seq->num_tokens_prompt) {
-    return make_error("a new sequence needs a non-empty prompt and no generated tokens");
-  }
+Status Scheduler::check_fits(int64_t num_tokens_prompt, int64_t max_tokens) const {
+  const int64_t max_len = num_tokens_prompt + max_tokens;
   if (max_len > config_.max_model_len) {
     return make_error(
         "this request needs {} tokens ({} prompt + {} max tokens), more than the maximum "
         "model length of {}",
-        max_len, seq->num_tokens_prompt, seq->max_tokens, config_.max_model_len);
+        max_len, num_tokens_prompt, max_tokens, config_.max_model_len);
   }
   const int64_t blocks_alone = (max_len + kv_->block_size() - 1) / kv_->block_size();
   if (blocks_alone > kv_->num_blocks() - kv_->num_watermark_blocks()) {
@@ -25,6 +22,14 @@ Status Scheduler::add(std::unique_ptr<Sequence> seq) {
         "raise --kv-cache-memory or lower max tokens",
         blocks_alone, max_len, kv_->num_blocks() - kv_->num_watermark_blocks());
   }
+  return Status::success();
+}
+
+Status Scheduler::add(std::unique_ptr<Sequence> seq) {
+  if (seq->num_tokens_prompt <= 0 || seq->num_tokens() != seq->num_tokens_prompt) {
+    return make_error("a new sequence needs a non-empty prompt and no generated tokens");
+  }
+  MOON_TRY(check_fits(seq->num_tokens_prompt, seq->max_tokens));
   if (sequences_.contains(seq->id)) return make_error("sequence id {} is already in use", seq->id);
   seq->status = SequenceStatus::kWaiting;
   seq->num_tokens_computed = 0;

@@ -63,6 +63,9 @@ class Scheduler {
   // Queues a sequence (status waiting, nothing computed). Refused with a clear error when
   // it could never run: longer than max_model_len, or more blocks than the whole pool.
   Status add(std::unique_ptr<Sequence> sequence);
+  // The admission check of add(): whether a request of this size could ever run. Reads only
+  // the configuration and the pool's size, so any thread may call it.
+  Status check_fits(int64_t num_tokens_prompt, int64_t max_tokens) const;
 
   // Forms the next batch. Sequences listed in the output stay valid until update().
   SchedulerOutput schedule();

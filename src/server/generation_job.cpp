@@ -53,8 +53,6 @@ GenerationJob::GenerationJob(ServerContext& ctx, std::shared_ptr<HttpConnection>
 }
 
 GenerationJob::~GenerationJob() {
-  // Gone before the engine answered: its streams die with the pending result.
-  if (!submitted_) ctx_.inflight_prompts -= static_cast<int64_t>(prompts_.size());
   for (size_t p = 0; p < prompts_.size(); ++p) release_prompt(p);
   --ctx_.active_requests;
 }
@@ -78,25 +76,19 @@ void GenerationJob::start() {
       if (auto job = weak.lock()) job->drain();
     });
   };
-  const SamplingParams& params = opts_.sampling.params;
-  ctx_.submitter.run(
-      [&engine = ctx_.engine, prompts = opts_.prompts, params, notify, events, weak] {
-        auto results = std::make_shared<Submitted>();
-        for (const auto& prompt : prompts) {
-          auto stream = engine.submit(prompt, params);
-          if (stream.ok()) (*stream)->set_notify(notify);
-          const bool refused = !stream.ok();
-          results->push_back(std::move(stream));
-          if (refused) break;  // the rest would be dropped anyway
-        }
-        events->post([weak, results] {
-          if (auto job = weak.lock()) job->on_submitted(std::move(*results));
-        });
-      });
+  // submit() never waits for the engine thread, so the I/O thread may call it.
+  Submitted streams;
+  for (const auto& prompt : opts_.prompts) {
+    auto stream = ctx_.engine.submit(prompt, opts_.sampling.params);
+    if (stream.ok()) (*stream)->set_notify(notify);
+    const bool refused = !stream.ok();
+    streams.push_back(std::move(stream));
+    if (refused) break;  // the rest would be dropped anyway
+  }
+  on_submitted(std::move(streams));
 }
 
 void GenerationJob::on_submitted(Submitted streams) {
-  submitted_ = true;
   // Take every stream first, so that a refusal below releases (aborts) the others.
   for (size_t p = 0; p < prompts_.size(); ++p) {
     if (p < streams.size() && streams[p].ok()) {
@@ -106,7 +98,6 @@ void GenerationJob::on_submitted(Submitted streams) {
       --ctx_.inflight_prompts;  // never became an engine request
     }
   }
-  if (done_) return;  // the client left while the engine was accepting
   for (auto& s : streams) {
     if (s.ok()) continue;
     for (size_t q = 0; q < prompts_.size(); ++q) release_prompt(q);

@@ -45,7 +45,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
                 Clock::time_point arrival);
   ~GenerationJob();
 
-  // Submits every prompt (on the Submitter's thread); answers a refusal itself. Call once.
+  // Submits every prompt to the engine; answers a refusal itself. Call once.
   void start();
 
  private:
@@ -101,7 +101,6 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   std::vector<Choice> choices_;  // prompt-major: prompt p, sequence i -> p * n + i
   int unfinished_ = 0;
   bool done_ = false;
-  bool submitted_ = false;  // on_submitted ran
   std::shared_ptr<GenerationJob> self_;
 };
 

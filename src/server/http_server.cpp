@@ -8,11 +8,7 @@
 namespace moon::server {
 
 HttpServer::HttpServer(const ServerConfig& config, const Tokenizer& tokenizer, EngineClient& engine)
-    : ctx_{config,
-           tokenizer,
-           engine,
-           submitter_,
-           Metrics(config.served_model_name),
+    : ctx_{config, tokenizer, engine, Metrics(config.served_model_name),
            std::make_shared<EventPoster>(ioc_)} {
   ctx_.created = static_cast<int64_t>(std::time(nullptr));
 }

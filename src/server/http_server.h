@@ -39,7 +39,6 @@ class HttpServer {
   asio::signal_set signals_{ioc_};
   asio::steady_timer drain_timer_{ioc_};
   asio::steady_timer accept_retry_{ioc_};
-  Submitter submitter_;  // before ctx_: outlives the requests that use it
   ServerContext ctx_;
   Router router_{ctx_};
   std::vector<std::weak_ptr<HttpConnection>> connections_;  // to close idle ones at exit

@@ -16,7 +16,6 @@
 #include "engine/engine_client.h"
 #include "server/asio.h"
 #include "server/metrics.h"
-#include "server/submitter.h"
 #include "tokenizer/tokenizer.h"
 
 namespace moon::server {
@@ -57,7 +56,6 @@ struct ServerContext {
   ServerConfig config;
   const Tokenizer& tokenizer;
   EngineClient& engine;
-  Submitter& submitter;
   Metrics metrics;
   std::shared_ptr<EventPoster> events;
   int64_t created = 0;           // unix time the server started (/v1/models)
