@@ -2,8 +2,10 @@
 
 #include <chrono>
 
+#include "gguf/gguf_prefetch.h"
 #include "kv/memory_size.h"
 #include "util/logging.h"
+#include "util/progress.h"
 
 namespace moon {
 
@@ -61,6 +63,12 @@ Result<LoadedEngine> load_engine(const EngineOptions& o) {
   spdlog::info("loading model {}", o.model.empty() ? "builtin:tiny" : o.model);
   MOON_ASSIGN_OR_RETURN(e.model, load_llama_model(o.model));
   const LlamaHparams& hp = e.model->hparams;
+  {
+    const uint64_t bytes = gguf::tensor_data_bytes(*e.model->file);
+    ProgressLine line("loading weights", bytes);
+    gguf::prefetch_tensor_data(*e.model->file, [&](uint64_t done, uint64_t) { line.update(done); });
+    spdlog::info("read {} of weights in {:.1f} s", format_bytes(bytes), line.finish());
+  }
   spdlog::info("loading tokenizer");
   MOON_ASSIGN_OR_RETURN(e.tokenizer, Tokenizer::from_gguf(*e.model->file));
   if (e.tokenizer->vocab_size() != hp.n_vocab) {
