@@ -55,6 +55,7 @@ struct SequenceResult {
 
 struct PromptResult {
   std::vector<TokenId> prompt_ids;
+  std::vector<PromptLogprob> prompt_logprobs;
   std::vector<SequenceResult> sequences;
   Clock::time_point first_token{};
   Clock::time_point done{};
@@ -135,6 +136,8 @@ int run_generate(const GenerateOptions& o) {
       SequenceResult& s = r.sequences[u.index];
       if (r.first_token == Clock::time_point{}) r.first_token = now;
       touched[u.request_id] = true;
+      r.prompt_logprobs.insert(r.prompt_logprobs.end(), u.prompt_logprobs.begin(),
+                               u.prompt_logprobs.end());
       if (s.done) continue;  // ended by a stop string; the engine's own end follows
       FinishReason finish = u.finished ? u.finish_reason : FinishReason::kNone;
       if (u.token >= 0) {
@@ -212,6 +215,16 @@ int run_generate(const GenerateOptions& o) {
           {"sample_ms", r.sample_ms}}},
     };
     if (params.logprobs) obj["logprobs"] = logprobs_json(first);
+    if (params.prompt_logprobs >= 0) {
+      // vLLM's shape: nothing predicts the first prompt token.
+      nlohmann::json prompt = nlohmann::json::array({nullptr});
+      for (const PromptLogprob& e : r.prompt_logprobs) {
+        nlohmann::json top = nlohmann::json::array();
+        for (const TokenLogprob& t : e.top) top.push_back({{"id", t.id}, {"logprob", t.logprob}});
+        prompt.push_back({{"id", e.token.id}, {"logprob", e.token.logprob}, {"top_logprobs", top}});
+      }
+      obj["prompt_logprobs"] = std::move(prompt);
+    }
     if (params.n > 1) {
       obj["outputs"] = nlohmann::json::array();
       for (const SequenceResult& s : r.sequences) {

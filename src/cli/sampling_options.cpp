@@ -38,6 +38,9 @@ void add_sampling_options(CLI::App& cmd, SamplingOptions& o) {
   cmd.add_option("--logprobs", o.logprobs,
                  "Report each token's log-probability and the k most likely alternatives (JSON)")
       ->check(CLI::Range(0, kMaxTopLogprobs));
+  cmd.add_option("--prompt-logprobs", p.prompt_logprobs,
+                 "Report each prompt token's log-probability and the k most likely (JSON)")
+      ->check(CLI::Range(0, kMaxTopLogprobs));
   cmd.add_flag("--use-beam-search", p.use_beam_search,
                "Beam search of width --n instead of sampling (results come at the end)");
   cmd.add_option("--length-penalty", p.length_penalty,

@@ -75,7 +75,8 @@ Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
   seq->tokens = std::move(prompt);
   seq->max_tokens = params.max_tokens;
   const SequenceId seq_id = seq->id;
-  LiveSequence live{id, 0, std::nullopt, {}, 0.0, {}};
+  seq->needs_prompt_logits = params.prompt_logprobs >= 0 && seq->num_tokens_prompt > 1;
+  LiveSequence live{id, 0, std::nullopt, {}, 0.0, {}, 1};
   if (!params.use_beam_search) live.sampling = SequenceState::for_request(params, 0, seq->tokens);
   MOON_TRY(scheduler_.add(std::move(seq)));
   RequestState& request = requests_[id];
@@ -179,7 +180,11 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
       started_.push_back(c.sequence->request_id);
     }
   }
-  MOON_ASSIGN_OR_RETURN(std::span<float> logits, runner_.run(out));
+  MOON_ASSIGN_OR_RETURN(ModelRunner::Logits step_logits, runner_.run(out));
+  const std::span<float> logits = step_logits.sampling;
+  for (const ModelRunner::Logits::Chunk& c : step_logits.prompt) {
+    report_prompt_logprobs(out.chunks[c.chunk], c.rows, updates);
+  }
 
   const auto sample_start = std::chrono::steady_clock::now();
   const auto n_vocab = static_cast<size_t>(runner_.vocab_size());
@@ -212,7 +217,7 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
       request.forked = true;
       for (int k = 1; k < request.params.n; ++k) {
         const SequenceId child_id = new_sequence_id();
-        LiveSequence child{live.request_id, k, std::nullopt, {}, 0.0, {}};
+        LiveSequence child{live.request_id, k, std::nullopt, {}, 0.0, {}, 0};
         child.sampling = SequenceState::for_request(
             request.params, k,
             std::span(c.sequence->tokens)
@@ -274,6 +279,30 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
   return updates;
 }
 
+void Engine::report_prompt_logprobs(const ScheduledChunk& chunk, std::span<const float> rows,
+                                    std::vector<SequenceUpdate>& updates) {
+  Sequence& seq = *chunk.sequence;
+  LiveSequence& live = sequences_.at(seq.id);
+  const SamplingParams& params = requests_.at(live.request_id).params;
+  const auto vocab = static_cast<size_t>(runner_.vocab_size());
+  SequenceUpdate update{live.request_id, live.index, -1, 0.0f, {}, false, FinishReason::kNone};
+  // Row j predicts token start + j + 1; recomputed rows (after a preemption) were reported.
+  for (int64_t j = 0; j < chunk.num_tokens; ++j) {
+    const int64_t target = chunk.start + j + 1;
+    if (target >= seq.num_tokens_prompt) break;
+    if (target < live.next_prompt_logprob) continue;
+    const std::span<const float> row = rows.subspan(static_cast<size_t>(j) * vocab, vocab);
+    const GreedyResult g = greedy_pass(row, params.prompt_logprobs);
+    const TokenId token = seq.tokens[target];
+    PromptLogprob entry{{token, logprob_of(g, row[token])}, {}};
+    entry.top.assign(g.top.begin(), g.top.begin() + std::min(g.n_top, params.prompt_logprobs));
+    update.prompt_logprobs.push_back(std::move(entry));
+    live.next_prompt_logprob = target + 1;
+  }
+  if (live.next_prompt_logprob >= seq.num_tokens_prompt) seq.needs_prompt_logits = false;
+  if (!update.prompt_logprobs.empty()) updates.push_back(std::move(update));
+}
+
 }  // namespace moon
 
 namespace moon {
@@ -322,7 +351,7 @@ void Engine::advance_beams(RequestId id, std::vector<SequenceUpdate>& updates) {
     child->tokens = parent.tokens;
     child->tokens.push_back(c.token);
     child->max_tokens = parent.max_tokens;
-    LiveSequence child_state{id, 0, std::nullopt, parent_state.logprobs, c.score, {}};
+    LiveSequence child_state{id, 0, std::nullopt, parent_state.logprobs, c.score, {}, 0};
     child_state.logprobs.push_back(c.logprob);
     const SequenceId child_id = child->id;
     if (Status s = scheduler_.fork(c.beam, std::move(child)); !s.ok()) {

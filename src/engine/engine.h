@@ -34,6 +34,12 @@ struct EngineConfig {
   int num_threads = 0;  // 0: every available core
 };
 
+// One prompt token's log-probability under the model, and the most likely alternatives.
+struct PromptLogprob {
+  TokenLogprob token;
+  std::vector<TokenLogprob> top;  // params.prompt_logprobs of them, best first
+};
+
 // What one sequence gained in one step.
 struct SequenceUpdate {
   RequestId request_id = 0;
@@ -47,6 +53,10 @@ struct SequenceUpdate {
   std::vector<TokenLogprob> top_logprobs;
   bool finished = false;
   FinishReason finish_reason = FinishReason::kNone;
+  // With params.prompt_logprobs: the prompt tokens whose logits this step computed (from
+  // the second prompt token on, in order; a chunked prompt reports over several steps,
+  // in updates with no token), each exactly once.
+  std::vector<PromptLogprob> prompt_logprobs;
 };
 
 class Engine {
@@ -95,6 +105,7 @@ class Engine {
     std::vector<float> logprobs;
     double cum_logprob = 0.0;
     std::vector<std::pair<TokenId, float>> candidates;
+    int64_t next_prompt_logprob = 1;  // the next prompt position to report, if asked
   };
   struct RequestState {
     SamplingParams params;
@@ -117,6 +128,9 @@ class Engine {
   // beams (forking and freeing sequences) and, when the search is over, reports the best
   // hypotheses.
   void advance_beams(RequestId id, std::vector<SequenceUpdate>& updates);
+  // The prompt logprobs of one computed chunk of a sequence that asked for them.
+  void report_prompt_logprobs(const ScheduledChunk& chunk, std::span<const float> rows,
+                              std::vector<SequenceUpdate>& updates);
   void finish_beam_search(RequestId id, std::vector<SequenceUpdate>& updates);
 
   const LlamaModel& model_;

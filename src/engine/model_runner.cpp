@@ -18,7 +18,10 @@ void ModelRunner::build_batch(const SchedulerOutput& output) {
     stride = std::max(stride, kv_->block_table(c.sequence->id).size());
   }
   batch_.block_table_stride = static_cast<int64_t>(stride);
-  for (const ScheduledChunk& c : output.chunks) {
+  sampling_rows_.clear();
+  prompt_chunks_.clear();
+  for (size_t i = 0; i < output.chunks.size(); ++i) {
+    const ScheduledChunk& c = output.chunks[i];
     const Sequence& seq = *c.sequence;
     for (int64_t p = c.start; p < c.start + c.num_tokens; ++p) {
       batch_.tokens.push_back(seq.tokens[p]);
@@ -30,17 +33,42 @@ void ModelRunner::build_batch(const SchedulerOutput& output) {
     const std::vector<BlockId>& table = kv_->block_table(seq.id);
     batch_.block_tables.insert(batch_.block_tables.end(), table.begin(), table.end());
     batch_.block_tables.resize(batch_.block_tables.size() + stride - table.size(), 0);
-    if (c.samples) batch_.logits_rows.push_back(batch_.num_tokens() - 1);
+    const int64_t first_row = batch_.num_tokens() - c.num_tokens;
+    if (seq.needs_prompt_logits) {
+      prompt_chunks_.emplace_back(i, static_cast<int64_t>(batch_.logits_rows.size()));
+      for (int64_t r = first_row; r < batch_.num_tokens(); ++r) batch_.logits_rows.push_back(r);
+      if (c.samples) sampling_rows_.push_back(static_cast<int64_t>(batch_.logits_rows.size()) - 1);
+    } else if (c.samples) {
+      sampling_rows_.push_back(static_cast<int64_t>(batch_.logits_rows.size()));
+      batch_.logits_rows.push_back(batch_.num_tokens() - 1);
+    }
   }
 }
 
-Result<std::span<float>> ModelRunner::run(const SchedulerOutput& output) {
+Result<ModelRunner::Logits> ModelRunner::run(const SchedulerOutput& output) {
   storage_->copy_blocks(output.block_copies);
-  if (output.chunks.empty()) return std::span<float>();
+  if (output.chunks.empty()) return Logits{};
   build_batch(output);
-  logits_.resize(batch_.logits_rows.size() * static_cast<size_t>(n_vocab_));
+  const auto vocab = static_cast<size_t>(n_vocab_);
+  logits_.resize(batch_.logits_rows.size() * vocab);
   MOON_TRY(forward_.forward(batch_, logits_.data()));
-  return std::span<float>(logits_);
+  Logits out;
+  if (prompt_chunks_.empty()) {
+    out.sampling = std::span<float>(logits_);  // every row samples, in chunk order
+    return out;
+  }
+  sampling_logits_.resize(sampling_rows_.size() * vocab);
+  for (size_t k = 0; k < sampling_rows_.size(); ++k) {
+    std::copy_n(logits_.begin() + sampling_rows_[k] * n_vocab_, vocab,
+                sampling_logits_.begin() + k * vocab);
+  }
+  out.sampling = std::span<float>(sampling_logits_);
+  for (const auto& [chunk, first_row] : prompt_chunks_) {
+    const auto rows = static_cast<size_t>(output.chunks[chunk].num_tokens);
+    out.prompt.push_back(
+        {chunk, std::span<const float>(logits_).subspan(first_row * vocab, rows * vocab)});
+  }
+  return out;
 }
 
 }  // namespace moon

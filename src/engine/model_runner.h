@@ -22,10 +22,22 @@ class ModelRunner {
   ModelRunner(const LlamaModel& model, KvStorage* storage, const KvCacheManager* kv,
               int64_t max_num_batched_tokens, ThreadPool* pool);
 
-  // Runs the step. Returns logits for every chunk of `output` that samples, in chunk order,
-  // as [num_sampling_chunks, n_vocab] (valid until the next call; the sampler edits it in
-  // place).
-  Result<std::span<float>> run(const SchedulerOutput& output);
+  struct Logits {
+    // One row per chunk that samples, in chunk order: [num_sampling_chunks, n_vocab]. The
+    // sampler edits it in place.
+    std::span<float> sampling;
+    // For each chunk of a sequence that needs prompt logits (Sequence::needs_prompt_logits):
+    // the chunk's index in output.chunks and its rows' logits, [num_tokens, n_vocab], row j
+    // predicting token start + j + 1.
+    struct Chunk {
+      size_t chunk = 0;
+      std::span<const float> rows;
+    };
+    std::vector<Chunk> prompt;
+  };
+
+  // Runs the step. The logits stay valid until the next call.
+  Result<Logits> run(const SchedulerOutput& output);
 
   int64_t vocab_size() const { return n_vocab_; }
 
@@ -37,7 +49,11 @@ class ModelRunner {
   PagedLlamaForward forward_;
   int64_t n_vocab_;
   ForwardBatch batch_;
-  std::vector<float> logits_;  // [max sampling rows, n_vocab]
+  std::vector<float> logits_;  // [logits rows, n_vocab]
+  // Per step, with prompt logits: which rows of logits_ sample, and those rows gathered.
+  std::vector<int64_t> sampling_rows_;
+  std::vector<std::pair<size_t, int64_t>> prompt_chunks_;  // (chunk, first row of logits_)
+  std::vector<float> sampling_logits_;                     // [num sampling rows, n_vocab]
 };
 
 }  // namespace moon

@@ -78,7 +78,7 @@ SchedulerOutput Scheduler::schedule() {
   while (out.preempted.empty() && !waiting_.empty() && budget > 0 &&
          static_cast<int64_t>(running_.size()) < config_.max_num_seqs) {
     Sequence& seq = *waiting_.front();
-    if (!kv_->has_sequence(seq.id)) {
+    if (!kv_->has_sequence(seq.id) && !seq.needs_prompt_logits) {
       seq.num_tokens_computed = kv_->match_prefix(seq.id, seq.tokens);
     }
     const int64_t uncomputed = seq.num_tokens_uncomputed();

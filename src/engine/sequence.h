@@ -31,6 +31,9 @@ struct Sequence {
   SequenceStatus status = SequenceStatus::kWaiting;
   FinishReason finish_reason = FinishReason::kNone;
   double cumulative_logprob = 0.0;
+  // The request asked for prompt logprobs that are not all computed yet: every prompt row
+  // needs logits, so the prefix cache may not skip any of them.
+  bool needs_prompt_logits = false;
 
   int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }
   int64_t num_tokens_output() const { return num_tokens() - num_tokens_prompt; }

@@ -44,6 +44,10 @@ Status SamplingParams::validate(int64_t vocab_size) const {
   if (top_logprobs < 0 || top_logprobs > kMaxTopLogprobs) {
     return make_error("top_logprobs must be in [0, {}], got {}", kMaxTopLogprobs, top_logprobs);
   }
+  if (prompt_logprobs < -1 || prompt_logprobs > kMaxTopLogprobs) {
+    return make_error("prompt_logprobs must be in [0, {}] (or -1 for none), got {}",
+                      kMaxTopLogprobs, prompt_logprobs);
+  }
   for (int32_t token : stop_token_ids) {
     if (token < 0 || (vocab_size > 0 && token >= vocab_size)) {
       return make_error("stop_token_ids has token {}, outside the vocabulary of {}", token,

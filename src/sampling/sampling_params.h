@@ -23,9 +23,12 @@ struct SamplingParams {
   float presence_penalty = 0.0f;    // [-2, 2], subtracted once per token seen in the output
   float frequency_penalty = 0.0f;   // [-2, 2], subtracted per occurrence in the output
   std::vector<std::pair<int32_t, float>> logit_bias;  // token, bias in [-100, 100]
-  std::optional<uint64_t> seed;         // same seed and inputs, same tokens, whatever the batch
-  bool logprobs = false;                // return the chosen token's log-probability
-  int top_logprobs = 0;                 // and this many most likely tokens', [0, kMaxTopLogprobs]
+  std::optional<uint64_t> seed;  // same seed and inputs, same tokens, whatever the batch
+  bool logprobs = false;         // return the chosen token's log-probability
+  int top_logprobs = 0;          // and this many most likely tokens', [0, kMaxTopLogprobs]
+  // -1: none; k >= 0: each prompt token's log-probability under the model (raw logits, from
+  // the second token on) and its k most likely alternatives, [0, kMaxTopLogprobs].
+  int prompt_logprobs = -1;
   std::vector<int32_t> stop_token_ids;  // end generation (not part of the text)
   std::vector<std::string> stop;        // end generation; not part of the text unless...
   bool include_stop_str_in_output = false;

@@ -115,9 +115,11 @@ void GenerationJob::on_submitted(Submitted streams) {
     conn_->begin_stream(200, "text/event-stream");
     if (opts_.kind == ApiKind::kCompletion) {
       // echo: the prompt text comes first, as its own chunk.
-      for (size_t i = 0; i < choices_.size(); ++i) {
+      // With logprobs, it waits for the prompt's logprobs (stream_progress).
+      for (size_t i = 0; i < choices_.size() && !wants_prompt_logprobs(); ++i) {
         const std::string& prefix = opts_.echo_prefixes[i / opts_.sampling.params.n];
         if (!prefix.empty()) conn_->send_chunk(sse_event(chunk(i, prefix, nullptr, "", false)));
+        choices_[i].echo_sent = true;
       }
     }
   }
@@ -159,6 +161,9 @@ void GenerationJob::apply(size_t p, SequenceUpdate& u) {
   const size_t index = p * opts_.sampling.params.n + u.index;
   if (index >= choices_.size()) return;
   Choice& c = choices_[index];
+  prompts_[p].prompt_logprobs.insert(prompts_[p].prompt_logprobs.end(),
+                                     std::make_move_iterator(u.prompt_logprobs.begin()),
+                                     std::make_move_iterator(u.prompt_logprobs.end()));
   if (c.finished) return;  // ended by a stop string; the engine's own end follows
   StopUpdate stop;
   if (u.token >= 0) {
@@ -233,6 +238,37 @@ json GenerationJob::logprobs_json(const Choice& c, size_t from, size_t to) const
           {"text_offset", offsets}};
 }
 
+bool GenerationJob::prompt_logprobs_ready(size_t p) const {
+  if (!wants_prompt_logprobs()) return true;
+  return prompts_[p].prompt_logprobs.size() + 1 >= opts_.prompts[p].size();
+}
+
+json GenerationJob::prompt_logprobs_json(size_t p, size_t& offset) const {
+  const Tokenizer& tok = ctx_.tokenizer;
+  const std::vector<TokenId>& ids = opts_.prompts[p];
+  const std::vector<PromptLogprob>& lps = prompts_[p].prompt_logprobs;
+  json tokens = json::array(), lp = json::array(), tops = json::array(), offsets = json::array();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string piece = tok.token_to_piece(ids[i]);
+    tokens.push_back(piece);
+    offsets.push_back(offset);
+    offset += piece.size();
+    if (i == 0 || i - 1 >= lps.size()) {  // nothing predicts the first token
+      lp.push_back(nullptr);
+      tops.push_back(nullptr);
+      continue;
+    }
+    const PromptLogprob& e = lps[i - 1];
+    lp.push_back(e.token.logprob);
+    json top = json::object();
+    for (const TokenLogprob& t : e.top) top[tok.token_to_piece(t.id)] = t.logprob;
+    top[piece] = e.token.logprob;
+    tops.push_back(std::move(top));
+  }
+  return {
+      {"tokens", tokens}, {"token_logprobs", lp}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
 json GenerationJob::usage_json() const {
   int64_t prompt = 0, completion = 0;
   for (const auto& p : opts_.prompts) prompt += static_cast<int64_t>(p.size());
@@ -267,6 +303,15 @@ void GenerationJob::stream_progress() {
   std::string out;
   for (size_t i = 0; i < choices_.size(); ++i) {
     Choice& c = choices_[i];
+    const size_t p = i / opts_.sampling.params.n;
+    if (opts_.kind == ApiKind::kCompletion && !c.echo_sent) {
+      // The echoed prompt goes first, with its logprobs once they are all in.
+      if (!prompt_logprobs_ready(p)) continue;
+      size_t offset = 0;
+      out +=
+          sse_event(chunk(i, opts_.echo_prefixes[p], prompt_logprobs_json(p, offset), "", false));
+      c.echo_sent = true;
+    }
     const size_t end = c.text.size();
     const size_t token_end = c.ids.size();
     const bool with_role = opts_.kind == ApiKind::kChat && !c.role_sent;
@@ -338,6 +383,21 @@ void GenerationJob::complete() {
       choice["text"] = opts_.echo_prefixes[p] + c.text;
     }
     choice["logprobs"] = logprobs_json(c, 0, c.ids.size());
+    if (wants_prompt_logprobs() && opts_.kind == ApiKind::kCompletion) {
+      // echo + logprobs: the prompt's tokens first, then the completion's, offsets running
+      // on through both (as vLLM reports them).
+      size_t offset = 0;
+      json all = prompt_logprobs_json(p, offset);
+      const json& gen = choice["logprobs"];
+      for (const char* key : {"tokens", "token_logprobs", "top_logprobs"}) {
+        for (const json& v : gen[key]) all[key].push_back(v);
+      }
+      for (const json& token : gen["tokens"]) {
+        all["text_offset"].push_back(offset);
+        offset += token.get<std::string>().size();
+      }
+      choice["logprobs"] = std::move(all);
+    }
     choice["finish_reason"] = c.finish_reason;
     if (opts_.return_token_ids) {
       choice["prompt_token_ids"] = opts_.prompts[p];
@@ -361,6 +421,22 @@ json GenerationJob::tgi_token(TokenId id, float logprob, const std::string& text
       {"id", id}, {"text", text}, {"logprob", logprob}, {"special", ctx_.tokenizer.is_special(id)}};
 }
 
+// decoder_input_details: the prompt's tokens, the first with no logprob (as TGI reports).
+json GenerationJob::tgi_prefill() const {
+  json prefill = json::array();
+  if (!wants_prompt_logprobs()) return prefill;
+  const std::vector<TokenId>& ids = opts_.prompts[0];
+  const std::vector<PromptLogprob>& lps = prompts_[0].prompt_logprobs;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string text = ctx_.tokenizer.token_to_piece(ids[i]);
+    prefill.push_back({{"id", ids[i]},
+                       {"text", text},
+                       {"logprob", i > 0 && i - 1 < lps.size() ? json(lps[i - 1].token.logprob)
+                                                               : json(nullptr)}});
+  }
+  return prefill;
+}
+
 // top_n_tokens: the most likely tokens at position i, in TGI's token shape.
 json GenerationJob::tgi_top_tokens(const Choice& c, size_t i) const {
   json top = json::array();
@@ -381,7 +457,7 @@ json GenerationJob::tgi_details(const Choice& c) const {
       {"finish_reason", tgi_finish_reason(c.finish_reason, c.stopped_by_string)},
       {"generated_tokens", c.ids.size()},
       {"seed", opts_.sampling.params.seed ? json(*opts_.sampling.params.seed) : json(nullptr)},
-      {"prefill", json::array()},
+      {"prefill", tgi_prefill()},
       {"tokens", tokens}};
   if (opts_.top_logprobs > 0) details["top_tokens"] = std::move(top_tokens);
   return details;

@@ -64,11 +64,13 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     bool finish_sent = false;
     bool role_sent = false;
     bool stopped_by_string = false;
+    bool echo_sent = false;  // streaming: the echoed prompt went out
   };
   struct Prompt {
     std::shared_ptr<RequestStream> stream;
     int unfinished = 0;
     bool queue_time_observed = false;
+    std::vector<PromptLogprob> prompt_logprobs;  // with echo + logprobs, as they arrive
   };
 
   using Submitted = std::vector<Result<std::shared_ptr<RequestStream>>>;
@@ -81,11 +83,17 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   void stream_tgi(Choice& c);
   nlohmann::json tgi_token(TokenId id, float logprob, const std::string& text) const;
   nlohmann::json tgi_top_tokens(const Choice& c, size_t i) const;
+  nlohmann::json tgi_prefill() const;
   nlohmann::json tgi_details(const Choice& c) const;
   void complete();
   void cancel();
   void release_prompt(size_t prompt_index);
   nlohmann::json logprobs_json(const Choice& c, size_t from, size_t to) const;
+  // Completions with echo: the prompt's tokens in the same shape, the first with no logprob;
+  // `offset` accumulates each token's text length.
+  nlohmann::json prompt_logprobs_json(size_t prompt_index, size_t& offset) const;
+  bool wants_prompt_logprobs() const { return opts_.sampling.params.prompt_logprobs >= 0; }
+  bool prompt_logprobs_ready(size_t prompt_index) const;
   nlohmann::json usage_json() const;
   nlohmann::json chunk(size_t index, const std::string& text, nlohmann::json logprobs,
                        const std::string& finish_reason, bool with_role) const;

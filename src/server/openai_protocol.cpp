@@ -214,9 +214,8 @@ std::optional<ApiError> parse_completion_request(const json& body, CompletionReq
     f.fail("'best_of' other than 'n' is not supported", "best_of");
   }
   if (f.error()) return f.error();
-  if (out.echo && out.logprobs >= 0) {
-    return invalid_request("'echo' with 'logprobs' (prompt logprobs) is not supported", "echo");
-  }
+  // echo with logprobs also reports the prompt's tokens, as OpenAI's legacy API does.
+  if (out.echo && out.logprobs >= 0) out.sampling.params.prompt_logprobs = out.logprobs;
   return std::nullopt;
 }
 

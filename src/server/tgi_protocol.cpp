@@ -37,6 +37,7 @@ std::optional<ApiError> parse_tgi_request(const json& body, TgiRequest& out) {
       if (!value.is_boolean()) return invalid_request("'" + key + "' must be a boolean", key);
       if (key == "details") out.details = value.get<bool>();
       if (key == "return_full_text") out.return_full_text = value.get<bool>();
+      if (key == "decoder_input_details") out.decoder_input_details = value.get<bool>();
     }
     // Other TGI parameters (watermark, truncate, typical_p, ...) are accepted and ignored.
   }
@@ -44,6 +45,7 @@ std::optional<ApiError> parse_tgi_request(const json& body, TgiRequest& out) {
   if (!do_sample) mapped["temperature"] = 0;
   if (!mapped.contains("temperature")) mapped["temperature"] = 1.0;
   if (auto err = parse_completion_request(mapped, out.completion)) return err;
+  if (out.decoder_input_details) out.completion.sampling.params.prompt_logprobs = 0;
   return std::nullopt;
 }
 

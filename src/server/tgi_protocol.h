@@ -18,6 +18,7 @@ struct TgiRequest {
   CompletionRequest completion;  // one text prompt
   bool details = false;
   bool return_full_text = false;
+  bool decoder_input_details = false;  // details.prefill: the prompt tokens' logprobs
 };
 
 std::optional<ApiError> parse_tgi_request(const nlohmann::json& body, TgiRequest& out);

@@ -188,6 +188,37 @@ TEST(GenerateCommand, SamplingFlagsReachTheSampler) {
   }
 }
 
+TEST(GenerateCommand, PromptLogprobsScoreThePromptLikeTheGeneratedTokens) {
+  MOON_REQUIRE_TEST_FILE(model, "models/stories260K-f32.gguf");
+  MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
+  const nlohmann::json golden = first_golden();
+  // Greedy text with its logprobs, then that text as the prompt: the prompt logprobs of the
+  // continuation's tokens must be the logprobs they had when generated.
+  auto run = [&](const std::string& prompt, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"generate", "--model",      model, "--prompt",
+                                     prompt,     "--max-tokens", "8",   "--output-format",
+                                     "json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const RunResult r = run_moon(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+  };
+  const auto gen = run("Once upon a time", {"--logprobs", "0"});
+  const auto scored =
+      run("Once upon a time" + gen["text"].get<std::string>(), {"--prompt-logprobs", "2"});
+  const auto& plp = scored["prompt_logprobs"];
+  ASSERT_EQ(plp.size(), scored["prompt_token_ids"].size());
+  EXPECT_TRUE(plp[0].is_null());
+  const size_t n_prompt = gen["prompt_token_ids"].size();
+  ASSERT_GE(plp.size(), n_prompt + 8);
+  for (size_t i = 0; i < 8; ++i) {
+    const auto& e = plp[n_prompt + i];
+    EXPECT_EQ(e["id"], gen["output_token_ids"][i]) << i;
+    EXPECT_NEAR(e["logprob"].get<double>(), gen["logprobs"][i]["logprob"].get<double>(), 1e-3);
+    EXPECT_EQ(e["top_logprobs"].size(), 2u);
+  }
+}
+
 TEST(GenerateCommand, MissingModelFileIsAClearError) {
   const RunResult r = run_moon({"generate", "--model", "/nonexistent/x.gguf", "--prompt", "hi"});
   EXPECT_EQ(r.exit_code, 1);

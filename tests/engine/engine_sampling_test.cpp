@@ -270,6 +270,74 @@ TEST_F(EngineSamplingTest, SeededFilteredSamplingIsTheSameAloneOrInABatch) {
   }
 }
 
+// Checks prompt logprobs against the reference forward's log-softmax, row by row.
+void expect_prompt_logprobs(const LlamaModel& model, const std::vector<TokenId>& prompt,
+                            const std::vector<PromptLogprob>& got, int k) {
+  ASSERT_EQ(got.size(), prompt.size() - 1);
+  reference::ReferenceForward ref(model);
+  const auto all = ref.forward_all(prompt);
+  for (size_t p = 1; p < prompt.size(); ++p) {
+    const std::vector<float>& logits = all[p - 1];
+    double max = *std::max_element(logits.begin(), logits.end()), sum = 0.0;
+    for (float v : logits) sum += std::exp(v - max);
+    const PromptLogprob& e = got[p - 1];
+    EXPECT_EQ(e.token.id, prompt[p]) << "position " << p;
+    EXPECT_NEAR(e.token.logprob, logits[prompt[p]] - max - std::log(sum), 1e-3) << p;
+    ASSERT_EQ(e.top.size(), static_cast<size_t>(k)) << p;
+    EXPECT_NEAR(e.top[0].logprob, -std::log(sum), 1e-3) << p;  // the best token's
+    EXPECT_GE(e.top[0].logprob, e.token.logprob) << p;
+  }
+}
+
+TEST_F(EngineSamplingTest, PromptLogprobsMatchTheReferenceOnceEachChunkedCachedOrPreempted) {
+  const std::vector<TokenId>& prompt = prompts_[6];  // 133 tokens
+  ASSERT_GT(prompt.size(), 100u);
+  SamplingParams asks = greedy(6);
+  asks.prompt_logprobs = 3;
+  for (const bool tiny_pool : {false, true}) {
+    EngineConfig c = engine_config(17);
+    if (tiny_pool) {
+      const KvLayout probe = StoriesTest::make_engine(engine_config(17))->kv_layout();
+      c.kv_cache_bytes = 14 * probe.block_size * probe.bytes_per_token();
+    }
+    auto engine = StoriesTest::make_engine(c);
+    // The same prompt first without prompt logprobs, so that its blocks are in the prefix
+    // cache: the second request must compute them anyway.
+    ASSERT_TRUE(engine->add_request(1, prompt, greedy(6)).ok());
+    while (engine->has_work()) ASSERT_TRUE(engine->step().ok());
+    // Longer requests admitted first: with the tiny pool the last admitted, the one asking
+    // for prompt logprobs, is the one preempted and recomputed.
+    for (RequestId id : {7, 8, 1}) {
+      ASSERT_TRUE(engine->add_request(100 + id, prompts_[id], greedy(100)).ok());
+    }
+    ASSERT_TRUE(engine->add_request(2, prompt, asks).ok());
+    std::vector<PromptLogprob> got;
+    std::vector<TokenId> tokens;
+    while (engine->has_work()) {
+      auto updates = engine->step();
+      ASSERT_TRUE(updates.ok());
+      for (SequenceUpdate& u : *updates) {
+        if (u.request_id != 2) {
+          EXPECT_TRUE(u.prompt_logprobs.empty());
+          continue;
+        }
+        // Prompt logprobs come before (or with) the first token, never after.
+        if (!u.prompt_logprobs.empty()) {
+          EXPECT_TRUE(tokens.empty());
+        }
+        got.insert(got.end(), u.prompt_logprobs.begin(), u.prompt_logprobs.end());
+        if (u.token >= 0) tokens.push_back(u.token);
+      }
+    }
+    if (tiny_pool) {
+      EXPECT_GT(engine->num_preemptions(), 0);
+    }
+    expect_prompt_logprobs(*model_, prompt, got, 3);
+    EXPECT_EQ(tokens, std::vector<TokenId>(outputs_[6].begin(), outputs_[6].begin() + 6));
+    EXPECT_EQ(engine->kv_stats().num_blocks_used, 0);
+  }
+}
+
 TEST_F(EngineSamplingTest, StopSequenceEndsOneSequenceAndFreesItsBlocks) {
   SamplingParams p;
   p.temperature = 1.0f;

@@ -272,6 +272,63 @@ TEST_F(ServerTest, TopLogprobsInChatAndCompletions) {
   }
 }
 
+TEST_F(ServerTest, EchoWithLogprobsReportsThePromptTokens) {
+  // Generate greedily with logprobs, then send the prompt plus what was generated back with
+  // echo: the echoed tokens' logprobs (prefill rows) must equal the generated ones' (decode).
+  const json ids = {1, 403, 407, 261, 378};  // "Once upon a time"
+  const HttpResult gen = post("/v1/completions", {{"prompt", ids},
+                                                  {"max_tokens", 6},
+                                                  {"temperature", 0},
+                                                  {"logprobs", 1},
+                                                  {"return_token_ids", true}});
+  ASSERT_EQ(gen.status, 200) << gen.body;
+  const json first = json::parse(gen.body)["choices"][0];
+  json all_ids = ids;
+  for (const json& t : first["token_ids"]) all_ids.push_back(t);
+  const HttpResult echo = post("/v1/completions", {{"prompt", all_ids},
+                                                   {"max_tokens", 2},
+                                                   {"temperature", 0},
+                                                   {"echo", true},
+                                                   {"logprobs", 2}});
+  ASSERT_EQ(echo.status, 200) << echo.body;
+  const json choice = json::parse(echo.body)["choices"][0];
+  const json& lp = choice["logprobs"];
+  ASSERT_EQ(lp["tokens"].size(), all_ids.size() + 2);
+  ASSERT_EQ(lp["token_logprobs"].size(), all_ids.size() + 2);
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null());  // nothing predicts the first token
+  EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_NEAR(lp["token_logprobs"][5 + i].get<double>(),
+                first["logprobs"]["token_logprobs"][i].get<double>(), 1e-3)
+        << "token " << i;
+    const json& top = lp["top_logprobs"][5 + i];
+    EXPECT_TRUE(top.contains(lp["tokens"][5 + i].get<std::string>())) << top;
+    EXPECT_LE(top.size(), 3u);
+  }
+  // Offsets run on through prompt and completion: each token starts where the last ended.
+  std::string joined;
+  for (size_t i = 0; i < lp["tokens"].size(); ++i) {
+    EXPECT_EQ(lp["text_offset"][i], joined.size()) << i;
+    joined += lp["tokens"][i].get<std::string>();
+  }
+
+  // Streamed: the echoed prompt comes first, carrying the prompt's logprobs.
+  const HttpResult s = post("/v1/completions", {{"prompt", "Once upon a time"},
+                                                {"max_tokens", 3},
+                                                {"temperature", 0},
+                                                {"echo", true},
+                                                {"logprobs", 0},
+                                                {"stream", true}});
+  ASSERT_EQ(s.status, 200) << s.body;
+  const auto events = sse_payloads(s.body);
+  ASSERT_GE(events.size(), 3u);
+  const json head = json::parse(events[0])["choices"][0];
+  EXPECT_EQ(head["text"], "Once upon a time");
+  ASSERT_EQ(head["logprobs"]["token_logprobs"].size(), 5u);
+  EXPECT_TRUE(head["logprobs"]["token_logprobs"][0].is_null());
+  EXPECT_LE(head["logprobs"]["token_logprobs"][4].get<double>(), 0.0);
+}
+
 TEST_F(ServerTest, ModelsHealthTokenizeDetokenize) {
   EXPECT_EQ(http_request(server_->port(), "GET", "/health").status, 200);
   const HttpResult models = http_request(server_->port(), "GET", "/v1/models");

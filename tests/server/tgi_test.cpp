@@ -70,6 +70,21 @@ TEST(ServerTgi, GenerateAndGenerateStream) {
     EXPECT_EQ(event["top_tokens"][0]["id"], event["token"]["id"]) << e;
   }
 
+  // decoder_input_details: the prompt's tokens with their logprobs (none for the first).
+  const HttpResult prefill = http_request(
+      server.port(), "POST", "/generate",
+      json{{"inputs", "Once upon a time"},
+           {"parameters",
+            {{"max_new_tokens", 2}, {"details", true}, {"decoder_input_details", true}}}}
+          .dump());
+  ASSERT_EQ(prefill.status, 200) << prefill.body;
+  const json pre = json::parse(prefill.body)["details"]["prefill"];
+  ASSERT_EQ(pre.size(), 5u);  // BOS and four tokens
+  EXPECT_EQ(pre[0]["id"], 1);
+  EXPECT_TRUE(pre[0]["logprob"].is_null());
+  EXPECT_EQ(pre[1]["id"], 403);
+  for (size_t i = 1; i < 5; ++i) EXPECT_LE(pre[i]["logprob"].get<double>(), 0.0) << i;
+
   const HttpResult bad = http_request(server.port(), "POST", "/generate",
                                       R"({"inputs": "x", "parameters": {"temperature": 0}})");
   EXPECT_EQ(bad.status, 400);
