@@ -442,24 +442,18 @@ TEST_F(ServerTest, ClientDisconnectAbortsTheRequestAndFreesBlocks) {
                             "finished_reason=\"abort\"}");
     return v < 0 ? 0.0 : v;
   }();
-  const int fd = connect_loopback(server_->port());
-  ASSERT_GE(fd, 0);
-  const std::string body =
-      json{{"prompt", "Once upon a time"}, {"max_tokens", 480},  {"n", 16},
-           {"temperature", 1.0},           {"ignore_eos", true}, {"stream", true}}
-          .dump();
-  ASSERT_TRUE(send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
-                               std::to_string(body.size()) + "\r\n\r\n" + body));
   // Wait for the first event: the request is running.
   std::string raw;
-  char buf[4096];
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  while (raw.find("data: ") == std::string::npos) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    ASSERT_GT(n, 0);
-    raw.append(buf, n);
-  }
+  const int fd = start_stream(server_->port(), "/v1/completions",
+                              json{{"prompt", "Once upon a time"},
+                                   {"max_tokens", 480},
+                                   {"n", 16},
+                                   {"temperature", 1.0},
+                                   {"ignore_eos", true},
+                                   {"stream", true}}
+                                  .dump(),
+                              std::chrono::seconds(10), raw);
+  ASSERT_GE(fd, 0);
   // The engine's snapshot (behind /metrics) is taken just after it delivers a step.
   bool using_blocks = false;
   for (int i = 0; i < 100 && !using_blocks; ++i) {
@@ -539,24 +533,19 @@ TEST(ServerShutdown, SigtermFinishesRunningRequestsThenExitsZero) {
   MOON_REQUIRE_TEST_FILE(model, kModel);
   ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB"});
   ASSERT_TRUE(server.ready()) << server.log();
-  const int fd = connect_loopback(server.port());
-  ASSERT_GE(fd, 0);
-  const std::string body = json{{"prompt", "Once"},   {"max_tokens", 400},  {"n", 8},
-                                {"temperature", 1.0}, {"ignore_eos", true}, {"stream", true}}
-                               .dump();
-  ASSERT_TRUE(send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
-                               std::to_string(body.size()) + "\r\n\r\n" + body));
   std::string raw;
-  char buf[65536];
-  timeval tv{20, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  while (raw.find("data: ") == std::string::npos) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    ASSERT_GT(n, 0);
-    raw.append(buf, n);
-  }
+  const int fd = start_stream(server.port(), "/v1/completions",
+                              json{{"prompt", "Once"},
+                                   {"max_tokens", 400},
+                                   {"n", 8},
+                                   {"temperature", 1.0},
+                                   {"ignore_eos", true},
+                                   {"stream", true}}
+                                  .dump(),
+                              std::chrono::seconds(20), raw);
+  ASSERT_GE(fd, 0);
   ::kill(server.pid(), SIGTERM);
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) raw.append(buf, n);
+  read_to_end(fd, raw);
   ::close(fd);
   const HttpResult r = parse_response(raw);
   EXPECT_EQ(r.status, 200);

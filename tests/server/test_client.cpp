@@ -65,6 +65,35 @@ bool send_all(int fd, const std::string& data) {
   return true;
 }
 
+int start_stream(int port, const std::string& path, const std::string& body,
+                 std::chrono::seconds timeout, std::string& raw) {
+  const int fd = connect_loopback(port);
+  if (fd < 0) return -1;
+  timeval tv{static_cast<time_t>(timeout.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (!send_all(fd, "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body)) {
+    ::close(fd);
+    return -1;
+  }
+  char buf[65536];
+  while (raw.find("data: ") == std::string::npos) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      ::close(fd);
+      return -1;
+    }
+    raw.append(buf, static_cast<size_t>(n));
+  }
+  return fd;
+}
+
+void read_to_end(int fd, std::string& raw) {
+  char buf[65536];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+    raw.append(buf, static_cast<size_t>(n));
+}
+
 HttpResult parse_response(const std::string& raw) {
   HttpResult r;
   const size_t head_end = raw.find("\r\n\r\n");

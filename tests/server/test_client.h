@@ -27,6 +27,13 @@ HttpResult http_request(int port, const std::string& method, const std::string& 
 int connect_loopback(int port);
 // Sends all of `data`; false on error.
 bool send_all(int fd, const std::string& data);
+// POSTs `body` to `path` on a new connection and reads until the first server-sent event
+// has arrived (the request is running), waiting at most `timeout` per read. Returns the
+// socket, -1 on failure; `raw` holds what was read so far.
+int start_stream(int port, const std::string& path, const std::string& body,
+                 std::chrono::seconds timeout, std::string& raw);
+// Appends everything until the peer closes (or a read times out) to `raw`.
+void read_to_end(int fd, std::string& raw);
 // Parses a complete raw response (status line, headers, chunked or plain body).
 HttpResult parse_response(const std::string& raw);
 // The `data:` payloads of a server-sent-event body, in order.
