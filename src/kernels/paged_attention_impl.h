@@ -71,6 +71,20 @@ inline void prefetch_tile(const AttendTask& task, int64_t first, int64_t count) 
   }
 }
 
+// Calls fn.template operator()<T>() with the cache dtype `type` (F32, F16 or BF16, checked
+// by paged_attention.cpp) as the template argument T.
+template <class Fn>
+void with_kv_dtype(DType type, Fn&& fn) {
+  switch (type) {
+    case DType::F16:
+      return fn.template operator()<DType::F16>();
+    case DType::BF16:
+      return fn.template operator()<DType::BF16>();
+    default:
+      return fn.template operator()<DType::F32>();
+  }
+}
+
 // The per-level bodies paged_attention.cpp dispatches to.
 struct PagedAttentionImpl {
   // Writes out[j] = softmax(scale * q[j].K) V for every query of the task.

@@ -77,14 +77,7 @@ void attend_typed(const AttendTask& task) {
 }
 
 void attend(const AttendTask& task) {
-  switch (task.dtype) {
-    case DType::F16:
-      return attend_typed<DType::F16>(task);
-    case DType::BF16:
-      return attend_typed<DType::BF16>(task);
-    default:
-      return attend_typed<DType::F32>(task);
-  }
+  with_kv_dtype(task.dtype, [&]<DType T>() { attend_typed<T>(task); });
 }
 
 void store_row(DType type, const float* src, uint8_t* dst, int64_t n) {

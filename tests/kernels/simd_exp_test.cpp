@@ -1,8 +1,4 @@
 // The vector exp used by softmax and silu, checked directly against double-precision exp.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -10,23 +6,10 @@
 #include <vector>
 
 #include "kernel_test_util.h"
-#include "kernels/cpu/simd_avx2.h"
-#include "kernels/cpu/simd_avx512.h"
+#include "simd_exp_levels.h"
 
 namespace moon::test {
 namespace {
-
-MOON_TARGET_AVX512 void exp_avx512(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i + 16 <= n; i += 16) {
-    _mm512_storeu_ps(y + i, kernels::detail::avx512_exp(_mm512_loadu_ps(x + i)));
-  }
-}
-
-MOON_TARGET_AVX2 void exp_avx2(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(y + i, kernels::detail::avx2_exp(_mm256_loadu_ps(x + i)));
-  }
-}
 
 // Distance in representable floats (both finite and of the same sign here).
 int64_t ulps(float a, float b) {

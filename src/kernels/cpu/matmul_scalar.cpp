@@ -44,42 +44,12 @@ void typed_tile(const float* x, int64_t k_dim, const uint8_t* w, size_t w_row_by
   tile<R, C>(T, x, k_dim, w, w_row_bytes, y, ldy);
 }
 
-template <DType T>
-void fill(MatmulTiles* t) {
-  t->rows = kTileRows;
-  t->cols = kTileCols;
-  t->wide[1] = &typed_tile<T, 1, kTileCols>;
-  t->wide[2] = &typed_tile<T, 2, kTileCols>;
-  t->wide[3] = &typed_tile<T, 3, kTileCols>;
-  t->wide[4] = &typed_tile<T, 4, kTileCols>;
-  t->narrow[1] = &typed_tile<T, 1, 1>;
-  t->narrow[2] = &typed_tile<T, 2, 1>;
-  t->narrow[3] = &typed_tile<T, 3, 1>;
-  t->narrow[4] = &typed_tile<T, 4, 1>;
-}
-
 }  // namespace
 
 bool matmul_tiles_scalar(DType type, MatmulTiles* tiles) {
-  switch (type) {
-    case DType::F32:
-      fill<DType::F32>(tiles);
-      return true;
-    case DType::F16:
-      fill<DType::F16>(tiles);
-      return true;
-    case DType::BF16:
-      fill<DType::BF16>(tiles);
-      return true;
-    case DType::Q8_0:
-      fill<DType::Q8_0>(tiles);
-      return true;
-    case DType::Q4_0:
-      fill<DType::Q4_0>(tiles);
-      return true;
-    default:
-      return false;
-  }
+  return for_weight_dtype(type, [&]<DType T>() {
+    set_tiles<kTileRows, kTileCols>(tiles, []<int R, int C>() { return &typed_tile<T, R, C>; });
+  });
 }
 
 }  // namespace moon::kernels::detail

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "tensor/dtype.h"
 
@@ -31,5 +32,31 @@ struct MatmulTiles {
 bool matmul_tiles_scalar(DType type, MatmulTiles* tiles);
 bool matmul_tiles_avx2(DType type, MatmulTiles* tiles);
 bool matmul_tiles_avx512(DType type, MatmulTiles* tiles);
+
+// Calls fill.template operator()<T>() with `type` as the template argument T, for the
+// dtypes matmul takes; false for any other.
+template <class Fill>
+bool for_weight_dtype(DType type, Fill&& fill) {
+  const auto any_of = [&]<DType... T>() {
+    return ((type == T && (fill.template operator()<T>(), true)) || ...);
+  };
+  return any_of
+      .template operator()<DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0>();
+}
+
+// A level's tile set: Rows x Cols wide tiles and Rows x 1 narrow ones, with wide[r] =
+// make.template operator()<r, Cols>() and narrow[r] = make.template operator()<r, 1>() for
+// every r in 1..Rows.
+template <int Rows, int Cols, class Make>
+void set_tiles(MatmulTiles* tiles, Make&& make) {
+  static_assert(Rows >= 1 && Rows <= kMaxTileRows);
+  tiles->rows = Rows;
+  tiles->cols = Cols;
+  const auto set = [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((tiles->wide[I + 1] = make.template operator()<I + 1, Cols>()), ...);
+    ((tiles->narrow[I + 1] = make.template operator()<I + 1, 1>()), ...);
+  };
+  set(std::make_integer_sequence<int, Rows>{});
+}
 
 }  // namespace moon::kernels::detail

@@ -1,6 +1,7 @@
-// AVX-512 building blocks shared by the AVX-512 kernels: weight loaders that widen each
-// stored dtype to fp32, and a vector exp. Each carries the AVX-512 target attribute so it
-// inlines into its callers, which must be AVX-512 functions too.
+// AVX-512 as a vector type for the kernels written once over an instruction set
+// (kernels/cpu/simd.h says how): 16 fp32 lanes, the same operations as Avx2 (simd_avx2.h)
+// on native masks. Every function carries the AVX-512 target attribute so it inlines into its
+// callers, which must be AVX-512 functions too.
 #pragma once
 
 // GCC 12's AVX-512 intrinsics pass _mm*_undefined_* values that trip -Wuninitialized once
@@ -12,84 +13,115 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/simd_avx2.h"  // the reductions finish on 8 lanes
 #include "kernels/dispatch.h"
-#include "tensor/dtype.h"
-#include "tensor/quant_q4_0.h"
-#include "tensor/quant_q8_0.h"
 
 namespace moon::kernels::detail {
 
-// 16 elements of a plain-dtype (F32, F16, BF16) row starting at element k, as fp32.
-template <DType T>
-MOON_TARGET_AVX512 inline __m512 avx512_load_plain(const uint8_t* row, int64_t k) {
-  if constexpr (T == DType::F32) {
-    return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + k);
-  } else if constexpr (T == DType::F16) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * k)));
-  } else {  // BF16: the upper half of an fp32
-    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * k));
+struct Avx512 {
+  using Vec = __m512;    // kLanes fp32 values
+  using Half = __m256i;  // kLanes 16-bit values (F16 or BF16 bits)
+  // kLanes 32-bit integers as the compiler's vector extensions, which take C operators.
+  using U32 = uint32_t __attribute__((vector_size(64)));
+  using I32 = int32_t __attribute__((vector_size(64)));
+  static constexpr int kLanes = 16;
+
+  // The first `count` lanes (0 <= count <= kLanes), for the last, partial vector of a row:
+  // masked loads zero the other lanes and read nothing there, masked stores leave them alone.
+  using Tail = __mmask16;
+  MOON_TARGET_AVX512 static Tail tail(int64_t count) {
+    return static_cast<__mmask16>((1u << count) - 1);
+  }
+
+  MOON_TARGET_AVX512 static Vec zero() { return _mm512_setzero_ps(); }
+  MOON_TARGET_AVX512 static Vec set1(float x) { return _mm512_set1_ps(x); }
+  MOON_TARGET_AVX512 static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  MOON_TARGET_AVX512 static Vec load(const float* p, Tail t) { return _mm512_maskz_loadu_ps(t, p); }
+  // Lanes outside the tail hold `fill` instead of zero.
+  MOON_TARGET_AVX512 static Vec load_or(const float* p, Tail t, Vec fill) {
+    return _mm512_mask_loadu_ps(fill, t, p);
+  }
+  MOON_TARGET_AVX512 static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  MOON_TARGET_AVX512 static void store(float* p, Tail t, Vec v) { _mm512_mask_storeu_ps(p, t, v); }
+  MOON_TARGET_AVX512 static float first(Vec v) { return _mm512_cvtss_f32(v); }
+
+  MOON_TARGET_AVX512 static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  MOON_TARGET_AVX512 static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+  MOON_TARGET_AVX512 static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  MOON_TARGET_AVX512 static Vec div(Vec a, Vec b) { return _mm512_div_ps(a, b); }
+  // min and max return their second operand when either is NaN.
+  MOON_TARGET_AVX512 static Vec min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
+  MOON_TARGET_AVX512 static Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
+  MOON_TARGET_AVX512 static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+  MOON_TARGET_AVX512 static Vec fnmadd(Vec a, Vec b, Vec c) { return _mm512_fnmadd_ps(a, b, c); }
+  // acc + x and max(acc, x) in the tail's lanes; the other lanes keep acc.
+  MOON_TARGET_AVX512 static Vec mask_add(Vec acc, Tail t, Vec x) {
+    return _mm512_mask_add_ps(acc, t, acc, x);
+  }
+  MOON_TARGET_AVX512 static Vec mask_max(Vec acc, Tail t, Vec x) {
+    return _mm512_mask_max_ps(acc, t, acc, x);
+  }
+  // (x1, x0, x3, x2, ...): each adjacent pair swapped.
+  MOON_TARGET_AVX512 static Vec swap_pairs(Vec v) { return _mm512_permute_ps(v, 0xB1); }
+  MOON_TARGET_AVX512 static Vec round(Vec v) {
+    return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+
+  // Sum and maximum of the lanes in one fixed order (halves first), so equal inputs always
+  // give equal bits. Spelled out rather than _mm512_reduce_*_ps, whose order is the
+  // compiler's choice.
+  MOON_TARGET_AVX512 static float reduce_add(Vec v) {
+    return Avx2::reduce_add(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+  }
+  MOON_TARGET_AVX512 static float reduce_max(Vec v) {
+    return Avx2::reduce_max(_mm256_max_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+  }
+
+  // p * 2^n for whole-number n, one rounding, saturating to inf or 0.
+  MOON_TARGET_AVX512 static Vec scale_pow2(Vec p, Vec n) { return _mm512_scalef_ps(p, n); }
+
+  // 16-bit storage types.
+  MOON_TARGET_AVX512 static Half load_u16(const uint8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  }
+  MOON_TARGET_AVX512 static Half load_u16(const uint8_t* p, Tail t) {
+    return _mm256_maskz_loadu_epi16(t, p);
+  }
+  MOON_TARGET_AVX512 static void store_u16(uint8_t* p, Half h) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), h);
+  }
+  MOON_TARGET_AVX512 static void store_u16(uint8_t* p, Tail t, Half h) {
+    _mm256_mask_storeu_epi16(p, t, h);
+  }
+  MOON_TARGET_AVX512 static Vec from_f16(Half h) { return _mm512_cvtph_ps(h); }
+  MOON_TARGET_AVX512 static Half to_f16(Vec x) {
+    return _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  // BF16 is the upper half of an fp32.
+  MOON_TARGET_AVX512 static Vec from_bf16(Half h) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
-}
-
-// The same for a partial vector: lanes outside `mask` are zero and are not read.
-template <DType T>
-MOON_TARGET_AVX512 inline __m512 avx512_load_plain_masked(const uint8_t* row, int64_t k,
-                                                          __mmask16 mask) {
-  if constexpr (T == DType::F32) {
-    return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(row) + k);
-  } else if constexpr (T == DType::F16) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, row + 2 * k));
-  } else {
-    const __m256i h = _mm256_maskz_loadu_epi16(mask, row + 2 * k);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  // The low 16 bits of each 32-bit lane.
+  MOON_TARGET_AVX512 static Half pack_u16(U32 lanes) {
+    return _mm512_cvtepi32_epi16(reinterpret_cast<__m512i>(lanes));
   }
-}
 
-// Half `h` (elements 16h..16h+15) of block `block` of a Q8_0 or Q4_0 row, dequantized to
-// exactly the values dequantize_row gives (d * q, one fp32 rounding).
-template <DType T>
-MOON_TARGET_AVX512 inline __m512 avx512_load_block_half(const uint8_t* row, int64_t block, int h) {
-  if constexpr (T == DType::Q8_0) {
-    const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(row) + block;
-    const __m512 d = _mm512_set1_ps(_cvtsh_ss(b->d));
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs + 16 * h));
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d);
-  } else {  // Q4_0: a permute looks each nibble up in a table of (q - 8) values
-    const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(row) + block;
-    const __m512 d = _mm512_set1_ps(_cvtsh_ss(b->d));
+  // Quant blocks (32 values): kLanes signed bytes as fp32, and part `part` (values
+  // 16 part .. 16 part + 15) of a Q4_0 block's nibbles as q - 8, looked up by a permute in a
+  // table of the 16 possible values.
+  MOON_TARGET_AVX512 static Vec load_i8(const int8_t* p) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+  }
+  MOON_TARGET_AVX512 static Vec q4_0_values(const uint8_t* qs, int part) {
     const __m512 values = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
-    __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs)));
-    if (h == 1) q = _mm512_srli_epi32(q, 4);  // the permute reads only the low 4 bits
-    return _mm512_mul_ps(_mm512_permutexvar_ps(q, values), d);
+    __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    if (part == 1) q = _mm512_srli_epi32(q, 4);  // the permute reads only the low 4 bits
+    return _mm512_permutexvar_ps(q, values);
   }
-}
-
-// The first `count` of 16 lanes (0 <= count <= 16).
-MOON_TARGET_AVX512 inline __mmask16 avx512_tail_mask(int64_t count) {
-  return static_cast<__mmask16>((1u << count) - 1);
-}
-
-// e^x per lane, within 2 ulp; overflows to +inf, underflows to 0, keeps NaN. Range
-// reduction x = n ln2 + r with ln2 split in two (Cody-Waite), then a degree-6 polynomial
-// for e^r on |r| <= ln2 / 2 (the Cephes expf coefficients).
-MOON_TARGET_AVX512 inline __m512 avx512_exp(__m512 x) {
-  // max/min return their second operand for NaN, so NaN passes through the clamp.
-  x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);  // p * 2^n, one rounding, saturating to inf or 0
-}
+};
 
 }  // namespace moon::kernels::detail
