@@ -1,6 +1,7 @@
 // Internal to src/sampling: the per-ISA kernels behind greedy_pass and the sampler, and the
-// small types they share. Each kernel exists in a scalar, an AVX2 and an AVX-512 version
-// with identical contracts; greedy_pass.cpp and sampler.cpp pick one per simd_level().
+// small types they share. Each kernel exists in a scalar version and, on x86, an AVX2 and an
+// AVX-512 version (kernels_simd.h's loops over each ISA's traits) with identical contracts;
+// greedy_pass.cpp and sampler.cpp pick one per simd_level() through the *_for functions.
 #pragma once
 
 #include <cstdint>

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "sampling/kernels.h"
+#include "sampling/simd_target.h"
 
 namespace moon::sampling_internal {
 namespace {
@@ -30,6 +31,26 @@ inline float exp_nonpositive(float d) {
   std::memcpy(&scale, &bits, sizeof(scale));
   return p * scale;
 }
+
+// The kernel of `level` among one kernel's three versions. Only x86 builds have the SIMD
+// ones (kernels_avx2.cpp and kernels_avx512.cpp compile to nothing elsewhere).
+#if MOON_SAMPLING_HAVE_X86
+template <class Fn>
+Fn for_level(SimdLevel level, Fn scalar, Fn avx2, Fn avx512) {
+  switch (level) {
+    case SimdLevel::kAvx512:
+      return avx512;
+    case SimdLevel::kAvx2:
+      return avx2;
+    default:
+      return scalar;
+  }
+}
+#define MOON_SAMPLING_FOR_LEVEL(level, kernel) \
+  for_level(level, kernel##_scalar, kernel##_avx2, kernel##_avx512)
+#else
+#define MOON_SAMPLING_FOR_LEVEL(level, kernel) kernel##_scalar
+#endif
 
 }  // namespace
 
@@ -117,25 +138,11 @@ double exp_weights_scalar(const float* x, int64_t n, float max, float inv_temp, 
 }
 
 FusedSegmentFn fused_segment_for(SimdLevel level) {
-  switch (level) {
-    case SimdLevel::kAvx512:
-      return fused_segment_avx512;
-    case SimdLevel::kAvx2:
-      return fused_segment_avx2;
-    default:
-      return fused_segment_scalar;
-  }
+  return MOON_SAMPLING_FOR_LEVEL(level, fused_segment);
 }
 
 ExpWeightsFn exp_weights_for(SimdLevel level) {
-  switch (level) {
-    case SimdLevel::kAvx512:
-      return exp_weights_avx512;
-    case SimdLevel::kAvx2:
-      return exp_weights_avx2;
-    default:
-      return exp_weights_scalar;
-  }
+  return MOON_SAMPLING_FOR_LEVEL(level, exp_weights);
 }
 
 }  // namespace moon::sampling_internal

@@ -2,9 +2,7 @@
 // renderer did, or fail with the error the template raises on purpose.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 
 #include "chat/chat_template.h"
@@ -13,27 +11,17 @@
 namespace moon {
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 TEST(ChatGolden, EveryLineRendersExactly) {
   MOON_REQUIRE_TEST_FILE(golden_path, "chat-templates/golden.jsonl");
   const std::string dir = golden_path.substr(0, golden_path.rfind('/') + 1);
   std::map<std::string, ChatTemplate> templates;
-  std::ifstream in(golden_path);
-  std::string line;
   int lines = 0, passed = 0;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
+  for (const std::string& line : test::read_lines(golden_path)) {
     ++lines;
     auto row = nlohmann::ordered_json::parse(line);
     const std::string name = row["template"].get<std::string>();
     if (templates.find(name) == templates.end()) {
-      auto parsed = ChatTemplate::parse(read_file(dir + name));
+      auto parsed = ChatTemplate::parse(test::read_file(dir + name));
       ASSERT_TRUE(parsed.ok()) << name << ": " << parsed.error().message;
       templates.emplace(name, std::move(parsed).value());
     }

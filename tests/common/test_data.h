@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace moon::test {
 
@@ -14,6 +15,11 @@ std::string test_data_dir();
 std::string test_data_file(const std::string& relative);
 // A scratch directory unique to the running test binary, created on first use.
 std::string temp_dir();
+
+// The whole of a file, as bytes; "" when it cannot be read.
+std::string read_file(const std::string& path);
+// The non-empty lines of a text file (e.g. the records of a .jsonl file), without their '\n'.
+std::vector<std::string> read_lines(const std::string& path);
 
 }  // namespace moon::test
 

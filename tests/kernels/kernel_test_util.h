@@ -39,6 +39,17 @@ class ScopedLevel {
   ::testing::ScopedTrace trace_;
 };
 
+// Runs body() once per level in supported_levels(), with that level active; stops after a
+// fatal failure, as an ASSERT in a plain loop over the levels would.
+template <class Body>
+void for_each_level(Body&& body) {
+  for (SimdLevel level : supported_levels()) {
+    ScopedLevel scoped(level);
+    body();
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
 inline std::vector<float> random_floats(std::mt19937& rng, int64_t n, float lo = -1.0f,
                                         float hi = 1.0f) {
   std::uniform_real_distribution<float> dist(lo, hi);

@@ -16,8 +16,7 @@ constexpr int64_t kLengths[] = {1, 3, 8, 15, 16, 17, 64, 172, 1000, 4096};
 TEST(Rmsnorm, MatchesReference) {
   std::mt19937 rng(1);
   ThreadPool pool(2);
-  for (SimdLevel level : supported_levels()) {
-    ScopedLevel scoped(level);
+  for_each_level([&] {
     for (int64_t dim : kLengths) {
       for (int64_t rows : {1, 3, 17}) {
         SCOPED_TRACE("dim=" + std::to_string(dim) + " rows=" + std::to_string(rows));
@@ -36,7 +35,7 @@ TEST(Rmsnorm, MatchesReference) {
         ASSERT_EQ(0, std::memcmp(in_place.data(), out.data(), out.size() * 4));
       }
     }
-  }
+  });
 }
 
 struct RopeCase {
@@ -55,8 +54,7 @@ TEST(Rope, MatchesReferenceBitwise) {
       {2, 10, 6, 2.0f, false},                               // odd vector tails, linear scaling
       {1, 256, 200, 4.0f, true},
   };
-  for (SimdLevel level : supported_levels()) {
-    ScopedLevel scoped(level);
+  for_each_level([&] {
     for (const RopeCase& c : cases) {
       SCOPED_TRACE("head_dim=" + std::to_string(c.head_dim) +
                    " rot_dim=" + std::to_string(c.rot_dim));
@@ -86,7 +84,7 @@ TEST(Rope, MatchesReferenceBitwise) {
         }
       }
     }
-  }
+  });
 }
 
 TEST(Rope, RotatesAdjacentPairsByTheta) {
@@ -107,8 +105,7 @@ TEST(Rope, RotatesAdjacentPairsByTheta) {
 TEST(Softmax, MatchesReference) {
   std::mt19937 rng(3);
   ThreadPool pool(2);
-  for (SimdLevel level : supported_levels()) {
-    ScopedLevel scoped(level);
+  for_each_level([&] {
     for (int64_t cols : kLengths) {
       for (float spread : {1.0f, 30.0f, 1000.0f}) {
         SCOPED_TRACE("cols=" + std::to_string(cols) + " spread=" + std::to_string(spread));
@@ -128,14 +125,13 @@ TEST(Softmax, MatchesReference) {
         }
       }
     }
-  }
+  });
 }
 
 TEST(SiluMul, MatchesReference) {
   std::mt19937 rng(4);
   ThreadPool pool(2);
-  for (SimdLevel level : supported_levels()) {
-    ScopedLevel scoped(level);
+  for_each_level([&] {
     for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{172}, int64_t{100003}}) {
       std::vector<float> gate = random_floats(rng, n, -20.0f, 20.0f);
       const std::vector<float> up = random_floats(rng, n, -2.0f, 2.0f);
@@ -154,14 +150,13 @@ TEST(SiluMul, MatchesReference) {
             << "i=" << i << " gate=" << gate[i];
       }
     }
-  }
+  });
 }
 
 TEST(Add, IsExact) {
   std::mt19937 rng(5);
   ThreadPool pool(2);
-  for (SimdLevel level : supported_levels()) {
-    ScopedLevel scoped(level);
+  for_each_level([&] {
     for (int64_t n : {int64_t{1}, int64_t{9}, int64_t{4096}, int64_t{70001}}) {
       const std::vector<float> a = random_floats(rng, n), b = random_floats(rng, n);
       std::vector<float> out(n), out_ref(n);
@@ -172,13 +167,12 @@ TEST(Add, IsExact) {
       kernels::add(in_place.data(), b.data(), in_place.data(), n, &pool);
       ASSERT_EQ(0, std::memcmp(in_place.data(), out_ref.data(), n * 4));
     }
-  }
+  });
 }
 
 TEST(GetRow, MatchesReferenceBitwise) {
   std::mt19937 rng(6);
-  for (SimdLevel level : supported_levels()) {
-    ScopedLevel scoped(level);
+  for_each_level([&] {
     for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
       for (int64_t cols : {int64_t{32}, int64_t{64}, int64_t{288}, int64_t{4096}}) {
         const TestWeights w = make_weights(rng, type, 3, type == DType::F16 ? cols + 5 : cols);
@@ -188,7 +182,7 @@ TEST(GetRow, MatchesReferenceBitwise) {
         ASSERT_EQ(0, std::memcmp(out.data(), out_ref.data(), out.size() * 4)) << dtype_str(type);
       }
     }
-  }
+  });
 }
 
 }  // namespace

@@ -22,6 +22,14 @@ std::vector<int32_t> iota_tokens(int n, int32_t first = 1) {
   return tokens;
 }
 
+// Gives sequence 1 the first n of `tokens`, then forks it into sequence 2, which shares all
+// its blocks. False if the allocation failed.
+bool allocate_and_fork(KvCacheManager& kv, const std::vector<int32_t>& tokens, int64_t n) {
+  if (!kv.allocate_slots(1, tokens, n)) return false;
+  kv.fork(1, 2);
+  return true;
+}
+
 TEST(KvCacheManagerTest, TableHoldsCeilTokensOverBlockSize) {
   KvCacheManager kv(16, 4, false);
   const auto tokens = iota_tokens(13);
@@ -63,8 +71,7 @@ TEST(KvCacheManagerTest, AllocationIsAllOrNothing) {
 TEST(KvCacheManagerTest, ForkThenAppendCopiesTheSharedLastBlockOnceForTheWriter) {
   KvCacheManager kv(8, 4, false);
   auto parent_tokens = iota_tokens(6);
-  ASSERT_TRUE(kv.allocate_slots(1, parent_tokens, 6));  // blocks [b0, b1], b1 half full
-  kv.fork(1, 2);
+  ASSERT_TRUE(allocate_and_fork(kv, parent_tokens, 6));  // blocks [b0, b1], b1 half full
   const std::vector<BlockId> shared = kv.block_table(1);
   EXPECT_EQ(kv.block_table(2), shared);
   EXPECT_EQ(kv.pool().ref_count(shared[1]), 2);
@@ -95,8 +102,7 @@ TEST(KvCacheManagerTest, ForkThenAppendCopiesTheSharedLastBlockOnceForTheWriter)
 TEST(KvCacheManagerTest, ForkAtABlockBoundaryCopiesNothing) {
   KvCacheManager kv(8, 4, false);
   const auto tokens = iota_tokens(9);
-  ASSERT_TRUE(kv.allocate_slots(1, tokens, 8));
-  kv.fork(1, 2);
+  ASSERT_TRUE(allocate_and_fork(kv, tokens, 8));
   ASSERT_TRUE(kv.allocate_slots(1, tokens, 1));
   ASSERT_TRUE(kv.allocate_slots(2, tokens, 1));
   EXPECT_TRUE(kv.take_pending_copies().empty());
@@ -107,8 +113,7 @@ TEST(KvCacheManagerTest, ForkAtABlockBoundaryCopiesNothing) {
 TEST(KvCacheManagerTest, CopiesIntoFreedBlocksAreDropped) {
   KvCacheManager kv(8, 4, false);
   const auto tokens = iota_tokens(8);
-  ASSERT_TRUE(kv.allocate_slots(1, tokens, 6));
-  kv.fork(1, 2);
+  ASSERT_TRUE(allocate_and_fork(kv, tokens, 6));
   ASSERT_TRUE(kv.allocate_slots(2, tokens, 1));  // the child copies
   kv.free(2);                                    // aborted before the step ran
   EXPECT_TRUE(kv.take_pending_copies().empty());
@@ -245,8 +250,7 @@ TEST_F(PrefixCacheTest, DuplicatesStayUncachedAndTheChainContinuesThroughTheOrig
 TEST_F(PrefixCacheTest, ForkedSiblingsCommittingTheSameBlocksRegisterThemOnce) {
   KvCacheManager kv(32, 4, true);
   auto tokens = iota_tokens(10);
-  ASSERT_TRUE(kv.allocate_slots(1, tokens, 10));
-  kv.fork(1, 2);
+  ASSERT_TRUE(allocate_and_fork(kv, tokens, 10));
   kv.commit_full_blocks(1, tokens);
   kv.commit_full_blocks(2, tokens);
   EXPECT_EQ(kv.stats().num_blocks_cached, 2);
@@ -294,8 +298,7 @@ TEST_F(PrefixCacheTest, DisabledCachingNeverCachesOrCounts) {
 TEST(KvCacheManagerTest, StatsCountSharedBlocksOnceForWaste) {
   KvCacheManager kv(16, 4, false);
   const auto tokens = iota_tokens(20);
-  ASSERT_TRUE(kv.allocate_slots(1, tokens, 6));   // 2 blocks, 6 tokens
-  kv.fork(1, 2);                                  // shares both
+  ASSERT_TRUE(allocate_and_fork(kv, tokens, 6));  // 2 blocks, 6 tokens, shared by 1 and 2
   ASSERT_TRUE(kv.allocate_slots(3, tokens, 13));  // 4 blocks, 13 tokens
   const KvStats stats = kv.stats();
   EXPECT_EQ(stats.num_blocks_total, 16);

@@ -2,7 +2,6 @@
 // the same prompt token ids and the same continuation, token for token.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/test_data.h"
@@ -23,11 +22,8 @@ void expect_golden(const std::string& model_file) {
   const int64_t n_vocab = (*model)->hparams.n_vocab;
   ThreadPool pool(2);
 
-  std::ifstream in(golden_path);
-  std::string line;
   int cases = 0;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
+  for (const std::string& line : test::read_lines(golden_path)) {
     const auto golden = nlohmann::json::parse(line);
     const auto prompt = golden["prompt"].get<std::string>();
     const auto want_prompt = golden["prompt_token_ids"].get<std::vector<int32_t>>();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 
 #include "common/test_data.h"
 #include "model/llama_forward.h"
@@ -21,6 +22,7 @@ namespace {
 using test::RandomLlamaSpec;
 
 constexpr const char* kSpmSpace = "\xE2\x96\x81";  // SentencePiece's word-start mark
+constexpr const char* kSpmVocabFile = "models/vocab/ggml-vocab-llama-spm.gguf";
 
 std::unique_ptr<LlamaModel> build(const RandomLlamaSpec& spec,
                                   const test::SmallVocab* vocab = nullptr) {
@@ -52,10 +54,22 @@ float logits_distance(const LlamaModel& a, const LlamaModel& b) {
   return test::max_abs_diff(test::reference_logits(a, prompt), test::reference_logits(b, prompt));
 }
 
-std::unique_ptr<gguf::GgufFile> open_vocab(const std::string& path) {
+// The first n tokens of the vocab file at `path` (plus `also_keep`), for a small model; the
+// file stays open, as SmallVocab::write needs. Empty, with a test failure, if either fails.
+struct TestVocab {
+  std::unique_ptr<gguf::GgufFile> file;
+  test::SmallVocab small;
+};
+
+std::optional<TestVocab> small_vocab(const std::string& path, int64_t n,
+                                     const std::vector<std::string>& also_keep = {}) {
   auto file = gguf::GgufFile::open(path);
   EXPECT_TRUE(file.ok()) << file.error().message;
-  return file.ok() ? std::move(file).value() : nullptr;
+  if (!file.ok()) return std::nullopt;
+  auto vocab = test::SmallVocab::from(**file, n, also_keep);
+  EXPECT_TRUE(vocab.ok()) << vocab.error().message;
+  if (!vocab.ok()) return std::nullopt;
+  return TestVocab{std::move(file).value(), std::move(vocab).value()};
 }
 
 // The tokenizer the model carries round-trips text, and what it produces runs through the
@@ -179,21 +193,19 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, StoriesDtype,
 // ---- Model families -----------------------------------------------------------------------
 
 TEST(ModelFamilies, Llama2StyleMultiHeadDefaultRopeBase) {
-  MOON_REQUIRE_TEST_FILE(spm_path, "models/vocab/ggml-vocab-llama-spm.gguf");
-  auto spm = open_vocab(spm_path);
-  ASSERT_TRUE(spm);
-  auto vocab = test::SmallVocab::from(*spm, 320, {kSpmSpace});
-  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  MOON_REQUIRE_TEST_FILE(spm_path, kSpmVocabFile);
+  auto vocab = small_vocab(spm_path, 320, {kSpmSpace});
+  ASSERT_TRUE(vocab);
   RandomLlamaSpec spec;
   spec.name = "llama-2 style";
-  spec.n_vocab = vocab->size();
+  spec.n_vocab = vocab->small.size();
   spec.n_embd = 64;
   spec.n_head = 4;
   spec.n_head_kv = 4;  // Llama 2 7B/13B: no grouping, but the key is written
   spec.rope_dims = 16;
   spec.write_vocab_size = false;  // older converters leave it to the token list
   spec.seed = 2;
-  auto model = build(spec, &*vocab);
+  auto model = build(spec, &vocab->small);
   ASSERT_TRUE(model);
   const LlamaHparams& hp = model->hparams;
   EXPECT_EQ(hp.rope_freq_base, 10000.0f);
@@ -207,21 +219,19 @@ TEST(ModelFamilies, Llama2StyleMultiHeadDefaultRopeBase) {
 
   // Without head_count_kv, as in llama2.c conversions of MHA models, it defaults to head_count.
   spec.write_head_count_kv = false;
-  auto implicit = build(spec, &*vocab);
+  auto implicit = build(spec, &vocab->small);
   ASSERT_TRUE(implicit);
   EXPECT_EQ(implicit->hparams.n_head_kv, 4);
   EXPECT_EQ(logits_distance(*model, *implicit), 0.0f);
 }
 
 TEST(ModelFamilies, TinyLlamaStyleGqa32Over4) {
-  MOON_REQUIRE_TEST_FILE(spm_path, "models/vocab/ggml-vocab-llama-spm.gguf");
-  auto spm = open_vocab(spm_path);
-  ASSERT_TRUE(spm);
-  auto vocab = test::SmallVocab::from(*spm, 300, {kSpmSpace});
-  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  MOON_REQUIRE_TEST_FILE(spm_path, kSpmVocabFile);
+  auto vocab = small_vocab(spm_path, 300, {kSpmSpace});
+  ASSERT_TRUE(vocab);
   RandomLlamaSpec spec;
   spec.name = "tinyllama style";
-  spec.n_vocab = vocab->size();
+  spec.n_vocab = vocab->small.size();
   spec.n_embd = 128;
   spec.n_ff = 352;
   spec.n_head = 32;
@@ -230,7 +240,7 @@ TEST(ModelFamilies, TinyLlamaStyleGqa32Over4) {
   spec.rope_dims = 4;
   spec.freq_base = 10000.0f;
   spec.seed = 3;
-  auto model = build(spec, &*vocab);
+  auto model = build(spec, &vocab->small);
   ASSERT_TRUE(model);
   EXPECT_EQ(model->hparams.n_gqa(), 8);
   EXPECT_EQ(model->hparams.head_dim, 4);
@@ -255,15 +265,13 @@ RandomLlamaSpec llama3_spec() {
 
 TEST(ModelFamilies, Llama3StyleRopeFreqsAndHighBase) {
   MOON_REQUIRE_TEST_FILE(bpe_path, "models/vocab/ggml-vocab-llama-bpe.gguf");
-  auto bpe = open_vocab(bpe_path);
-  ASSERT_TRUE(bpe);
   // Llama 3's 128256 tokens would dwarf a tiny model: its first 1000 (bytes and early merges)
   // and its special tokens keep the real tokenizer metadata at a small embedding.
-  auto vocab = test::SmallVocab::from(*bpe, 1000);
-  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  auto vocab = small_vocab(bpe_path, 1000);
+  ASSERT_TRUE(vocab);
   RandomLlamaSpec spec = llama3_spec();
-  spec.n_vocab = vocab->size();
-  auto model = build(spec, &*vocab);
+  spec.n_vocab = vocab->small.size();
+  auto model = build(spec, &vocab->small);
   ASSERT_TRUE(model);
   EXPECT_EQ(model->hparams.rope_freq_base, 500000.0f);
   EXPECT_EQ(model->hparams.n_gqa(), 4);
@@ -277,7 +285,7 @@ TEST(ModelFamilies, Llama3StyleRopeFreqsAndHighBase) {
   // rope_freqs matters...
   RandomLlamaSpec plain = spec;
   plain.rope_freqs.clear();
-  auto without = build(plain, &*vocab);
+  auto without = build(plain, &vocab->small);
   ASSERT_TRUE(without);
   EXPECT_GT(logits_distance(*model, *without), 1e-3f);
   // ...and means what Llama 3.1 means: it divides each pair's frequency, so factors of all 2
@@ -299,14 +307,12 @@ TEST(ModelFamilies, Llama3StyleRopeFreqsAndHighBase) {
 }
 
 TEST(ModelFamilies, MistralStyleGqaWithExplicitHeadSizes) {
-  MOON_REQUIRE_TEST_FILE(spm_path, "models/vocab/ggml-vocab-llama-spm.gguf");
-  auto spm = open_vocab(spm_path);
-  ASSERT_TRUE(spm);
-  auto vocab = test::SmallVocab::from(*spm, 320, {kSpmSpace});
-  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  MOON_REQUIRE_TEST_FILE(spm_path, kSpmVocabFile);
+  auto vocab = small_vocab(spm_path, 320, {kSpmSpace});
+  ASSERT_TRUE(vocab);
   RandomLlamaSpec spec;
   spec.name = "mistral style";
-  spec.n_vocab = vocab->size();
+  spec.n_vocab = vocab->small.size();
   spec.n_embd = 64;
   spec.n_ff = 224;
   spec.n_head = 8;
@@ -317,7 +323,7 @@ TEST(ModelFamilies, MistralStyleGqaWithExplicitHeadSizes) {
   spec.rope_dims = 8;
   spec.freq_base = 1000000.0f;  // Mistral 7B v0.2 and later
   spec.seed = 5;
-  auto model = build(spec, &*vocab);
+  auto model = build(spec, &vocab->small);
   ASSERT_TRUE(model);
   EXPECT_EQ(model->hparams.head_dim, 8);
   EXPECT_EQ(model->hparams.n_gqa(), 4);

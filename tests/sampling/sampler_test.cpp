@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <utility>
 
 #include "sampling/sampling_test_util.h"
 #include "util/thread_pool.h"
@@ -60,6 +61,20 @@ SamplingParams seeded(uint64_t seed, float temperature = 1.0f) {
   return p;
 }
 
+// One sampler call on one row: `logits` (a copy, which the sampler may change) for `state`.
+SampleOutput sample_one(Sampler& sampler, SequenceState& state, std::vector<float> logits) {
+  SequenceState* rows[] = {&state};
+  SampleOutput out[1];
+  sampler.sample(logits, static_cast<int64_t>(logits.size()), rows, out);
+  return out[0];
+}
+// The same with a fresh state (p, seed) and sampler.
+SampleOutput sample_one(const SamplingParams& p, uint64_t seed, std::vector<float> logits) {
+  SequenceState state(p, seed);
+  Sampler sampler;
+  return sample_one(sampler, state, std::move(logits));
+}
+
 TEST(Sampler, SeededSamplingIsTheSameWhateverTheBatch) {
   constexpr int64_t kVocab = 2000;
   constexpr int kSteps = 24;
@@ -108,16 +123,13 @@ TEST(Sampler, GreedyRowsReturnArgmaxAndTrueLogprobs) {
   p.top_logprobs = 5;
   SequenceState state(p, 1);
   const std::vector<float> row = test::normal_row(4, kVocab);
-  std::vector<float> logits = row;
-  SequenceState* rows[] = {&state};
-  SampleOutput out[1];
   Sampler sampler;
-  sampler.sample(logits, kVocab, rows, out);
+  const SampleOutput out = sample_one(sampler, state, row);
   const test::ReferenceGreedy want = test::reference_greedy(row);
-  EXPECT_EQ(out[0].id, want.id);
-  EXPECT_NEAR(out[0].logprob, want.logprob, 2e-6);
-  ASSERT_EQ(out[0].n_top, 5);
-  EXPECT_EQ(out[0].top[0].id, want.id);
+  EXPECT_EQ(out.id, want.id);
+  EXPECT_NEAR(out.logprob, want.logprob, 2e-6);
+  ASSERT_EQ(out.n_top, 5);
+  EXPECT_EQ(out.top[0].id, want.id);
   EXPECT_EQ(state.step(), 1);
   EXPECT_TRUE(state.history().output_counts().empty());  // no penalties: no history kept
 }
@@ -127,15 +139,9 @@ TEST(Sampler, PenalizedSequencesRecordTheirOutput) {
   p.temperature = 0.0f;
   p.frequency_penalty = 1.0f;
   SequenceState state(p, 1);
-  std::vector<float> logits = {0.0f, 5.0f, 4.5f};
-  SequenceState* rows[] = {&state};
-  SampleOutput out[1];
   Sampler sampler;
-  sampler.sample(logits, 3, rows, out);
-  EXPECT_EQ(out[0].id, 1);
-  logits = {0.0f, 5.0f, 4.5f};
-  sampler.sample(logits, 3, rows, out);
-  EXPECT_EQ(out[0].id, 2);  // 5 - 1 < 4.5
+  EXPECT_EQ(sample_one(sampler, state, {0.0f, 5.0f, 4.5f}).id, 1);
+  EXPECT_EQ(sample_one(sampler, state, {0.0f, 5.0f, 4.5f}).id, 2);  // 5 - 1 < 4.5
   EXPECT_EQ(state.history().output_counts().at(1), 1);
   EXPECT_EQ(state.history().output_counts().at(2), 1);
 }
@@ -148,13 +154,10 @@ TEST(Sampler, SampledLogprobIsThatOfTheChosenToken) {
   Sampler sampler;
   for (int step = 0; step < 20; ++step) {
     const std::vector<float> row = test::normal_row(100 + step, kVocab);
-    std::vector<float> logits = row;
-    SequenceState* rows[] = {&state};
-    SampleOutput out[1];
-    sampler.sample(logits, kVocab, rows, out);
+    const SampleOutput out = sample_one(sampler, state, row);
     const test::ReferenceGreedy ref = test::reference_greedy(row);
-    EXPECT_NEAR(out[0].logprob, test::reference_logprob(ref, row[out[0].id]), 2e-6);
-    EXPECT_EQ(out[0].n_top, 3);
+    EXPECT_NEAR(out.logprob, test::reference_logprob(ref, row[out.id]), 2e-6);
+    EXPECT_EQ(out.n_top, 3);
   }
 }
 
@@ -175,28 +178,18 @@ TEST(Sampler, NonFiniteRowsNeverCrashOrLeaveTheVocabulary) {
         p.top_p = top_p;
         p.min_p = 0.1f;
         for (const auto& row : rows) {
-          SequenceState state(p, 9);
-          std::vector<float> logits = row;
-          SequenceState* states[] = {&state};
-          SampleOutput out[1];
-          Sampler sampler;
-          sampler.sample(logits, kVocab, states, out);
-          EXPECT_GE(out[0].id, 0);
-          EXPECT_LT(out[0].id, kVocab);
-          EXPECT_FALSE(std::isnan(row[out[0].id]) && !std::isnan(row[0]));
+          const SampleOutput out = sample_one(p, 9, row);
+          EXPECT_GE(out.id, 0);
+          EXPECT_LT(out.id, kVocab);
+          EXPECT_FALSE(std::isnan(row[out.id]) && !std::isnan(row[0]));
         }
       }
     }
   }
   // A single +inf among finite logits is certain.
-  SamplingParams p;
-  SequenceState state(p, 1);
-  std::vector<float> logits = rows[3];
-  SequenceState* states[] = {&state};
-  SampleOutput out[1];
-  Sampler().sample(logits, kVocab, states, out);
-  EXPECT_EQ(out[0].id, 20);
-  EXPECT_EQ(out[0].logprob, 0.0f);
+  const SampleOutput out = sample_one(SamplingParams{}, 1, rows[3]);
+  EXPECT_EQ(out.id, 20);
+  EXPECT_EQ(out.logprob, 0.0f);
 }
 
 TEST(Sampler, VanishingTemperatureIsGreedy) {
@@ -207,12 +200,7 @@ TEST(Sampler, VanishingTemperatureIsGreedy) {
       SamplingParams p;
       p.temperature = t;
       p.top_p = top_p;
-      SequenceState state(p, 3);
-      std::vector<float> logits = row;
-      SequenceState* rows[] = {&state};
-      SampleOutput out[1];
-      Sampler().sample(logits, 1000, rows, out);
-      EXPECT_EQ(out[0].id, argmax) << t << " " << top_p;
+      EXPECT_EQ(sample_one(p, 3, row).id, argmax) << t << " " << top_p;
     }
   }
 }
@@ -231,10 +219,7 @@ TEST(Sampler, MinTokensMasksEosAndStopTokensUntilReached) {
     logits[2] = 10.0f;  // EOS is the argmax,
     logits[7] = 9.0f;   // then the stop token,
     logits[4] = 8.0f;   // then an ordinary one
-    SequenceState* rows[] = {&state};
-    SampleOutput out[1];
-    sampler.sample(logits, kVocab, rows, out);
-    got.push_back(out[0].id);
+    got.push_back(sample_one(sampler, state, logits).id);
   }
   EXPECT_EQ(got, (std::vector<int32_t>{4, 4, 4, 2, 2}));
 }
@@ -245,22 +230,12 @@ TEST(Sampler, LogitBiasCanForceOrForbidATokenEvenWhenGreedy) {
   p.temperature = 0.0f;
   p.logit_bias = {{17, 100.0f}};
   const std::vector<float> row = test::normal_row(3, kVocab);
-  SequenceState state(p, 1);
-  std::vector<float> logits = row;
-  SequenceState* rows[] = {&state};
-  SampleOutput out[1];
-  Sampler sampler;
-  sampler.sample(logits, kVocab, rows, out);
-  EXPECT_EQ(out[0].id, 17);
+  EXPECT_EQ(sample_one(p, 1, row).id, 17);
   const int32_t argmax = test::reference_greedy(row).id;
   SamplingParams forbid;
   forbid.temperature = 0.0f;
   forbid.logit_bias = {{argmax, -100.0f}};
-  SequenceState state2(forbid, 1);
-  logits = row;
-  SequenceState* rows2[] = {&state2};
-  sampler.sample(logits, kVocab, rows2, out);
-  EXPECT_NE(out[0].id, argmax);
+  EXPECT_NE(sample_one(forbid, 1, row).id, argmax);
 }
 
 TEST(Sampler, RecordsItsOwnTimePerCall) {
@@ -268,12 +243,7 @@ TEST(Sampler, RecordsItsOwnTimePerCall) {
   SamplingParams p;
   SequenceState state(p, 1);
   Sampler sampler;
-  for (int i = 0; i < 3; ++i) {
-    std::vector<float> logits = test::normal_row(i, kVocab);
-    SequenceState* rows[] = {&state};
-    SampleOutput out[1];
-    sampler.sample(logits, kVocab, rows, out);
-  }
+  for (int i = 0; i < 3; ++i) sample_one(sampler, state, test::normal_row(i, kVocab));
   EXPECT_EQ(sampler.stats().calls, 3);
   EXPECT_EQ(sampler.stats().rows, 3);
   EXPECT_GT(sampler.stats().last_ms, 0.0);

@@ -96,15 +96,8 @@ TEST_P(BpeReference, SameTokensAsNaiveMerging) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(ByteLevelVocabs, BpeReference,
-                         ::testing::Values("llama-bpe", "qwen2", "gpt-2", "deepseek-coder"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s) {
-                             if (c == '-') c = '_';
-                           }
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(ByteLevelVocabs, BpeReference, ::testing::ValuesIn(test::kByteLevelVocabs),
+                         test::vocab_param_name);
 
 }  // namespace
 }  // namespace moon

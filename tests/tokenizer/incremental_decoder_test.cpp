@@ -65,59 +65,43 @@ std::string stream(const Tokenizer& tok, const Ids& ids, bool skip_special) {
   return all + rest;
 }
 
-class StreamingAllVocabs : public ::testing::TestWithParam<const char*> {};
+class StreamingAllVocabs : public test::VocabTest {};
 
 TEST_P(StreamingAllVocabs, ConcatenationEqualsDecode) {
-  const std::string name = GetParam();
-  MOON_REQUIRE_TEST_FILE(path, "models/vocab/ggml-vocab-" + name + ".gguf");
-  const Tokenizer* tok = test::vocab_tokenizer(name);
-  ASSERT_NE(tok, nullptr);
   test::TextGenerator gen(99);
   for (int i = 0; i < 300; ++i) {
     const bool invalid = i % 3 == 2;
     const std::string text = gen.text(10, invalid);
-    const Ids ids = tok->encode(text, i % 2 == 0, false);
-    const std::string decoded = tok->decode(ids, true);
+    const Ids ids = tok_->encode(text, i % 2 == 0, false);
+    const std::string decoded = tok_->decode(ids, true);
     EXPECT_TRUE(is_valid_utf8(decoded));
-    EXPECT_EQ(stream(*tok, ids, true), decoded) << test::hex_bytes(text);
-    EXPECT_EQ(stream(*tok, ids, false), tok->decode(ids, false));
+    EXPECT_EQ(stream(*tok_, ids, true), decoded) << test::hex_bytes(text);
+    EXPECT_EQ(stream(*tok_, ids, false), tok_->decode(ids, false));
     // Valid text comes back whole, with two exceptions by design: SentencePiece reads a
     // literal U+2581 as a space, and Phi-3's </s> eats the whitespace after it.
-    const bool spm = tok->kind() == TokenizerKind::Spm;
+    const bool spm = tok_->kind() == TokenizerKind::Spm;
     if (!invalid && !(spm && text.find("\xE2\x96\x81") != std::string::npos) &&
-        !(name == "phi-3" && text.find("</s>") != std::string::npos)) {
-      EXPECT_EQ(decoded, text) << name << " " << test::hex_bytes(text);
+        !(name_ == "phi-3" && text.find("</s>") != std::string::npos)) {
+      EXPECT_EQ(decoded, text) << name_ << " " << test::hex_bytes(text);
     }
   }
 }
 
 TEST_P(StreamingAllVocabs, RandomIds) {
-  const std::string name = GetParam();
-  MOON_REQUIRE_TEST_FILE(path, "models/vocab/ggml-vocab-" + name + ".gguf");
-  const Tokenizer* tok = test::vocab_tokenizer(name);
-  ASSERT_NE(tok, nullptr);
   test::TextGenerator gen(7);
   for (int i = 0; i < 300; ++i) {
     Ids ids(1 + gen.below(16));
-    for (TokenId& id : ids) id = static_cast<TokenId>(gen.below(tok->vocab_size()));
+    for (TokenId& id : ids) id = static_cast<TokenId>(gen.below(tok_->vocab_size()));
     for (bool skip : {true, false}) {
-      const std::string decoded = tok->decode(ids, skip);
+      const std::string decoded = tok_->decode(ids, skip);
       EXPECT_TRUE(is_valid_utf8(decoded));
-      EXPECT_EQ(stream(*tok, ids, skip), decoded) << test::ids_to_string(ids);
+      EXPECT_EQ(stream(*tok_, ids, skip), decoded) << test::ids_to_string(ids);
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllVocabs, StreamingAllVocabs,
-                         ::testing::Values("llama-spm", "phi-3", "llama-bpe", "qwen2", "gpt-2",
-                                           "deepseek-coder"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s) {
-                             if (c == '-') c = '_';
-                           }
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(AllVocabs, StreamingAllVocabs, ::testing::ValuesIn(test::kAllVocabs),
+                         test::vocab_param_name);
 
 TEST(IncrementalDecoder, CharacterSplitOverByteFallbackTokensComesOutOnce) {
   MOON_REQUIRE_TEST_FILE(path, "models/vocab/ggml-vocab-llama-spm.gguf");

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,19 +11,25 @@
 #include "gguf/gguf_file.h"
 
 namespace moon::test {
-namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 std::string vocab_path(const std::string& name) {
   return test_data_file("models/vocab/ggml-vocab-" + name + ".gguf");
+}
+
+std::string vocab_param_name(const ::testing::TestParamInfo<const char*>& info) {
+  std::string s = info.param;
+  for (char& c : s) {
+    if (c == '-') c = '_';
+  }
+  return s;
+}
+
+void VocabTest::SetUp() {
+  name_ = GetParam();
+  MOON_REQUIRE_TEST_FILE(path, "models/vocab/ggml-vocab-" + name_ + ".gguf");
+  path_ = path;
+  tok_ = vocab_tokenizer(name_);
+  ASSERT_NE(tok_, nullptr);
 }
 
 const Tokenizer* vocab_tokenizer(const std::string& name) {

@@ -8,47 +8,31 @@
 namespace moon {
 namespace {
 
-class VocabCases : public ::testing::TestWithParam<const char*> {};
+class VocabCases : public test::VocabTest {};
 
 TEST_P(VocabCases, EncodeMatchesLlamaCpp) {
-  const std::string name = GetParam();
-  MOON_REQUIRE_TEST_FILE(path, "models/vocab/ggml-vocab-" + name + ".gguf");
-  const Tokenizer* tok = test::vocab_tokenizer(name);
-  ASSERT_NE(tok, nullptr);
-  const auto cases = test::read_vocab_cases(path);
+  const auto cases = test::read_vocab_cases(path_);
   ASSERT_EQ(cases.size(), 46u);
   for (size_t i = 0; i < cases.size(); ++i) {
     const auto& c = cases[i];
-    const std::vector<TokenId> got = tok->encode(c.text, /*add_special=*/false,
-                                                 /*parse_special=*/false);
+    const std::vector<TokenId> got = tok_->encode(c.text, /*add_special=*/false,
+                                                  /*parse_special=*/false);
     EXPECT_EQ(test::ids_to_string(got), test::ids_to_string(c.ids))
-        << name << " case " << i << " text " << test::hex_bytes(c.text);
+        << name_ << " case " << i << " text " << test::hex_bytes(c.text);
   }
 }
 
 TEST_P(VocabCases, DecodeRoundTrips) {
-  const std::string name = GetParam();
-  MOON_REQUIRE_TEST_FILE(path, "models/vocab/ggml-vocab-" + name + ".gguf");
-  const Tokenizer* tok = test::vocab_tokenizer(name);
-  ASSERT_NE(tok, nullptr);
-  for (const auto& c : test::read_vocab_cases(path)) {
+  for (const auto& c : test::read_vocab_cases(path_)) {
     // Both the expected ids and ours: decoding is the inverse of llama.cpp's encoding too.
-    EXPECT_EQ(tok->decode(c.ids, /*skip_special=*/true), c.text)
-        << name << " text " << test::hex_bytes(c.text);
-    EXPECT_EQ(tok->decode(tok->encode(c.text, false, false), true), c.text) << name;
+    EXPECT_EQ(tok_->decode(c.ids, /*skip_special=*/true), c.text)
+        << name_ << " text " << test::hex_bytes(c.text);
+    EXPECT_EQ(tok_->decode(tok_->encode(c.text, false, false), true), c.text) << name_;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllVocabs, VocabCases,
-                         ::testing::Values("llama-spm", "phi-3", "llama-bpe", "qwen2", "gpt-2",
-                                           "deepseek-coder"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s) {
-                             if (c == '-') c = '_';
-                           }
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(AllVocabs, VocabCases, ::testing::ValuesIn(test::kAllVocabs),
+                         test::vocab_param_name);
 
 }  // namespace
 }  // namespace moon

@@ -1,0 +1,236 @@
+// The loops of the sampler's SIMD kernels (see kernels.h), written once over a per-ISA
+// vector-traits struct V. kernels_avx2.cpp and kernels_avx512.cpp each define their traits
+// and instantiate these templates; the ISAs differ only in what the traits do.
+//
+// Include only from such a per-ISA file, once, after <immintrin.h> and after defining
+// MOON_SAMPLING_TARGET to that ISA's target attribute (simd_target.h): every function here
+// that touches vectors carries it, so each file's instantiations compile for its own ISA.
+// Everything is in an unnamed namespace, so the two files' copies never meet.
+//
+// V provides:
+//   Vec, kLanes, kBlockVecs (one block of kLanes·kBlockVecs logits stays in registers),
+//   kExpArgMin (e^d clamps d here: 2^(d·log2e) must stay in exp2_nonpositive's range),
+//   set1, zero, load, add, mul, sub, max (NaN-proof: max(v, acc) keeps acc when v is NaN),
+//   fmadd, fmsub, any_gt (some lane of a > b, ordered), exp2_nonpositive (2^u for u <= 0,
+//   via exp2_fraction below), max_to_128 and add_to_128 (the first folds of hmax and hsum),
+//   load_padded (x[0, left) with -inf after, left >= 1),
+//   Tail, tail (lanes [0, left) of the vector at hand), load_tail (0 outside the tail),
+//   keep_ge (e where the tail's v >= min, else 0), store_tail,
+//   Top: the fused pass's top-N collector, with start(TopCollector&), current_bar() (what a
+//   logit must beat), collect(x, n, id) (offers x[0, n), ids from id; out of line) and
+//   finish(TopCollector&) (leaves the best, sorted, in it); CollectorTop is the plain one.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "sampling/kernels.h"
+
+#ifndef MOON_SAMPLING_TARGET
+#error "define MOON_SAMPLING_TARGET (the ISA's target attribute) before including kernels_simd.h"
+#endif
+
+namespace moon::sampling_internal {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// 2^f for f in [0, 1): the polynomial every kernel shares (kernels.h), by Horner's rule.
+template <class V>
+MOON_SAMPLING_TARGET inline typename V::Vec exp2_fraction(typename V::Vec f) {
+  typename V::Vec p = V::fmadd(V::set1(kExp2C5), f, V::set1(kExp2C4));
+  p = V::fmadd(p, f, V::set1(kExp2C3));
+  p = V::fmadd(p, f, V::set1(kExp2C2));
+  p = V::fmadd(p, f, V::set1(kExp2C1));
+  return V::fmadd(p, f, V::set1(1.0f));
+}
+
+// e^d for d <= 0; NaN gives what exp2_nonpositive gives for kExpArgMin·log2e (the clamp's
+// max returns its second operand on NaN).
+template <class V>
+MOON_SAMPLING_TARGET inline typename V::Vec exp_nonpositive(typename V::Vec d) {
+  d = V::max(d, V::set1(V::kExpArgMin));
+  return V::exp2_nonpositive(V::mul(d, V::set1(kLog2e)));
+}
+
+template <class V>
+MOON_SAMPLING_TARGET inline float hmax(typename V::Vec v) {
+  __m128 m = V::max_to_128(v);
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+template <class V>
+MOON_SAMPLING_TARGET inline float hsum(typename V::Vec v) {
+  __m128 s = V::add_to_128(v);
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// The top-N collector of ISAs without a faster one: appends what beats the shared
+// TopCollector's bar straight into it and compacts at the end.
+struct CollectorTop {
+  TopCollector* top;
+
+  void start(TopCollector& t) { top = &t; }
+  float current_bar() const { return top->bar; }
+  // Appends the logits of x[0, n) that beat the bar, `id` being x[0]'s. Out of line and
+  // rare (only for blocks holding such a logit), so the hot loop keeps its registers.
+  [[gnu::noinline]] void collect(const float* x, int64_t n, int64_t id) {
+    TopCollector& t = *top;
+    for (int64_t k = 0; k < n; ++k) {
+      if (x[k] > t.bar) t.add(x[k], static_cast<int32_t>(id + k));
+    }
+  }
+  void finish(TopCollector&) { top->compact(); }
+};
+
+// The running state of the fused pass over one segment. Every lane shares one running max
+// m (so it rarely changes and its branch predicts well); the sums hold Σ 2^(x·log2e - h)
+// with h = fl(m·log2e), so each exponent is one FMA from the logit, and the constant
+// factor 2^(h - m·log2e) left by rounding h is applied once, in double, at the end (with
+// the same float log2e as the FMAs, so that its own rounding cancels too).
+template <class V>
+struct State {
+  typename V::Vec max;   // m, broadcast; starts at -FLT_MAX so -inf logits give 2^-inf = 0
+  typename V::Vec h;     // h, broadcast
+  typename V::Vec sum0;  // two accumulators halve the add chain
+  typename V::Vec sum1;
+  float m;
+  float h_scalar;
+  int64_t block;  // start of the block where m first appeared
+};
+
+// One block of kVecs vectors already in registers: the block max first (the NaN-proof
+// max(v, acc) keeps acc when v is NaN), then every exponential against the updated m.
+// With kTop, returns whether some logit beat `threshold` (the top-N collector's bar).
+template <class V, int kVecs, bool kTop>
+MOON_SAMPLING_TARGET inline bool fused_block(const typename V::Vec* v, int64_t start, State<V>& s,
+                                             typename V::Vec threshold) {
+  typename V::Vec acc;
+  bool beat = false;
+  if constexpr (kTop) {
+    typename V::Vec block_max = V::set1(kNegInf);
+    for (int j = 0; j < kVecs; ++j) block_max = V::max(v[j], block_max);
+    beat = V::any_gt(block_max, threshold);
+    acc = V::max(block_max, s.max);
+  } else {
+    acc = s.max;
+#pragma GCC unroll 16
+    for (int j = 0; j < kVecs; ++j) acc = V::max(v[j], acc);
+  }
+  if (V::any_gt(acc, s.max)) {  // a new max: a handful of times per row
+    const float m = hmax<V>(acc);
+    const float h = m * kLog2e;
+    // 0 the first time (no sum yet); std::exp2 would take its slow underflow path.
+    const float rescale =
+        s.m == std::numeric_limits<float>::lowest() ? 0.0f : std::exp2(s.h_scalar - h);
+    s.sum0 = V::mul(s.sum0, V::set1(rescale));
+    s.sum1 = V::mul(s.sum1, V::set1(rescale));
+    s.m = m;
+    s.h_scalar = h;
+    s.max = V::set1(m);
+    s.h = V::set1(h);
+    s.block = start;
+  }
+#pragma GCC unroll 16
+  for (int j = 0; j < kVecs; ++j) {
+    const typename V::Vec e = V::exp2_nonpositive(V::fmsub(v[j], V::set1(kLog2e), s.h));
+    if (j % 2 == 0) {
+      s.sum0 = V::add(s.sum0, e);
+    } else {
+      s.sum1 = V::add(s.sum1, e);
+    }
+  }
+  return beat;
+}
+
+template <class V, bool kTop>
+MOON_SAMPLING_TARGET void fused_segment_impl(const float* x, int64_t n, int64_t base,
+                                             SegmentPartial* out) {
+  using Vec = typename V::Vec;
+  constexpr int kLanes = V::kLanes;
+  constexpr float kLowest = std::numeric_limits<float>::lowest();
+  State<V> s{V::set1(kLowest), V::set1(kLowest), V::zero(), V::zero(), kLowest, kLowest, 0};
+  typename V::Top top;
+  if constexpr (kTop) top.start(out->top);
+  Vec threshold = V::set1(kNegInf);
+  constexpr int64_t kBlock = kLanes * V::kBlockVecs;
+  int64_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    Vec v[V::kBlockVecs];
+#pragma GCC unroll 16
+    for (int j = 0; j < V::kBlockVecs; ++j) v[j] = V::load(x + i + j * kLanes);
+    if (fused_block<V, V::kBlockVecs, kTop>(v, i, s, threshold)) {
+      top.collect(x + i, kBlock, base + i);
+      threshold = V::set1(top.current_bar());
+    }
+  }
+  for (; i < n; i += kLanes) {
+    // The ragged end: one vector at a time, the last one padded with -inf.
+    const int64_t left = n - i;
+    Vec v[1] = {V::load_padded(x + i, left)};
+    if (fused_block<V, 1, kTop>(v, i, s, threshold)) {
+      top.collect(x + i, left < kLanes ? left : kLanes, base + i);
+      threshold = V::set1(top.current_bar());
+    }
+  }
+
+  if constexpr (kTop) top.finish(out->top);
+  // m still -FLT_MAX: no finite logit (or only -FLT_MAX ones; the caller redoes such rows).
+  if (s.m == kLowest) return;
+  out->max = s.m;
+  out->sum = static_cast<double>(hsum<V>(V::add(s.sum0, s.sum1))) *
+             std::exp2(static_cast<double>(s.h_scalar) -
+                       static_cast<double>(s.m) * static_cast<double>(kLog2e));
+  int64_t k = s.block;
+  while (k < n && x[k] != s.m) ++k;
+  out->argmax = base + k;
+}
+
+// fused_segment_<isa> (kernels.h). Scalar code around the kernel, so no target attribute.
+template <class V>
+void fused_segment(const float* x, int64_t n, int64_t base, int top_n, SegmentPartial* out) {
+  out->reset(top_n);
+  if (top_n > 0) {
+    fused_segment_impl<V, true>(x, n, base, out);
+  } else {
+    fused_segment_impl<V, false>(x, n, base, out);
+  }
+}
+
+// exp_weights_<isa> (kernels.h): each block's lanes summed in a register, then across.
+template <class V>
+MOON_SAMPLING_TARGET double exp_weights(const float* x, int64_t n, float max, float inv_temp,
+                                        float min_logit, float* w, float* block_sums) {
+  using Vec = typename V::Vec;
+  constexpr int kLanes = V::kLanes;
+  const Vec vmax = V::set1(max);
+  const Vec vscale = V::set1(inv_temp);
+  const Vec vmin = V::set1(min_logit);
+  double total = 0.0;
+  for (int64_t b = 0; b < n; b += kWeightBlock) {
+    const int64_t end = b + kWeightBlock < n ? b + kWeightBlock : n;
+    Vec acc = V::zero();
+    for (int64_t i = b; i < end; i += kLanes) {
+      const int64_t left = end - i;
+      const typename V::Tail tail = V::tail(left);
+      const Vec v = V::load_tail(x + i, left, tail);
+      const Vec e = V::keep_ge(v, vmin, tail, exp_nonpositive<V>(V::mul(V::sub(v, vmax), vscale)));
+      V::store_tail(w + i, left, tail, e);
+      acc = V::add(acc, e);
+    }
+    const float sum = hsum<V>(acc);
+    block_sums[b / kWeightBlock] = sum;
+    total += sum;
+  }
+  return total;
+}
+
+}  // namespace
+}  // namespace moon::sampling_internal
