@@ -162,8 +162,7 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
       ->check(CLI::Range(int64_t{4}, int64_t{1} << 31));
   cmd->add_option("--request-rate", c.request_rate,
                   "Requests per second (inf: all at once; else Poisson/gamma arrivals)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->capture_default_str();
   cmd->add_option("--burstiness", c.burstiness,
                   "Gamma shape of inter-arrival times (1: Poisson; <1 burstier)")
       ->capture_default_str()
@@ -280,6 +279,7 @@ int run_bench(BenchOptions o) {
   };
   if (auto st = parse_lists(o); !st.ok()) return fail(st.error());
   BenchConfig& c = o.config;
+  if (!(c.request_rate > 0.0)) return fail(make_error("--request-rate must be positive or inf"));
   auto url = loadgen::parse_base_url(c.base_url);
   if (!url.ok()) return fail(url.error());
   if (!o.host.empty()) url->host = o.host;

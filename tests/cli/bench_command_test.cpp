@@ -77,6 +77,9 @@ TEST(BenchCommand, BadFlagsAndUnreachableServerFail) {
   r = test::run_command(MOON_BINARY_PATH, {"bench", "--metric-percentiles", "101"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("'101'"), std::string::npos) << r.err;
+  r = test::run_command(MOON_BINARY_PATH, {"bench", "--request-rate", "0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--request-rate must be positive"), std::string::npos) << r.err;
   r = test::run_command(MOON_BINARY_PATH, {"bench", "--base-url", "https://x"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("http://"), std::string::npos) << r.err;
