@@ -14,8 +14,8 @@ struct BenchConfig {
   std::string model;    // empty: the first of GET /v1/models
   std::string api_key;  // sent as "Authorization: Bearer KEY" when set
 
-  std::string dataset_name = "random";  // random | file (one JSON string prompt per line)
-  std::string dataset_path;
+  std::string dataset_name = "random";  // only "random" is generated; else --dataset-path
+  std::string dataset_path;             // one JSON string prompt per line; overrides dataset_name
   int64_t num_prompts = 1000;
   int64_t random_input_len = 1024;
   int64_t random_output_len = 128;
