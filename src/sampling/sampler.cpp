@@ -72,6 +72,9 @@ int32_t sample_from_row(std::span<const float> row, const GreedyResult& g, const
   if (!(g.max_logit > -kInf)) return g.id;  // nothing finite: the greedy pass's choice
   const int64_t vocab = static_cast<int64_t>(row.size());
   const double temperature = p.temperature;
+  // Below ~3e-39 the float 1/T is infinite and 0·inf would poison the row's maximum with NaN;
+  // a temperature that small leaves all the weight on the argmax anyway.
+  if (!(1.0 / temperature <= std::numeric_limits<float>::max())) return g.id;
   const float max = g.max_logit;
   // min-p keeps p_i >= min_p·p_max, i.e. (x_i - max)/T >= log(min_p).
   const float min_logit =
@@ -88,7 +91,7 @@ int32_t sample_from_row(std::span<const float> row, const GreedyResult& g, const
                         sampling_internal::kWeightBlock);
     const double total = exp_weights(row.data(), vocab, max, static_cast<float>(1.0 / temperature),
                                      min_logit, s.weights.data(), s.block_sums.data());
-    // A temperature so small that 1/T overflows leaves no weight anywhere: that is greedy.
+    // No weight anywhere (every logit NaN but the maximum, say): fall back to greedy.
     if (!(total > 0.0)) return g.id;
     return draw_from_weights(s, vocab, total, u);
   }
