@@ -9,10 +9,8 @@
 #include <sstream>
 
 #include "common/run_command.h"
+#include "common/test_client.h"
 #include "common/test_data.h"
-// ServerProcess and http_request live in the server tests' helper; this binary compiles it in
-// rather than copying it (test_cli does not link the server tests).
-#include "server/test_client.cpp"  // NOLINT(bugprone-suspicious-include)
 
 namespace moon {
 namespace {

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "common/test_data.h"
-#include "test_client.h"
+#include "common/test_client.h"
 
 namespace moon::test {
 namespace {

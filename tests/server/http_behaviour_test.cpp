@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/test_data.h"
-#include "test_client.h"
+#include "common/test_client.h"
 
 namespace moon::test {
 namespace {

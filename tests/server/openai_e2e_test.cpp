@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "common/test_data.h"
-#include "test_client.h"
+#include "common/test_client.h"
 
 namespace moon::test {
 namespace {

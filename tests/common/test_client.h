@@ -1,4 +1,4 @@
-// Test helpers for the server tests: run the real `moon serve` as a child process on a free
+// Test helpers for the server and CLI tests: run the real `moon serve` as a child process on a free
 // loopback port, and talk raw HTTP/1.1 to it over plain sockets (every wait bounded).
 #pragma once
 

@@ -1,4 +1,4 @@
-#include "test_client.h"
+#include "common/test_client.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
