@@ -39,45 +39,22 @@ std::string_view value_type_name(ValueType type) {
 }
 
 Value Value::make_int(ValueType type, int64_t v) {
-  Value value;
-  value.type_ = type;
-  value.v_ = v;
-  return value;
+  return Value(type, v);
 }
-
 Value Value::make_uint64(uint64_t v) {
-  Value value;
-  value.type_ = ValueType::UInt64;
-  value.v_ = v;
-  return value;
+  return Value(ValueType::UInt64, v);
 }
-
 Value Value::make_float(ValueType type, double v) {
-  Value value;
-  value.type_ = type;
-  value.v_ = v;
-  return value;
+  return Value(type, v);
 }
-
 Value Value::make_bool(bool v) {
-  Value value;
-  value.type_ = ValueType::Bool;
-  value.v_ = v;
-  return value;
+  return Value(ValueType::Bool, v);
 }
-
 Value Value::make_string(std::string_view v) {
-  Value value;
-  value.type_ = ValueType::String;
-  value.v_ = v;
-  return value;
+  return Value(ValueType::String, v);
 }
-
 Value Value::make_array(Array array) {
-  Value value;
-  value.type_ = ValueType::Array;
-  value.v_ = std::move(array);
-  return value;
+  return Value(ValueType::Array, std::move(array));
 }
 
 std::optional<int64_t> Value::as_int() const {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -68,8 +69,11 @@ class Value {
   std::string to_string(size_t max_items = 8) const;
 
  private:
+  using Storage = std::variant<int64_t, uint64_t, double, bool, std::string_view, Array>;
+  Value(ValueType type, Storage v) : type_(type), v_(std::move(v)) {}
+
   ValueType type_ = ValueType::UInt8;
-  std::variant<int64_t, uint64_t, double, bool, std::string_view, Array> v_;
+  Storage v_;
 };
 
 }  // namespace moon::gguf
