@@ -56,6 +56,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // Called once if the client goes away before the current request was answered.
   void on_disconnect(std::function<void()> fn) { on_disconnect_ = std::move(fn); }
   bool is_open() const { return !closed_; }
+  // Bytes queued or being written: a drain must not close the socket under them.
+  bool has_pending_output() const { return !closed_ && (writing_ || !queue_.empty()); }
   // Closes the connection now (shutdown of idle keep-alive connections).
   void close();
 

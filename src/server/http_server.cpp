@@ -1,5 +1,6 @@
 #include "server/http_server.h"
 
+#include <algorithm>
 #include <csignal>
 #include <ctime>
 
@@ -93,7 +94,13 @@ void HttpServer::on_signal(int signal) {
 }
 
 void HttpServer::wait_for_drain() {
-  if (ctx_.active_requests == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
+  // A finished job has only queued its last chunks; they go out before the sockets close.
+  const bool output_pending = std::any_of(connections_.begin(), connections_.end(), [](auto& w) {
+    auto c = w.lock();
+    return c && c->has_pending_output();
+  });
+  const bool drained = ctx_.active_requests == 0 && !output_pending;
+  if (drained || std::chrono::steady_clock::now() >= drain_deadline_) {
     if (ctx_.active_requests > 0) {
       spdlog::warn("shutdown timeout: abandoning {} request(s)", ctx_.active_requests);
     }

@@ -74,7 +74,10 @@ class ScriptedServer {
     const auto body = nlohmann::json::parse(request.substr(header_end + 4));
     const int64_t tokens = body["max_tokens"].get<int64_t>();
     const bool usage = body["prompt"] != "no usage";
+    // The count drops before the last bytes go out: once the client has them it may open its
+    // next stream at once, before this thread gets to run again.
     if (body["prompt"] == "fail") {
+      --in_flight_;
       asio::write(socket,
                   asio::buffer(std::string("HTTP/1.1 500 Internal Server Error\r\nContent-Length: "
                                            "4\r\nConnection: close\r\n\r\noops")),
@@ -90,8 +93,10 @@ class ScriptedServer {
                   ec);
       for (int64_t i = 0; i < tokens; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        if (i == tokens - 1) --in_flight_;
         chunk("data: {\"choices\":[{\"text\":\"t\"}]}\n\n");
       }
+      if (tokens == 0) --in_flight_;
       if (usage) {
         chunk(
             fmt::format("data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":{},"
@@ -101,7 +106,6 @@ class ScriptedServer {
       chunk("data: [DONE]\n\n");
       asio::write(socket, asio::buffer(std::string("0\r\n\r\n")), ec);
     }
-    --in_flight_;
     socket.shutdown(tcp::socket::shutdown_both, ec);
   }
 
