@@ -4,9 +4,9 @@
 #include <cmath>
 
 #include "sampling/kernels.h"
-#include "sampling/simd_target.h"
+#include "util/simd/target.h"
 
-#if MOON_SAMPLING_HAVE_X86
+#if MOON_HAVE_X86
 // GCC 12's AVX-512 intrinsics pass _mm*_undefined_* values that trip -Wuninitialized once
 // inlined; diagnostic state follows source locations, so silencing the header's own lines
 // works as long as this is the translation unit's first include of <immintrin.h>.
@@ -16,13 +16,13 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
-#define MOON_SAMPLING_TARGET MOON_SAMPLING_AVX512
+#define MOON_SIMD_TARGET MOON_TARGET_AVX512
 #include "sampling/kernels_simd.h"
 
 namespace moon::sampling_internal {
 namespace {
 
-MOON_SAMPLING_AVX512 inline __mmask16 lanes_below(int64_t left) {
+MOON_TARGET_AVX512 inline __mmask16 lanes_below(int64_t left) {
   return left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
 }
 
@@ -37,7 +37,7 @@ struct TopLanes {
   int count;
   float bar;  // what a logit must beat to get in: -inf until `wanted` are held
 
-  MOON_SAMPLING_AVX512 void start(const TopCollector& out) {
+  MOON_TARGET_AVX512 void start(const TopCollector& out) {
     value[0] = value[1] = _mm512_set1_ps(kNegInf);
     id[0] = id[1] = _mm512_setzero_si512();
     wanted = out.wanted;
@@ -46,7 +46,7 @@ struct TopLanes {
   }
   float current_bar() const { return bar; }
 
-  MOON_SAMPLING_AVX512 void insert(float v, int32_t new_id) {
+  MOON_TARGET_AVX512 void insert(float v, int32_t new_id) {
     const __m512 vv = _mm512_set1_ps(v);
     // Entries >= v stay ahead of it: ids arrive in increasing order, so ties keep the earlier.
     const int pos = __builtin_popcount(_mm512_cmp_ps_mask(value[0], vv, _CMP_GE_OQ)) +
@@ -80,7 +80,7 @@ struct TopLanes {
 
   // Offers the logits of x[0, n) that beat the bar, `first_id` being x[0]'s. Out of line and
   // rare (only for blocks holding such a logit), so the hot loop keeps its registers.
-  [[gnu::noinline]] MOON_SAMPLING_AVX512 void collect(const float* x, int64_t n, int64_t first_id) {
+  [[gnu::noinline]] MOON_TARGET_AVX512 void collect(const float* x, int64_t n, int64_t first_id) {
     for (int64_t k = 0; k < n; k += 16) {
       const __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), lanes_below(n - k), x + k);
       uint32_t beat = _mm512_cmp_ps_mask(v, _mm512_set1_ps(bar), _CMP_GT_OQ);
@@ -92,7 +92,7 @@ struct TopLanes {
     }
   }
 
-  MOON_SAMPLING_AVX512 void finish(TopCollector& out) const {
+  MOON_TARGET_AVX512 void finish(TopCollector& out) const {
     _mm512_storeu_ps(out.value, value[0]);
     _mm512_storeu_ps(out.value + 16, value[1]);
     _mm512_storeu_si512(out.id, id[0]);
@@ -109,16 +109,16 @@ struct Avx512 {
   static constexpr int kBlockVecs = 4;  // one block: 64 logits, loaded once, kept in registers
   static constexpr float kExpArgMin = -104.0f;
 
-  MOON_SAMPLING_AVX512 static Vec set1(float v) { return _mm512_set1_ps(v); }
-  MOON_SAMPLING_AVX512 static Vec zero() { return _mm512_setzero_ps(); }
-  MOON_SAMPLING_AVX512 static Vec load(const float* p) { return _mm512_loadu_ps(p); }
-  MOON_SAMPLING_AVX512 static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
-  MOON_SAMPLING_AVX512 static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
-  MOON_SAMPLING_AVX512 static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
-  MOON_SAMPLING_AVX512 static Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
-  MOON_SAMPLING_AVX512 static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-  MOON_SAMPLING_AVX512 static Vec fmsub(Vec a, Vec b, Vec c) { return _mm512_fmsub_ps(a, b, c); }
-  MOON_SAMPLING_AVX512 static bool any_gt(Vec a, Vec b) {
+  MOON_TARGET_AVX512 static Vec set1(float v) { return _mm512_set1_ps(v); }
+  MOON_TARGET_AVX512 static Vec zero() { return _mm512_setzero_ps(); }
+  MOON_TARGET_AVX512 static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  MOON_TARGET_AVX512 static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  MOON_TARGET_AVX512 static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+  MOON_TARGET_AVX512 static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  MOON_TARGET_AVX512 static Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
+  MOON_TARGET_AVX512 static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+  MOON_TARGET_AVX512 static Vec fmsub(Vec a, Vec b, Vec c) { return _mm512_fmsub_ps(a, b, c); }
+  MOON_TARGET_AVX512 static bool any_gt(Vec a, Vec b) {
     return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ) != 0;
   }
 
@@ -127,35 +127,39 @@ struct Avx512 {
   // (vreduceps maps it to 0, vscalefps by -inf gives 0) and NaN stays NaN, which the caller
   // detects once per row. On Zen 4 this balances the FMA pipes (6 ops) against the add pipes
   // (6 cycles).
-  MOON_SAMPLING_AVX512 static Vec exp2_nonpositive(Vec u) {
+  MOON_TARGET_AVX512 static Vec exp2_nonpositive(Vec u) {
     const Vec f = _mm512_reduce_ps(u, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     return _mm512_scalef_ps(exp2_fraction<Avx512>(f), u);
   }
 
+  MOON_TARGET_AVX512 static Vec add_exp2_nonpositive(Vec acc, Vec u) {
+    return _mm512_add_ps(acc, exp2_nonpositive(u));
+  }
+
   // Horizontal folds written out: GCC 12's _mm512_reduce_* trip -Wmaybe-uninitialized.
-  MOON_SAMPLING_AVX512 static __m128 max_to_128(Vec v) {
+  MOON_TARGET_AVX512 static __m128 max_to_128(Vec v) {
     v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E));  // swap the 256-bit halves
     v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, 0xB1));  // swap 128-bit pairs
     return _mm512_castps512_ps128(v);
   }
-  MOON_SAMPLING_AVX512 static __m128 add_to_128(Vec v) {
+  MOON_TARGET_AVX512 static __m128 add_to_128(Vec v) {
     v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E));
     v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0xB1));
     return _mm512_castps512_ps128(v);
   }
 
-  MOON_SAMPLING_AVX512 static Vec load_padded(const float* x, int64_t left) {
+  MOON_TARGET_AVX512 static Vec load_padded(const float* x, int64_t left) {
     return _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), lanes_below(left), x);
   }
 
-  MOON_SAMPLING_AVX512 static Tail tail(int64_t left) { return lanes_below(left); }
-  MOON_SAMPLING_AVX512 static Vec load_tail(const float* x, int64_t, Tail t) {
+  MOON_TARGET_AVX512 static Tail tail(int64_t left) { return lanes_below(left); }
+  MOON_TARGET_AVX512 static Vec load_tail(const float* x, int64_t, Tail t) {
     return _mm512_maskz_loadu_ps(t, x);
   }
-  MOON_SAMPLING_AVX512 static Vec keep_ge(Vec v, Vec min, Tail t, Vec e) {
+  MOON_TARGET_AVX512 static Vec keep_ge(Vec v, Vec min, Tail t, Vec e) {
     return _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(t, v, min, _CMP_GE_OQ), e);
   }
-  MOON_SAMPLING_AVX512 static void store_tail(float* w, int64_t, Tail t, Vec e) {
+  MOON_TARGET_AVX512 static void store_tail(float* w, int64_t, Tail t, Vec e) {
     _mm512_mask_storeu_ps(w, t, e);
   }
 };
@@ -166,11 +170,11 @@ void fused_segment_avx512(const float* x, int64_t n, int64_t base, int top_n, Se
   fused_segment<Avx512>(x, n, base, top_n, out);
 }
 
-MOON_SAMPLING_AVX512 double exp_weights_avx512(const float* x, int64_t n, float max, float inv_temp,
-                                               float min_logit, float* w, float* block_sums) {
+MOON_TARGET_AVX512 double exp_weights_avx512(const float* x, int64_t n, float max, float inv_temp,
+                                             float min_logit, float* w, float* block_sums) {
   return exp_weights<Avx512>(x, n, max, inv_temp, min_logit, w, block_sums);
 }
 
 }  // namespace moon::sampling_internal
 
-#endif  // MOON_SAMPLING_HAVE_X86 (elsewhere kernels_scalar.cpp never picks this file's kernels)
+#endif  // MOON_HAVE_X86 (elsewhere kernels_scalar.cpp never picks this file's kernels)

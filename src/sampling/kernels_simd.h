@@ -3,7 +3,7 @@
 // and instantiate these templates; the ISAs differ only in what the traits do.
 //
 // Include only from such a per-ISA file, once, after <immintrin.h> and after defining
-// MOON_SAMPLING_TARGET to that ISA's target attribute (simd_target.h): every function here
+// MOON_SIMD_TARGET to that ISA's target attribute (util/simd/target.h): every function here
 // that touches vectors carries it, so each file's instantiations compile for its own ISA.
 // Everything is in an unnamed namespace, so the two files' copies never meet.
 //
@@ -12,7 +12,8 @@
 //   kExpArgMin (e^d clamps d here: 2^(d·log2e) must stay in exp2_nonpositive's range),
 //   set1, zero, load, add, mul, sub, max (NaN-proof: max(v, acc) keeps acc when v is NaN),
 //   fmadd, fmsub, any_gt (some lane of a > b, ordered), exp2_nonpositive (2^u for u <= 0,
-//   via exp2_fraction below), max_to_128 and add_to_128 (the first folds of hmax and hsum),
+//   via exp2_fraction below), add_exp2_nonpositive (acc + 2^u, the same bits as adding
+//   exp2_nonpositive(u)), max_to_128 and add_to_128 (the first folds of hmax and hsum),
 //   load_padded (x[0, left) with -inf after, left >= 1),
 //   Tail, tail (lanes [0, left) of the vector at hand), load_tail (0 outside the tail),
 //   keep_ge (e where the tail's v >= min, else 0), store_tail,
@@ -29,8 +30,8 @@
 
 #include "sampling/kernels.h"
 
-#ifndef MOON_SAMPLING_TARGET
-#error "define MOON_SAMPLING_TARGET (the ISA's target attribute) before including kernels_simd.h"
+#ifndef MOON_SIMD_TARGET
+#error "define MOON_SIMD_TARGET (the ISA's target attribute) before including kernels_simd.h"
 #endif
 
 namespace moon::sampling_internal {
@@ -40,7 +41,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // 2^f for f in [0, 1): the polynomial every kernel shares (kernels.h), by Horner's rule.
 template <class V>
-MOON_SAMPLING_TARGET inline typename V::Vec exp2_fraction(typename V::Vec f) {
+MOON_SIMD_TARGET inline typename V::Vec exp2_fraction(typename V::Vec f) {
   typename V::Vec p = V::fmadd(V::set1(kExp2C5), f, V::set1(kExp2C4));
   p = V::fmadd(p, f, V::set1(kExp2C3));
   p = V::fmadd(p, f, V::set1(kExp2C2));
@@ -51,13 +52,13 @@ MOON_SAMPLING_TARGET inline typename V::Vec exp2_fraction(typename V::Vec f) {
 // e^d for d <= 0; NaN gives what exp2_nonpositive gives for kExpArgMin·log2e (the clamp's
 // max returns its second operand on NaN).
 template <class V>
-MOON_SAMPLING_TARGET inline typename V::Vec exp_nonpositive(typename V::Vec d) {
+MOON_SIMD_TARGET inline typename V::Vec exp_nonpositive(typename V::Vec d) {
   d = V::max(d, V::set1(V::kExpArgMin));
   return V::exp2_nonpositive(V::mul(d, V::set1(kLog2e)));
 }
 
 template <class V>
-MOON_SAMPLING_TARGET inline float hmax(typename V::Vec v) {
+MOON_SIMD_TARGET inline float hmax(typename V::Vec v) {
   __m128 m = V::max_to_128(v);
   m = _mm_max_ps(m, _mm_movehl_ps(m, m));
   m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
@@ -65,7 +66,7 @@ MOON_SAMPLING_TARGET inline float hmax(typename V::Vec v) {
 }
 
 template <class V>
-MOON_SAMPLING_TARGET inline float hsum(typename V::Vec v) {
+MOON_SIMD_TARGET inline float hsum(typename V::Vec v) {
   __m128 s = V::add_to_128(v);
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
@@ -110,8 +111,8 @@ struct State {
 // max(v, acc) keeps acc when v is NaN), then every exponential against the updated m.
 // With kTop, returns whether some logit beat `threshold` (the top-N collector's bar).
 template <class V, int kVecs, bool kTop>
-MOON_SAMPLING_TARGET inline bool fused_block(const typename V::Vec* v, int64_t start, State<V>& s,
-                                             typename V::Vec threshold) {
+MOON_SIMD_TARGET inline bool fused_block(const typename V::Vec* v, int64_t start, State<V>& s,
+                                         typename V::Vec threshold) {
   typename V::Vec acc;
   bool beat = false;
   if constexpr (kTop) {
@@ -140,19 +141,19 @@ MOON_SAMPLING_TARGET inline bool fused_block(const typename V::Vec* v, int64_t s
   }
 #pragma GCC unroll 16
   for (int j = 0; j < kVecs; ++j) {
-    const typename V::Vec e = V::exp2_nonpositive(V::fmsub(v[j], V::set1(kLog2e), s.h));
+    const typename V::Vec u = V::fmsub(v[j], V::set1(kLog2e), s.h);
     if (j % 2 == 0) {
-      s.sum0 = V::add(s.sum0, e);
+      s.sum0 = V::add_exp2_nonpositive(s.sum0, u);
     } else {
-      s.sum1 = V::add(s.sum1, e);
+      s.sum1 = V::add_exp2_nonpositive(s.sum1, u);
     }
   }
   return beat;
 }
 
 template <class V, bool kTop>
-MOON_SAMPLING_TARGET void fused_segment_impl(const float* x, int64_t n, int64_t base,
-                                             SegmentPartial* out) {
+MOON_SIMD_TARGET void fused_segment_impl(const float* x, int64_t n, int64_t base,
+                                         SegmentPartial* out) {
   using Vec = typename V::Vec;
   constexpr int kLanes = V::kLanes;
   constexpr float kLowest = std::numeric_limits<float>::lowest();
@@ -206,8 +207,8 @@ void fused_segment(const float* x, int64_t n, int64_t base, int top_n, SegmentPa
 
 // exp_weights_<isa> (kernels.h): each block's lanes summed in a register, then across.
 template <class V>
-MOON_SAMPLING_TARGET double exp_weights(const float* x, int64_t n, float max, float inv_temp,
-                                        float min_logit, float* w, float* block_sums) {
+MOON_SIMD_TARGET double exp_weights(const float* x, int64_t n, float max, float inv_temp,
+                                    float min_logit, float* w, float* block_sums) {
   using Vec = typename V::Vec;
   constexpr int kLanes = V::kLanes;
   const Vec vmax = V::set1(max);
