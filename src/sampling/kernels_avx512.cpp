@@ -1,5 +1,6 @@
 // AVX-512 versions of the sampler's kernels (see kernels.h): the traits that kernels_simd.h's
-// loops run on, and a top-N collector kept in registers. Compiled for any x86-64 with
+// loops run on (simd::Avx512's plain operations plus vreduceps/vscalefps for exp2), and a top-N
+// collector kept in registers. Compiled for any x86-64 with
 // per-function target attributes; only called when the CPU has AVX-512 F/BW/VL/DQ.
 #include <cmath>
 
@@ -7,24 +8,13 @@
 #include "util/simd/target.h"
 
 #if MOON_HAVE_X86
-// GCC 12's AVX-512 intrinsics pass _mm*_undefined_* values that trip -Wuninitialized once
-// inlined; diagnostic state follows source locations, so silencing the header's own lines
-// works as long as this is the translation unit's first include of <immintrin.h>.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "util/simd/vec_avx512.h"  // first: see its note on <immintrin.h>
 
 #define MOON_SIMD_TARGET MOON_TARGET_AVX512
 #include "sampling/kernels_simd.h"
 
 namespace moon::sampling_internal {
 namespace {
-
-MOON_TARGET_AVX512 inline __mmask16 lanes_below(int64_t left) {
-  return left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
-}
 
 // The best `wanted` (<= 20) logits so far, sorted best first (ties: lower id first) across
 // two registers' worth of lanes, kept in memory between the rare calls that change it.
@@ -82,7 +72,9 @@ struct TopLanes {
   // rare (only for blocks holding such a logit), so the hot loop keeps its registers.
   [[gnu::noinline]] MOON_TARGET_AVX512 void collect(const float* x, int64_t n, int64_t first_id) {
     for (int64_t k = 0; k < n; k += 16) {
-      const __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), lanes_below(n - k), x + k);
+      const int64_t left = n - k < 16 ? n - k : 16;
+      const __m512 v =
+          simd::Avx512::load_or(x + k, simd::Avx512::tail(left), _mm512_set1_ps(kNegInf));
       uint32_t beat = _mm512_cmp_ps_mask(v, _mm512_set1_ps(bar), _CMP_GT_OQ);
       while (beat) {
         const int lane = __builtin_ctz(beat);
@@ -101,26 +93,10 @@ struct TopLanes {
   }
 };
 
-struct Avx512 {
-  using Vec = __m512;
-  using Tail = __mmask16;
+struct Avx512 : simd::Avx512 {
   using Top = TopLanes;
-  static constexpr int kLanes = 16;
   static constexpr int kBlockVecs = 4;  // one block: 64 logits, loaded once, kept in registers
   static constexpr float kExpArgMin = -104.0f;
-
-  MOON_TARGET_AVX512 static Vec set1(float v) { return _mm512_set1_ps(v); }
-  MOON_TARGET_AVX512 static Vec zero() { return _mm512_setzero_ps(); }
-  MOON_TARGET_AVX512 static Vec load(const float* p) { return _mm512_loadu_ps(p); }
-  MOON_TARGET_AVX512 static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
-  MOON_TARGET_AVX512 static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
-  MOON_TARGET_AVX512 static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
-  MOON_TARGET_AVX512 static Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
-  MOON_TARGET_AVX512 static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-  MOON_TARGET_AVX512 static Vec fmsub(Vec a, Vec b, Vec c) { return _mm512_fmsub_ps(a, b, c); }
-  MOON_TARGET_AVX512 static bool any_gt(Vec a, Vec b) {
-    return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ) != 0;
-  }
 
   // 2^u for u <= 0 (or a little above). vreduceps gives f = u - floor(u) in [0, 1) exactly
   // and vscalefps multiplies by 2^floor(u) itself, so there is no clamp: -inf gives 0
@@ -131,36 +107,12 @@ struct Avx512 {
     const Vec f = _mm512_reduce_ps(u, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
     return _mm512_scalef_ps(exp2_fraction<Avx512>(f), u);
   }
-
   MOON_TARGET_AVX512 static Vec add_exp2_nonpositive(Vec acc, Vec u) {
     return _mm512_add_ps(acc, exp2_nonpositive(u));
   }
 
-  // Horizontal folds written out: GCC 12's _mm512_reduce_* trip -Wmaybe-uninitialized.
-  MOON_TARGET_AVX512 static __m128 max_to_128(Vec v) {
-    v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E));  // swap the 256-bit halves
-    v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, 0xB1));  // swap 128-bit pairs
-    return _mm512_castps512_ps128(v);
-  }
-  MOON_TARGET_AVX512 static __m128 add_to_128(Vec v) {
-    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E));
-    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0xB1));
-    return _mm512_castps512_ps128(v);
-  }
-
-  MOON_TARGET_AVX512 static Vec load_padded(const float* x, int64_t left) {
-    return _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), lanes_below(left), x);
-  }
-
-  MOON_TARGET_AVX512 static Tail tail(int64_t left) { return lanes_below(left); }
-  MOON_TARGET_AVX512 static Vec load_tail(const float* x, int64_t, Tail t) {
-    return _mm512_maskz_loadu_ps(t, x);
-  }
-  MOON_TARGET_AVX512 static Vec keep_ge(Vec v, Vec min, Tail t, Vec e) {
-    return _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(t, v, min, _CMP_GE_OQ), e);
-  }
-  MOON_TARGET_AVX512 static void store_tail(float* w, int64_t, Tail t, Vec e) {
-    _mm512_mask_storeu_ps(w, t, e);
+  MOON_TARGET_AVX512 static Vec keep_ge(Vec v, Vec min, Vec e) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, min, _CMP_GE_OQ), e);
   }
 };
 
