@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "sampling/kernels.h"
-#include "sampling/simd_target.h"
+#include "util/simd/target.h"
 
 namespace moon::sampling_internal {
 namespace {
@@ -34,7 +34,7 @@ inline float exp_nonpositive(float d) {
 
 // The kernel of `level` among one kernel's three versions. Only x86 builds have the SIMD
 // ones (kernels_avx2.cpp and kernels_avx512.cpp compile to nothing elsewhere).
-#if MOON_SAMPLING_HAVE_X86
+#if MOON_HAVE_X86
 template <class Fn>
 Fn for_level(SimdLevel level, Fn scalar, Fn avx2, Fn avx512) {
   switch (level) {

@@ -2,26 +2,24 @@
 // vector-traits struct V. kernels_avx2.cpp and kernels_avx512.cpp each define their traits
 // and instantiate these templates; the ISAs differ only in what the traits do.
 //
-// Include only from such a per-ISA file, once, after <immintrin.h> and after defining
-// MOON_SAMPLING_TARGET to that ISA's target attribute (simd_target.h): every function here
+// Include only from such a per-ISA file, once, after its vector header and after defining
+// MOON_SIMD_TARGET to that ISA's target attribute (util/simd/target.h): every function here
 // that touches vectors carries it, so each file's instantiations compile for its own ISA.
 // Everything is in an unnamed namespace, so the two files' copies never meet.
 //
-// V provides:
-//   Vec, kLanes, kBlockVecs (one block of kLanes·kBlockVecs logits stays in registers),
+// V derives from simd::Avx2 or simd::Avx512 (util/simd/vec_avx2.h, vec_avx512.h), which give
+// Vec, kLanes, Tail, tail, set1, zero, load, load_or, store, add, sub, mul, max (NaN-proof:
+// max(v, acc) keeps acc when v is NaN), fmadd, fmsub, mask_add, any_gt, reduce_add and
+// reduce_max, and adds:
+//   kBlockVecs (one block of kLanes·kBlockVecs logits stays in registers),
 //   kExpArgMin (e^d clamps d here: 2^(d·log2e) must stay in exp2_nonpositive's range),
-//   set1, zero, load, add, mul, sub, max (NaN-proof: max(v, acc) keeps acc when v is NaN),
-//   fmadd, fmsub, any_gt (some lane of a > b, ordered), exp2_nonpositive (2^u for u <= 0,
-//   via exp2_fraction below), max_to_128 and add_to_128 (the first folds of hmax and hsum),
-//   load_padded (x[0, left) with -inf after, left >= 1),
-//   Tail, tail (lanes [0, left) of the vector at hand), load_tail (0 outside the tail),
-//   keep_ge (e where the tail's v >= min, else 0), store_tail,
+//   exp2_nonpositive (2^u for u <= 0, via exp2_fraction below), add_exp2_nonpositive
+//   (acc + 2^u, the same bits as adding exp2_nonpositive(u)), keep_ge (e where v >= min,
+//   else 0; NaN v gives 0),
 //   Top: the fused pass's top-N collector, with start(TopCollector&), current_bar() (what a
 //   logit must beat), collect(x, n, id) (offers x[0, n), ids from id; out of line) and
 //   finish(TopCollector&) (leaves the best, sorted, in it); CollectorTop is the plain one.
 #pragma once
-
-#include <immintrin.h>
 
 #include <cmath>
 #include <cstdint>
@@ -29,8 +27,8 @@
 
 #include "sampling/kernels.h"
 
-#ifndef MOON_SAMPLING_TARGET
-#error "define MOON_SAMPLING_TARGET (the ISA's target attribute) before including kernels_simd.h"
+#ifndef MOON_SIMD_TARGET
+#error "define MOON_SIMD_TARGET (the ISA's target attribute) before including kernels_simd.h"
 #endif
 
 namespace moon::sampling_internal {
@@ -40,7 +38,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // 2^f for f in [0, 1): the polynomial every kernel shares (kernels.h), by Horner's rule.
 template <class V>
-MOON_SAMPLING_TARGET inline typename V::Vec exp2_fraction(typename V::Vec f) {
+MOON_SIMD_TARGET inline typename V::Vec exp2_fraction(typename V::Vec f) {
   typename V::Vec p = V::fmadd(V::set1(kExp2C5), f, V::set1(kExp2C4));
   p = V::fmadd(p, f, V::set1(kExp2C3));
   p = V::fmadd(p, f, V::set1(kExp2C2));
@@ -51,25 +49,9 @@ MOON_SAMPLING_TARGET inline typename V::Vec exp2_fraction(typename V::Vec f) {
 // e^d for d <= 0; NaN gives what exp2_nonpositive gives for kExpArgMin·log2e (the clamp's
 // max returns its second operand on NaN).
 template <class V>
-MOON_SAMPLING_TARGET inline typename V::Vec exp_nonpositive(typename V::Vec d) {
+MOON_SIMD_TARGET inline typename V::Vec exp_nonpositive(typename V::Vec d) {
   d = V::max(d, V::set1(V::kExpArgMin));
   return V::exp2_nonpositive(V::mul(d, V::set1(kLog2e)));
-}
-
-template <class V>
-MOON_SAMPLING_TARGET inline float hmax(typename V::Vec v) {
-  __m128 m = V::max_to_128(v);
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-  return _mm_cvtss_f32(m);
-}
-
-template <class V>
-MOON_SAMPLING_TARGET inline float hsum(typename V::Vec v) {
-  __m128 s = V::add_to_128(v);
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
 }
 
 // The top-N collector of ISAs without a faster one: appends what beats the shared
@@ -110,8 +92,8 @@ struct State {
 // max(v, acc) keeps acc when v is NaN), then every exponential against the updated m.
 // With kTop, returns whether some logit beat `threshold` (the top-N collector's bar).
 template <class V, int kVecs, bool kTop>
-MOON_SAMPLING_TARGET inline bool fused_block(const typename V::Vec* v, int64_t start, State<V>& s,
-                                             typename V::Vec threshold) {
+MOON_SIMD_TARGET inline bool fused_block(const typename V::Vec* v, int64_t start, State<V>& s,
+                                         typename V::Vec threshold) {
   typename V::Vec acc;
   bool beat = false;
   if constexpr (kTop) {
@@ -125,7 +107,7 @@ MOON_SAMPLING_TARGET inline bool fused_block(const typename V::Vec* v, int64_t s
     for (int j = 0; j < kVecs; ++j) acc = V::max(v[j], acc);
   }
   if (V::any_gt(acc, s.max)) {  // a new max: a handful of times per row
-    const float m = hmax<V>(acc);
+    const float m = V::reduce_max(acc);
     const float h = m * kLog2e;
     // 0 the first time (no sum yet); std::exp2 would take its slow underflow path.
     const float rescale =
@@ -140,19 +122,19 @@ MOON_SAMPLING_TARGET inline bool fused_block(const typename V::Vec* v, int64_t s
   }
 #pragma GCC unroll 16
   for (int j = 0; j < kVecs; ++j) {
-    const typename V::Vec e = V::exp2_nonpositive(V::fmsub(v[j], V::set1(kLog2e), s.h));
+    const typename V::Vec u = V::fmsub(v[j], V::set1(kLog2e), s.h);
     if (j % 2 == 0) {
-      s.sum0 = V::add(s.sum0, e);
+      s.sum0 = V::add_exp2_nonpositive(s.sum0, u);
     } else {
-      s.sum1 = V::add(s.sum1, e);
+      s.sum1 = V::add_exp2_nonpositive(s.sum1, u);
     }
   }
   return beat;
 }
 
 template <class V, bool kTop>
-MOON_SAMPLING_TARGET void fused_segment_impl(const float* x, int64_t n, int64_t base,
-                                             SegmentPartial* out) {
+MOON_SIMD_TARGET void fused_segment_impl(const float* x, int64_t n, int64_t base,
+                                         SegmentPartial* out) {
   using Vec = typename V::Vec;
   constexpr int kLanes = V::kLanes;
   constexpr float kLowest = std::numeric_limits<float>::lowest();
@@ -174,7 +156,8 @@ MOON_SAMPLING_TARGET void fused_segment_impl(const float* x, int64_t n, int64_t 
   for (; i < n; i += kLanes) {
     // The ragged end: one vector at a time, the last one padded with -inf.
     const int64_t left = n - i;
-    Vec v[1] = {V::load_padded(x + i, left)};
+    Vec v[1] = {left >= kLanes ? V::load(x + i)
+                               : V::load_or(x + i, V::tail(left), V::set1(kNegInf))};
     if (fused_block<V, 1, kTop>(v, i, s, threshold)) {
       top.collect(x + i, left < kLanes ? left : kLanes, base + i);
       threshold = V::set1(top.current_bar());
@@ -185,7 +168,7 @@ MOON_SAMPLING_TARGET void fused_segment_impl(const float* x, int64_t n, int64_t 
   // m still -FLT_MAX: no finite logit (or only -FLT_MAX ones; the caller redoes such rows).
   if (s.m == kLowest) return;
   out->max = s.m;
-  out->sum = static_cast<double>(hsum<V>(V::add(s.sum0, s.sum1))) *
+  out->sum = static_cast<double>(V::reduce_add(V::add(s.sum0, s.sum1))) *
              std::exp2(static_cast<double>(s.h_scalar) -
                        static_cast<double>(s.m) * static_cast<double>(kLog2e));
   int64_t k = s.block;
@@ -204,10 +187,18 @@ void fused_segment(const float* x, int64_t n, int64_t base, int top_n, SegmentPa
   }
 }
 
+// e^((x - max)·inv_temp) where x >= min_logit, else 0 (NaN x gives 0).
+template <class V>
+MOON_SIMD_TARGET inline typename V::Vec weight(typename V::Vec x, typename V::Vec max,
+                                               typename V::Vec inv_temp,
+                                               typename V::Vec min_logit) {
+  return V::keep_ge(x, min_logit, exp_nonpositive<V>(V::mul(V::sub(x, max), inv_temp)));
+}
+
 // exp_weights_<isa> (kernels.h): each block's lanes summed in a register, then across.
 template <class V>
-MOON_SAMPLING_TARGET double exp_weights(const float* x, int64_t n, float max, float inv_temp,
-                                        float min_logit, float* w, float* block_sums) {
+MOON_SIMD_TARGET double exp_weights(const float* x, int64_t n, float max, float inv_temp,
+                                    float min_logit, float* w, float* block_sums) {
   using Vec = typename V::Vec;
   constexpr int kLanes = V::kLanes;
   const Vec vmax = V::set1(max);
@@ -217,15 +208,20 @@ MOON_SAMPLING_TARGET double exp_weights(const float* x, int64_t n, float max, fl
   for (int64_t b = 0; b < n; b += kWeightBlock) {
     const int64_t end = b + kWeightBlock < n ? b + kWeightBlock : n;
     Vec acc = V::zero();
-    for (int64_t i = b; i < end; i += kLanes) {
-      const int64_t left = end - i;
-      const typename V::Tail tail = V::tail(left);
-      const Vec v = V::load_tail(x + i, left, tail);
-      const Vec e = V::keep_ge(v, vmin, tail, exp_nonpositive<V>(V::mul(V::sub(v, vmax), vscale)));
-      V::store_tail(w + i, left, tail, e);
+    int64_t i = b;
+    for (; i + kLanes <= end; i += kLanes) {
+      const Vec e = weight<V>(V::load(x + i), vmax, vscale, vmin);
+      V::store(w + i, e);
       acc = V::add(acc, e);
     }
-    const float sum = hsum<V>(acc);
+    if (i < end) {
+      // The row's last, partial vector: the lanes past it (loaded as 0) stay out of the sum.
+      const typename V::Tail tail = V::tail(end - i);
+      const Vec e = weight<V>(V::load(x + i, tail), vmax, vscale, vmin);
+      V::store(w + i, tail, e);
+      acc = V::mask_add(acc, tail, e);
+    }
+    const float sum = V::reduce_add(acc);
     block_sums[b / kWeightBlock] = sum;
     total += sum;
   }

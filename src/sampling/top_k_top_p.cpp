@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <limits>
 
-#include "sampling/simd_target.h"
 #include "util/cpu_features.h"
+#include "util/simd/target.h"
 
-#if MOON_SAMPLING_HAVE_X86
+#if MOON_HAVE_X86
 #include <immintrin.h>
 #endif
 
@@ -17,8 +17,8 @@ constexpr int64_t kScanBlock = 64;
 
 // Bit j set where x[j] > bar, for j in [0, kScanBlock) (NaN never): once the bar has risen,
 // most blocks of a row hold nothing above it and cost a few vector compares.
-#if MOON_SAMPLING_HAVE_X86
-MOON_SAMPLING_AVX2 uint64_t above_mask_avx2(const float* x, float bar) {
+#if MOON_HAVE_X86
+MOON_TARGET_AVX2 uint64_t above_mask_avx2(const float* x, float bar) {
   const __m256 b = _mm256_set1_ps(bar);
   uint64_t mask = 0;
   for (int j = 0; j < kScanBlock; j += 8) {
@@ -48,7 +48,7 @@ void select_top_k(std::span<const float> logits, int64_t k, float min_logit,
   out.reserve(cap);
   float bar = -std::numeric_limits<float>::infinity();  // so -inf never qualifies
   const size_t kk = static_cast<size_t>(k);
-#if MOON_SAMPLING_HAVE_X86
+#if MOON_HAVE_X86
   auto above_mask = simd_level() >= SimdLevel::kAvx2 ? above_mask_avx2 : above_mask_scalar;
 #else
   auto above_mask = above_mask_scalar;

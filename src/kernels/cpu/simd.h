@@ -1,13 +1,15 @@
 // How the SIMD kernels are written once for every instruction set.
 //
 // Each level has a vector type, a struct of static functions around its intrinsics (Avx2 in
-// simd_avx2.h, Avx512 in simd_avx512.h; same names, same meaning). A kernel is written once
-// as templates over that type S (matmul_simd.h, ops_simd.h, paged_attention_simd.h), and
-// each level's .cpp instantiates it for its own S.
+// simd_avx2.h, Avx512 in simd_avx512.h; same names, same meaning). The plain vector
+// operations come from util/simd (vec_avx2.h, vec_avx512.h), which the sampler uses too;
+// these structs derive from those and add the stored dtypes' loads and conversions. A kernel
+// is written once as templates over that type S (matmul_simd.h, ops_simd.h,
+// paged_attention_simd.h), and each level's .cpp instantiates it for its own S.
 //
 // A template cannot take a target attribute from its parameter, yet every function that
-// holds intrinsics must carry its level's attribute (see dispatch.h). So the generic code is
-// tagged MOON_SIMD_TARGET, which the level's .cpp defines to its attribute just before
+// holds intrinsics must carry its level's attribute (see util/simd/target.h). So the generic
+// code is tagged MOON_SIMD_TARGET, which the level's .cpp defines to its attribute just before
 // including the generic header:
 //
 //   #include "kernels/cpu/simd_avx512.h"

@@ -1,87 +1,19 @@
 // AVX-512 as a vector type for the kernels written once over an instruction set
-// (kernels/cpu/simd.h says how): 16 fp32 lanes, the same operations as Avx2 (simd_avx2.h)
-// on native masks. Every function carries the AVX-512 target attribute so it inlines into its
-// callers, which must be AVX-512 functions too.
+// (kernels/cpu/simd.h says how): the plain 16-lane operations of simd::Avx512
+// (util/simd/vec_avx512.h) and, as in Avx2 (simd_avx2.h), the stored dtypes' loads and
+// conversions on native masks. Every function carries the AVX-512 target attribute so it
+// inlines into its callers, which must be AVX-512 functions too.
 #pragma once
 
-// GCC 12's AVX-512 intrinsics pass _mm*_undefined_* values that trip -Wuninitialized once
-// inlined. Diagnostic state follows source locations, so silencing the header's own lines
-// works, provided this is the translation unit's first include of <immintrin.h>.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
-#include <cmath>
 #include <cstdint>
 
-#include "kernels/cpu/simd_avx2.h"  // the reductions finish on 8 lanes
 #include "kernels/dispatch.h"
+#include "util/simd/vec_avx512.h"
 
 namespace moon::kernels::detail {
 
-struct Avx512 {
-  using Vec = __m512;    // kLanes fp32 values
+struct Avx512 : simd::Avx512 {
   using Half = __m256i;  // kLanes 16-bit values (F16 or BF16 bits)
-  // kLanes 32-bit integers as the compiler's vector extensions, which take C operators.
-  using U32 = uint32_t __attribute__((vector_size(64)));
-  using I32 = int32_t __attribute__((vector_size(64)));
-  static constexpr int kLanes = 16;
-
-  // The first `count` lanes (0 <= count <= kLanes), for the last, partial vector of a row:
-  // masked loads zero the other lanes and read nothing there, masked stores leave them alone.
-  using Tail = __mmask16;
-  MOON_TARGET_AVX512 static Tail tail(int64_t count) {
-    return static_cast<__mmask16>((1u << count) - 1);
-  }
-
-  MOON_TARGET_AVX512 static Vec zero() { return _mm512_setzero_ps(); }
-  MOON_TARGET_AVX512 static Vec set1(float x) { return _mm512_set1_ps(x); }
-  MOON_TARGET_AVX512 static Vec load(const float* p) { return _mm512_loadu_ps(p); }
-  MOON_TARGET_AVX512 static Vec load(const float* p, Tail t) { return _mm512_maskz_loadu_ps(t, p); }
-  // Lanes outside the tail hold `fill` instead of zero.
-  MOON_TARGET_AVX512 static Vec load_or(const float* p, Tail t, Vec fill) {
-    return _mm512_mask_loadu_ps(fill, t, p);
-  }
-  MOON_TARGET_AVX512 static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
-  MOON_TARGET_AVX512 static void store(float* p, Tail t, Vec v) { _mm512_mask_storeu_ps(p, t, v); }
-  MOON_TARGET_AVX512 static float first(Vec v) { return _mm512_cvtss_f32(v); }
-
-  MOON_TARGET_AVX512 static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
-  MOON_TARGET_AVX512 static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
-  MOON_TARGET_AVX512 static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
-  MOON_TARGET_AVX512 static Vec div(Vec a, Vec b) { return _mm512_div_ps(a, b); }
-  // min and max return their second operand when either is NaN.
-  MOON_TARGET_AVX512 static Vec min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
-  MOON_TARGET_AVX512 static Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
-  MOON_TARGET_AVX512 static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-  MOON_TARGET_AVX512 static Vec fnmadd(Vec a, Vec b, Vec c) { return _mm512_fnmadd_ps(a, b, c); }
-  // acc + x and max(acc, x) in the tail's lanes; the other lanes keep acc.
-  MOON_TARGET_AVX512 static Vec mask_add(Vec acc, Tail t, Vec x) {
-    return _mm512_mask_add_ps(acc, t, acc, x);
-  }
-  MOON_TARGET_AVX512 static Vec mask_max(Vec acc, Tail t, Vec x) {
-    return _mm512_mask_max_ps(acc, t, acc, x);
-  }
-  // (x1, x0, x3, x2, ...): each adjacent pair swapped.
-  MOON_TARGET_AVX512 static Vec swap_pairs(Vec v) { return _mm512_permute_ps(v, 0xB1); }
-  MOON_TARGET_AVX512 static Vec round(Vec v) {
-    return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  }
-
-  // Sum and maximum of the lanes in one fixed order (halves first), so equal inputs always
-  // give equal bits. Spelled out rather than _mm512_reduce_*_ps, whose order is the
-  // compiler's choice.
-  MOON_TARGET_AVX512 static float reduce_add(Vec v) {
-    return Avx2::reduce_add(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
-  }
-  MOON_TARGET_AVX512 static float reduce_max(Vec v) {
-    return Avx2::reduce_max(_mm256_max_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
-  }
-
-  // p * 2^n for whole-number n, one rounding, saturating to inf or 0.
-  MOON_TARGET_AVX512 static Vec scale_pow2(Vec p, Vec n) { return _mm512_scalef_ps(p, n); }
 
   // 16-bit storage types.
   MOON_TARGET_AVX512 static Half load_u16(const uint8_t* p) {
