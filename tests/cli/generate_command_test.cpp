@@ -23,12 +23,8 @@ RunResult run_moon(const std::vector<std::string>& args) {
 TEST(GenerateCommand, GoldenPromptsGiveLlamaCppGreedyTokens) {
   MOON_REQUIRE_TEST_FILE(model, "models/stories260K-f32.gguf");
   MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
-  std::ifstream in(golden_path);
-  std::string line;
   int cases = 0;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const auto golden = nlohmann::json::parse(line);
+  for (const nlohmann::json& golden : test::read_jsonl(golden_path)) {
     const RunResult r =
         run_moon({"generate", "--model", model, "--prompt", golden["prompt"].get<std::string>(),
                   "--max-tokens", std::to_string(golden["n_predict"].get<int>()), "--output-format",
@@ -52,12 +48,7 @@ TEST(GenerateCommand, GoldenPromptsGiveLlamaCppGreedyTokens) {
 TEST(GenerateCommand, SeveralPromptsRunTogetherAndPrintAnArrayInPromptOrder) {
   MOON_REQUIRE_TEST_FILE(model, "models/stories260K-f32.gguf");
   MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
-  std::ifstream in(golden_path);
-  std::vector<nlohmann::json> golden;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) golden.push_back(nlohmann::json::parse(line));
-  }
+  const std::vector<nlohmann::json> golden = test::read_jsonl(golden_path);
   // Two on the command line, the rest from a prompts file (one JSON string per line).
   const std::string file = test::temp_dir() + "/prompts.jsonl";
   {

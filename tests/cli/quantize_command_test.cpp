@@ -158,13 +158,9 @@ TEST(QuantizeCommand, OutputsHaveTheExpectedTypesAndTheInputsMetadata) {
 TEST(QuantizeCommand, F16KeepsLlamaCppGreedyContinuation) {
   MOON_REQUIRE_TEST_FILE(f32, "models/stories260K-f32.gguf");
   MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
-  std::ifstream in(golden_path);
-  std::string line;
   nlohmann::json golden;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    golden = nlohmann::json::parse(line);
-    if (golden["prompt"] == "Once upon a time") break;
+  for (const nlohmann::json& record : test::read_jsonl(golden_path)) {
+    if (record["prompt"] == "Once upon a time") golden = record;
   }
   ASSERT_EQ(golden["prompt"], "Once upon a time");
   const std::string f16 = quantize(f32, "F16");

@@ -52,4 +52,10 @@ std::vector<std::string> read_lines(const std::string& path) {
   return lines;
 }
 
+std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::vector<nlohmann::json> records;
+  for (const std::string& line : read_lines(path)) records.push_back(nlohmann::json::parse(line));
+  return records;
+}
+
 }  // namespace moon::test

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ std::string temp_dir();
 std::string read_file(const std::string& path);
 // The non-empty lines of a text file (e.g. the records of a .jsonl file), without their '\n'.
 std::vector<std::string> read_lines(const std::string& path);
+// Those lines parsed as JSON, one value each (a .jsonl file such as the golden outputs).
+std::vector<nlohmann::json> read_jsonl(const std::string& path);
 
 }  // namespace moon::test
 

@@ -28,10 +28,7 @@ class StoriesTest : public ::testing::Test {
     auto tok = Tokenizer::from_gguf(*model_->file);
     ASSERT_TRUE(tok.ok()) << tok.error().message;
     eog_ = (*tok)->eog_ids();
-    std::ifstream in(golden_path);
-    for (std::string line; std::getline(in, line);) {
-      if (line.empty()) continue;
-      const auto j = nlohmann::json::parse(line);
+    for (const nlohmann::json& j : test::read_jsonl(golden_path)) {
       prompts_.push_back(j["prompt_token_ids"].get<std::vector<TokenId>>());
       outputs_.push_back(j["output_token_ids"].get<std::vector<TokenId>>());
     }

@@ -23,8 +23,7 @@ void expect_golden(const std::string& model_file) {
   ThreadPool pool(2);
 
   int cases = 0;
-  for (const std::string& line : test::read_lines(golden_path)) {
-    const auto golden = nlohmann::json::parse(line);
+  for (const nlohmann::json& golden : test::read_jsonl(golden_path)) {
     const auto prompt = golden["prompt"].get<std::string>();
     const auto want_prompt = golden["prompt_token_ids"].get<std::vector<int32_t>>();
     const auto want_output = golden["output_token_ids"].get<std::vector<int32_t>>();

@@ -10,8 +10,8 @@
 #include <regex>
 #include <thread>
 
-#include "common/test_data.h"
 #include "common/test_client.h"
+#include "common/test_data.h"
 
 namespace moon::test {
 namespace {
@@ -74,12 +74,8 @@ void expect_error_shape(const HttpResult& r, int status, const std::string& cont
 
 TEST_F(ServerTest, GoldenPromptsThroughCompletions) {
   MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
-  std::ifstream in(golden_path);
-  std::string line;
   int cases = 0;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const json golden = json::parse(line);
+  for (const json& golden : read_jsonl(golden_path)) {
     const HttpResult r = post("/v1/completions", {{"prompt", golden["prompt"]},
                                                   {"max_tokens", golden["n_predict"]},
                                                   {"temperature", 0},

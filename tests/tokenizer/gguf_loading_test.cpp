@@ -218,11 +218,8 @@ TEST(GgufLoading, Stories260KGoldenPrompts) {
   ASSERT_TRUE(file.ok()) << file.error().message;
   auto tok = Tokenizer::from_gguf(**file);
   ASSERT_TRUE(tok.ok()) << tok.error().message;
-  std::ifstream in(golden);
-  std::string line;
   int n = 0;
-  while (std::getline(in, line)) {
-    const auto j = nlohmann::json::parse(line);
+  for (const nlohmann::json& j : test::read_jsonl(golden)) {
     const std::string prompt = j.at("prompt");
     const auto expected = j.at("prompt_token_ids").get<Ids>();
     EXPECT_EQ((*tok)->encode(prompt, true, false), expected) << prompt;
