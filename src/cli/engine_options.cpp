@@ -14,7 +14,8 @@ void add_engine_options(CLI::App& cmd, EngineOptions& o) {
       "-m,--model", o.model,
       "GGUF model file, or builtin:tiny (the default: random weights, meaningless text)");
   cmd.add_option("--kv-cache-memory", o.kv_cache_memory,
-                 "KV cache size, e.g. 4GiB or 512MiB (default: 40% of available memory, capped)");
+                 "KV cache size, e.g. 4GiB or 512MiB (default: room for max-num-seqs sequences "
+                 "of max-model-len tokens, at most 40% of available memory)");
   cmd.add_option("--kv-cache-dtype", o.kv_cache_dtype, "KV cache element type")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}, CLI::ignore_case));
   cmd.add_option("--block-size", o.block_size, "Tokens per KV cache block")

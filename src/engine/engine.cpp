@@ -34,6 +34,11 @@ Result<std::unique_ptr<Engine>> Engine::create(const LlamaModel& model,
   uint64_t budget = config.kv_cache_bytes;
   if (budget == 0) {
     MOON_ASSIGN_OR_RETURN(budget, default_kv_budget());
+    // Room for every sequence of a full batch at full length is all the scheduler can use
+    // (beyond it only the prefix cache's tail grows): a small model should not reserve
+    // gigabytes it never touches.
+    budget = std::min(budget, kv_bytes_for_sequences(shape, config.scheduler.max_num_seqs,
+                                                     config.scheduler.max_model_len));
   }
   MOON_ASSIGN_OR_RETURN(KvLayout layout, kv_layout_for_budget(shape, budget));
   MOON_ASSIGN_OR_RETURN(KvStorage storage, KvStorage::create(layout));

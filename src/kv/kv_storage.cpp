@@ -74,6 +74,18 @@ Result<KvLayout> kv_layout_for_budget(const KvLayout& shape, uint64_t budget_byt
   return layout;
 }
 
+uint64_t kv_bytes_for_sequences(const KvLayout& shape, int64_t num_sequences, int64_t tokens_each) {
+  const uint64_t blocks_each =
+      static_cast<uint64_t>((tokens_each + shape.block_size - 1) / shape.block_size);
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(blocks_each, static_cast<uint64_t>(num_sequences), &bytes) ||
+      __builtin_mul_overflow(bytes, static_cast<uint64_t>(shape.block_size), &bytes) ||
+      __builtin_mul_overflow(bytes, static_cast<uint64_t>(shape.bytes_per_token()), &bytes)) {
+    return std::numeric_limits<uint64_t>::max();
+  }
+  return bytes;
+}
+
 Result<KvStorage> KvStorage::create(const KvLayout& layout) {
   MOON_TRY(validate_kv_layout(layout));
   const size_t stride = (layout.layer_bytes() + kAlignment - 1) / kAlignment * kAlignment;

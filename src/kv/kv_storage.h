@@ -26,6 +26,10 @@ Status validate_kv_layout(const KvLayout& layout);
 // names both sizes when the budget holds less than one block.
 Result<KvLayout> kv_layout_for_budget(const KvLayout& shape, uint64_t budget_bytes);
 
+// Bytes of `shape`'s blocks that hold `num_sequences` sequences of `tokens_each` tokens with
+// nothing shared (each rounded up to whole blocks); saturates at UINT64_MAX.
+uint64_t kv_bytes_for_sequences(const KvLayout& shape, int64_t num_sequences, int64_t tokens_each);
+
 class KvStorage {
  public:
   static constexpr size_t kAlignment = 64;

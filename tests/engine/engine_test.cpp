@@ -85,6 +85,20 @@ TEST_F(EngineTest, AllGoldenPromptsTogetherGiveTheGoldenTokens) {
   }
 }
 
+TEST_F(EngineTest, DefaultKvBudgetIsAFullBatchAtFullLengthForASmallModel) {
+  // stories260K needs a few hundred bytes a token: the default share of memory would be
+  // millions of blocks the scheduler can never fill.
+  EngineConfig c = engine_config(64, /*kv_bytes=*/0);
+  c.scheduler.max_num_seqs = 5;
+  c.scheduler.max_model_len = 100;
+  auto engine = make_engine(c);
+  ASSERT_TRUE(engine);
+  EXPECT_EQ(engine->kv_stats().num_blocks_total, 5 * 7);  // 100 tokens: 7 blocks of 16
+  // An explicit size is taken as given.
+  c.kv_cache_bytes = 2 * kv_bytes_for_sequences(engine->kv_layout(), 5, 100);
+  EXPECT_EQ(make_engine(c)->kv_stats().num_blocks_total, 2 * 5 * 7);
+}
+
 TEST_F(EngineTest, LogprobsInABatchAreBitwiseThoseOfTheRequestAlone) {
   auto batched_engine = make_engine(config(40, true));
   std::vector<std::pair<RequestId, std::vector<TokenId>>> all;

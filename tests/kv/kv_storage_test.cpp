@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "tensor/half.h"
@@ -130,6 +131,21 @@ TEST(KvStorageTest, LayoutFromABudget) {
 
   shape.dtype = DType::Q4_0;
   EXPECT_FALSE(kv_layout_for_budget(shape, uint64_t{1} << 30).ok());
+}
+
+TEST(KvStorageTest, BytesForSequencesRoundsEachUpToBlocksAndSaturates) {
+  KvLayout shape = small_layout(DType::F16);
+  shape.num_layers = 32;
+  shape.num_kv_heads = 8;
+  shape.head_dim = 128;
+  shape.block_size = 16;  // 2 MiB per block, as above
+  EXPECT_EQ(kv_bytes_for_sequences(shape, 1, 16), uint64_t{2} << 20);
+  EXPECT_EQ(kv_bytes_for_sequences(shape, 1, 17), uint64_t{4} << 20);
+  EXPECT_EQ(kv_bytes_for_sequences(shape, 256, 4096), uint64_t{256} * 256 * (2 << 20));
+  EXPECT_EQ(kv_bytes_for_sequences(shape, int64_t{1} << 40, int64_t{1} << 40),
+            std::numeric_limits<uint64_t>::max());
+  // The budget it gives holds exactly those blocks.
+  EXPECT_EQ(kv_layout_for_budget(shape, kv_bytes_for_sequences(shape, 3, 100))->num_blocks, 21);
 }
 
 }  // namespace
