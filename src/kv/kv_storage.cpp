@@ -75,12 +75,12 @@ Result<KvLayout> kv_layout_for_budget(const KvLayout& shape, uint64_t budget_byt
 }
 
 uint64_t kv_bytes_for_sequences(const KvLayout& shape, int64_t num_sequences, int64_t tokens_each) {
-  const uint64_t blocks_each =
-      static_cast<uint64_t>((tokens_each + shape.block_size - 1) / shape.block_size);
-  uint64_t bytes = 0;
-  if (__builtin_mul_overflow(blocks_each, static_cast<uint64_t>(num_sequences), &bytes) ||
-      __builtin_mul_overflow(bytes, static_cast<uint64_t>(shape.block_size), &bytes) ||
-      __builtin_mul_overflow(bytes, static_cast<uint64_t>(shape.bytes_per_token()), &bytes)) {
+  const size_t blocks_each =
+      static_cast<size_t>((tokens_each + shape.block_size - 1) / shape.block_size);
+  size_t bytes = 0;
+  if (!mul(blocks_each, static_cast<size_t>(num_sequences), &bytes) ||
+      !mul(bytes, static_cast<size_t>(shape.block_size), &bytes) ||
+      !mul(bytes, shape.bytes_per_token(), &bytes)) {
     return std::numeric_limits<uint64_t>::max();
   }
   return bytes;
