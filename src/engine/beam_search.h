@@ -1,14 +1,12 @@
-// The decisions of beam search, kept apart from the engine's bookkeeping so they can be read
-// (and tested) on their own. Each step every live beam of a request offers its 2w most
-// likely next tokens; the w best continuations overall (by cumulative log-probability)
-// become the next beams, and continuations that end the text (a stop token) become finished
-// hypotheses instead. Beams share KV blocks through the block tables: a beam continued
-// twice is forked, a beam not continued is freed.
+// The decisions of beam search, kept apart from the driver that runs the rounds
+// (beam_search_driver.h) so they can be read (and tested) on their own. Each round every
+// live beam offers its 2w most likely next tokens; the w best continuations overall (by
+// cumulative log-probability) become the next beams, and continuations that end the text
+// (a stop token) become finished hypotheses instead.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <span>
 #include <utility>
 #include <vector>
 
@@ -29,10 +27,6 @@ struct BeamHypothesis {
   double cum_logprob = 0.0;
   FinishReason reason = FinishReason::kLength;
 };
-
-// The k most likely tokens of a row of logits with their log-probabilities, most likely
-// first (ties to the lower id). Non-finite logits are never chosen over finite ones.
-std::vector<std::pair<TokenId, float>> top_logprobs(std::span<const float> logits, int k);
 
 // Length-normalized score that ranks finished hypotheses: cum_logprob / length^penalty
 // (penalty 0: raw log-probability; > 0 favours longer texts).

@@ -55,7 +55,12 @@ Engine::Engine(const LlamaModel& model, std::vector<TokenId> eog_ids, const Engi
       kv_(storage_.layout().num_blocks, storage_.layout().block_size, config.enable_prefix_caching),
       scheduler_(config.scheduler, &kv_),
       runner_(model, &storage_, &kv_, config.scheduler.max_num_batched_tokens, &pool_),
-      sampler_(&pool_, eog_ids_) {}
+      sampler_(&pool_, eog_ids_),
+      beams_({[this](RequestId id, std::vector<TokenId> prompt, const SamplingParams& params) {
+                return add_sampling_request(id, std::move(prompt), params);
+              },
+              [this](RequestId id) { abort_sampling_request(id); }},
+             eog_ids_) {}
 
 Status Engine::check_request(std::span<const TokenId> prompt, const SamplingParams& params) const {
   if (prompt.empty()) return make_error("the prompt has no tokens");
@@ -71,8 +76,20 @@ Status Engine::check_request(std::span<const TokenId> prompt, const SamplingPara
 
 Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
                            const SamplingParams& params) {
-  if (requests_.contains(id)) return make_error("request id {} is already in use", id);
+  if (BeamSearchDriver::is_round_id(id)) {
+    return make_error("request id {} is reserved for beam search rounds", id);
+  }
+  if (requests_.contains(id) || beams_.owns(id)) {
+    return make_error("request id {} is already in use", id);
+  }
   MOON_TRY(check_request(prompt, params));
+  if (params.use_beam_search) return beams_.start(id, prompt, params);
+  return add_sampling_request(id, std::move(prompt), params);
+}
+
+Status Engine::add_sampling_request(RequestId id, std::vector<TokenId> prompt,
+                                    const SamplingParams& params) {
+  if (requests_.contains(id)) return make_error("request id {} is already in use", id);
   auto seq = std::make_unique<Sequence>();
   seq->id = new_sequence_id();
   seq->request_id = id;
@@ -81,8 +98,7 @@ Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
   seq->max_tokens = params.max_tokens;
   const SequenceId seq_id = seq->id;
   seq->needs_prompt_logits = params.prompt_logprobs >= 0 && seq->num_tokens_prompt > 1;
-  LiveSequence live{id, 0, std::nullopt, {}, 0.0, {}, 1};
-  if (!params.use_beam_search) live.sampling = SequenceState::for_request(params, 0, seq->tokens);
+  LiveSequence live{id, 0, SequenceState::for_request(params, 0, seq->tokens), 1};
   MOON_TRY(scheduler_.add(std::move(seq)));
   RequestState& request = requests_[id];
   request.params = params;
@@ -92,23 +108,23 @@ Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
 }
 
 std::vector<SequenceUpdate> Engine::abort(RequestId id) {
+  if (beams_.owns(id)) return beams_.abort(id);
+  return abort_sampling_request(id);
+}
+
+std::vector<SequenceUpdate> Engine::abort_sampling_request(RequestId id) {
   std::vector<SequenceUpdate> updates;
   auto it = requests_.find(id);
   if (it == requests_.end()) return updates;
-  const bool beams = it->second.params.use_beam_search;
   for (SequenceId seq_id : it->second.sequences) {
     auto live = sequences_.find(seq_id);
     if (live == sequences_.end()) continue;  // already finished
     scheduler_.finish(seq_id, FinishReason::kAbort);
-    if (!beams) {
-      updates.push_back({id, live->second.index, -1, 0.0f, {}, true, FinishReason::kAbort});
-    }
+    updates.push_back({id, live->second.index, -1, 0.0f, {}, true, FinishReason::kAbort});
     sequences_.erase(live);
   }
-  // Beams are not results: an aborted search reports each of its n results as aborted. So
-  // do the sequences of a parallel-sampling request that never forked.
-  const int first_unreported = beams ? 0 : (it->second.forked ? it->second.params.n : 1);
-  for (int k = first_unreported; k < it->second.params.n; ++k) {
+  // The sequences of a parallel-sampling request that never forked are reported too.
+  for (int k = it->second.forked ? it->second.params.n : 1; k < it->second.params.n; ++k) {
     updates.push_back({id, k, -1, 0.0f, {}, true, FinishReason::kAbort});
   }
   requests_.erase(it);
@@ -118,7 +134,7 @@ std::vector<SequenceUpdate> Engine::abort(RequestId id) {
 std::vector<SequenceUpdate> Engine::stop_sequence(RequestId id, int index) {
   std::vector<SequenceUpdate> updates;
   auto it = requests_.find(id);
-  if (it == requests_.end() || it->second.params.use_beam_search) return updates;
+  if (it == requests_.end()) return updates;  // beam searches are not in requests_
   for (SequenceId seq_id : it->second.sequences) {
     auto live = sequences_.find(seq_id);
     if (live == sequences_.end() || live->second.index != index) continue;
@@ -174,10 +190,22 @@ SequenceUpdate Engine::finish_if_done(SequenceId id, const SampleOutput& sampled
 }
 
 Result<std::vector<SequenceUpdate>> Engine::step() {
+  MOON_ASSIGN_OR_RETURN(std::vector<SequenceUpdate> updates, step_batch());
+  started_ = beams_.started(started_);
+  return beams_.absorb(std::move(updates));
+}
+
+Result<std::vector<SequenceUpdate>> Engine::step_batch() {
   std::vector<SequenceUpdate> updates;
   const SchedulerOutput out = scheduler_.schedule();
   started_.clear();
-  if (out.empty()) return updates;
+  if (out.empty()) {
+    // Every running sequence has a token to compute and the head of the queue fits an
+    // empty pool, so a step with work always schedules something; an empty one is a bug
+    // that would otherwise spin the engine thread.
+    if (scheduler_.has_work()) return make_error("internal error: the scheduler made no progress");
+    return updates;
+  }
   for (const ScheduledChunk& c : out.chunks) {
     RequestState& request = requests_.at(c.sequence->request_id);
     if (!request.started) {
@@ -193,14 +221,13 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
 
   const auto sample_start = std::chrono::steady_clock::now();
   const auto n_vocab = static_cast<size_t>(runner_.vocab_size());
-  // Rows of `logits` are the sampling chunks in order; beams take no sampler row.
+  // Rows of `logits` are the sampling chunks in order.
   struct Fork {
     SequenceId parent;
     int index;
     SequenceId child;
   };
   std::vector<Fork> forks;
-  std::vector<RequestId> beam_requests;
   rows_.clear();
   fork_rows_.clear();
   for (const ScheduledChunk& c : out.chunks) {
@@ -209,28 +236,23 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
     const SequenceId id = c.sequence->id;
     LiveSequence& live = sequences_.at(id);
     RequestState& request = requests_.at(live.request_id);
-    if (request.params.use_beam_search) {
-      live.candidates = top_logprobs(logits.subspan(row * n_vocab, n_vocab), 2 * request.params.n);
-      beam_requests.push_back(live.request_id);
-      rows_.push_back(nullptr);  // the token is chosen across beams below
-      continue;
-    }
-    rows_.push_back(&*live.sampling);
+    rows_.push_back(&live.sampling);
     if (!request.forked && request.params.n > 1) {
       // Parallel sampling: the other n-1 sequences draw their first token from the same
       // prompt logits (each with its own seed), then share the prompt's blocks.
       request.forked = true;
       for (int k = 1; k < request.params.n; ++k) {
         const SequenceId child_id = new_sequence_id();
-        LiveSequence child{live.request_id, k, std::nullopt, {}, 0.0, {}, 0};
-        child.sampling = SequenceState::for_request(
-            request.params, k,
-            std::span(c.sequence->tokens)
-                .first(static_cast<size_t>(c.sequence->num_tokens_prompt)));
+        LiveSequence child{live.request_id, k,
+                           SequenceState::for_request(
+                               request.params, k,
+                               std::span(c.sequence->tokens)
+                                   .first(static_cast<size_t>(c.sequence->num_tokens_prompt))),
+                           0};
         auto [pos, inserted] = sequences_.emplace(child_id, std::move(child));
         request.sequences.push_back(child_id);
         forks.push_back({id, k, child_id});
-        fork_rows_.push_back(&*pos->second.sampling);
+        fork_rows_.push_back(&pos->second.sampling);
         fork_logits_.resize(fork_rows_.size() * n_vocab);
         std::copy_n(logits.begin() + row * n_vocab, n_vocab,
                     fork_logits_.end() - static_cast<std::ptrdiff_t>(n_vocab));
@@ -250,9 +272,7 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
 
   std::vector<TokenId> sampled(out.chunks.size(), -1);
   for (size_t i = 0, row = 0; i < out.chunks.size(); ++i) {
-    if (!out.chunks[i].samples) continue;
-    if (rows_[row] != nullptr) sampled[i] = outputs_[row].id;
-    ++row;
+    if (out.chunks[i].samples) sampled[i] = outputs_[row++].id;
   }
   scheduler_.update(out, sampled);
 
@@ -261,7 +281,6 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
   for (size_t i = 0, row = 0; i < out.chunks.size(); ++i) {
     if (!out.chunks[i].samples) continue;
     const size_t r = row++;
-    if (sampled[i] < 0) continue;
     const SequenceId id = out.chunks[i].sequence->id;
     for (; next_fork < forks.size() && forks[next_fork].parent == id; ++next_fork) {
       const Fork& f = forks[next_fork];
@@ -278,9 +297,6 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
     }
     updates.push_back(finish_if_done(id, outputs_[r]));
   }
-  std::sort(beam_requests.begin(), beam_requests.end());
-  beam_requests.erase(std::unique(beam_requests.begin(), beam_requests.end()), beam_requests.end());
-  for (RequestId id : beam_requests) advance_beams(id, updates);
   return updates;
 }
 
@@ -306,147 +322,6 @@ void Engine::report_prompt_logprobs(const ScheduledChunk& chunk, std::span<const
   }
   if (live.next_prompt_logprob >= seq.num_tokens_prompt) seq.needs_prompt_logits = false;
   if (!update.prompt_logprobs.empty()) updates.push_back(std::move(update));
-}
-
-}  // namespace moon
-
-namespace moon {
-
-void Engine::advance_beams(RequestId id, std::vector<SequenceUpdate>& updates) {
-  RequestState& request = requests_.at(id);
-  const SamplingParams& params = request.params;
-  std::vector<BeamCandidate> candidates;
-  for (SequenceId beam : request.sequences) {
-    const LiveSequence& state = sequences_.at(beam);
-    if (state.candidates.empty()) return;  // a sibling is still computing (or was preempted)
-    for (const auto& [token, logprob] : state.candidates) {
-      candidates.push_back({beam, token, logprob, state.cum_logprob + logprob});
-    }
-  }
-  const BeamSelection selection =
-      select_beams(std::move(candidates), params.n, [&](TokenId t) { return is_stop(params, t); });
-  for (const BeamCandidate& c : selection.finished) {
-    const LiveSequence& state = sequences_.at(c.beam);
-    const Sequence& seq = *scheduler_.find(c.beam);
-    BeamHypothesis h{{seq.tokens.begin() + seq.num_tokens_prompt, seq.tokens.end()},
-                     state.logprobs,
-                     c.score,
-                     FinishReason::kStop};
-    h.tokens.push_back(c.token);
-    h.logprobs.push_back(c.logprob);
-    request.hypotheses.push_back(std::move(h));
-  }
-
-  // Forks first, while every parent still ends where its candidates were computed; then the
-  // first continuation of each beam is appended in place. Beams nobody continues are freed.
-  std::vector<SequenceId> live;
-  std::vector<const BeamCandidate*> in_place;
-  std::unordered_map<SequenceId, int> uses;
-  for (const BeamCandidate& c : selection.next) {
-    if (uses[c.beam]++ == 0) {
-      in_place.push_back(&c);
-      continue;
-    }
-    const Sequence& parent = *scheduler_.find(c.beam);
-    const LiveSequence& parent_state = sequences_.at(c.beam);
-    auto child = std::make_unique<Sequence>();
-    child->id = new_sequence_id();
-    child->request_id = id;
-    child->num_tokens_prompt = parent.num_tokens_prompt;
-    child->tokens = parent.tokens;
-    child->tokens.push_back(c.token);
-    child->max_tokens = parent.max_tokens;
-    LiveSequence child_state{id, 0, std::nullopt, parent_state.logprobs, c.score, {}, 0};
-    child_state.logprobs.push_back(c.logprob);
-    const SequenceId child_id = child->id;
-    if (Status s = scheduler_.fork(c.beam, std::move(child)); !s.ok()) {
-      spdlog::error("beam search fork failed: {}", s.error().message);
-      continue;
-    }
-    sequences_.emplace(child_id, std::move(child_state));
-    live.push_back(child_id);
-  }
-  for (const BeamCandidate* c : in_place) {
-    scheduler_.find(c->beam)->tokens.push_back(c->token);
-    LiveSequence& state = sequences_.at(c->beam);
-    state.logprobs.push_back(c->logprob);
-    state.cum_logprob = c->score;
-    live.push_back(c->beam);
-  }
-  for (SequenceId beam : request.sequences) {
-    if (!uses.contains(beam)) {
-      scheduler_.finish(beam, FinishReason::kAbort);
-      sequences_.erase(beam);
-    }
-  }
-  request.sequences.clear();
-  for (SequenceId beam : live) {
-    LiveSequence& state = sequences_.at(beam);
-    state.candidates.clear();
-    const Sequence& seq = *scheduler_.find(beam);
-    if (seq.num_tokens_output() >= seq.max_tokens) {
-      request.hypotheses.push_back({{seq.tokens.begin() + seq.num_tokens_prompt, seq.tokens.end()},
-                                    state.logprobs,
-                                    state.cum_logprob,
-                                    FinishReason::kLength});
-      scheduler_.finish(beam, FinishReason::kLength);
-      sequences_.erase(beam);
-    } else {
-      request.sequences.push_back(beam);
-    }
-  }
-
-  // Done when no beam is left, or when w hypotheses are finished and no live beam scores
-  // better than the worst of them now (scores only fall as a beam grows when the length
-  // penalty is at most 1).
-  const auto score = [&](const BeamHypothesis& h) {
-    return beam_score(h.cum_logprob, static_cast<int64_t>(h.tokens.size()), params.length_penalty);
-  };
-  bool done = request.sequences.empty();
-  if (!done && static_cast<int>(request.hypotheses.size()) >= params.n) {
-    std::vector<double> scores;
-    for (const BeamHypothesis& h : request.hypotheses) scores.push_back(score(h));
-    std::nth_element(scores.begin(), scores.begin() + (params.n - 1), scores.end(),
-                     std::greater<>());
-    const double worst_kept = scores[params.n - 1];
-    double best_live = -std::numeric_limits<double>::infinity();
-    for (SequenceId beam : request.sequences) {
-      const LiveSequence& state = sequences_.at(beam);
-      best_live = std::max(
-          best_live, beam_score(state.cum_logprob, static_cast<int64_t>(state.logprobs.size()),
-                                params.length_penalty));
-    }
-    done = best_live <= worst_kept;
-  }
-  if (done) finish_beam_search(id, updates);
-}
-
-void Engine::finish_beam_search(RequestId id, std::vector<SequenceUpdate>& updates) {
-  RequestState& request = requests_.at(id);
-  for (SequenceId beam : request.sequences) {
-    scheduler_.finish(beam, FinishReason::kAbort);
-    sequences_.erase(beam);
-  }
-  const float penalty = request.params.length_penalty;
-  std::stable_sort(
-      request.hypotheses.begin(), request.hypotheses.end(),
-      [penalty](const BeamHypothesis& a, const BeamHypothesis& b) {
-        return beam_score(a.cum_logprob, static_cast<int64_t>(a.tokens.size()), penalty) >
-               beam_score(b.cum_logprob, static_cast<int64_t>(b.tokens.size()), penalty);
-      });
-  // Always n results, so a reader counting finished sequences is never left waiting.
-  request.hypotheses.resize(std::max<size_t>(request.hypotheses.size(), request.params.n));
-  for (int k = 0; k < request.params.n; ++k) {
-    const BeamHypothesis& h = request.hypotheses[k];
-    // A final stop token is part of the hypothesis' score but not of its text.
-    const size_t shown = h.reason == FinishReason::kStop && !h.tokens.empty() ? h.tokens.size() - 1
-                                                                              : h.tokens.size();
-    for (size_t t = 0; t < shown; ++t) {
-      updates.push_back({id, k, h.tokens[t], h.logprobs[t], {}, false, FinishReason::kNone});
-    }
-    updates.push_back({id, k, -1, 0.0f, {}, true, h.reason});
-  }
-  requests_.erase(id);
 }
 
 }  // namespace moon

@@ -1,6 +1,7 @@
 // The engine: scheduler, KV cache, model runner and sampling, stepped together. Each step()
 // schedules one batch across every live request, runs it as one forward, samples a token
 // for every sequence whose chunk reached its end, and reports what each sequence gained.
+// Beam search runs above that step (BeamSearchDriver), as rounds of ordinary requests.
 //
 // This is the synchronous core; it owns everything it touches, so nothing in it needs a
 // lock. Not thread-safe: one thread calls everything (the server's engine thread, or
@@ -14,9 +15,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/beam_search.h"
+#include "engine/beam_search_driver.h"
 #include "engine/model_runner.h"
 #include "engine/scheduler.h"
+#include "engine/sequence_update.h"
 #include "kv/kv_cache_manager.h"
 #include "kv/kv_storage.h"
 #include "model/llama_model.h"
@@ -32,31 +34,6 @@ struct EngineConfig {
   DType kv_cache_dtype = DType::F32;
   bool enable_prefix_caching = true;
   int num_threads = 0;  // 0: every available core
-};
-
-// One prompt token's log-probability under the model, and the most likely alternatives.
-struct PromptLogprob {
-  TokenLogprob token;
-  std::vector<TokenLogprob> top;  // params.prompt_logprobs of them, best first
-};
-
-// What one sequence gained in one step.
-struct SequenceUpdate {
-  RequestId request_id = 0;
-  int index = 0;       // which of the request's n sequences
-  TokenId token = -1;  // the new token; -1 when the step only finished it
-  // Log-probability of `token` under the model's distribution after logit bias and
-  // penalties, before temperature and truncation (what a greedy request sees).
-  float logprob = 0.0f;
-  // The params.top_logprobs most likely tokens of the same distribution, best first; empty
-  // unless asked for.
-  std::vector<TokenLogprob> top_logprobs;
-  bool finished = false;
-  FinishReason finish_reason = FinishReason::kNone;
-  // With params.prompt_logprobs: the prompt tokens whose logits this step computed (from
-  // the second prompt token on, in order; a chunked prompt reports over several steps,
-  // in updates with no token), each exactly once.
-  std::vector<PromptLogprob> prompt_logprobs;
 };
 
 class Engine {
@@ -98,25 +75,25 @@ class Engine {
   struct LiveSequence {
     RequestId request_id = 0;
     int index = 0;
-    // The sampler's state for this sequence (seeded generator, penalty history); beams
-    // have none, as beam search does not sample.
-    std::optional<SequenceState> sampling;
-    // Beam search only: the beam's history and its offers for the next token.
-    std::vector<float> logprobs;
-    double cum_logprob = 0.0;
-    std::vector<std::pair<TokenId, float>> candidates;
+    // The sampler's state for this sequence (seeded generator, penalty history).
+    SequenceState sampling;
     int64_t next_prompt_logprob = 1;  // the next prompt position to report, if asked
   };
   struct RequestState {
     SamplingParams params;
     bool started = false;               // scheduled at least once
-    std::vector<SequenceId> sequences;  // for beam search: the live beams
+    std::vector<SequenceId> sequences;  // every sequence it has had
     bool forked = false;
-    std::vector<BeamHypothesis> hypotheses;  // beam search: finished ones
   };
 
   Engine(const LlamaModel& model, std::vector<TokenId> eog_ids, const EngineConfig& config,
          KvStorage storage);
+  // add_request for everything but beam search (the driver's rounds included).
+  Status add_sampling_request(RequestId id, std::vector<TokenId> prompt,
+                              const SamplingParams& params);
+  std::vector<SequenceUpdate> abort_sampling_request(RequestId id);
+  // One batch: schedule, run, sample, update.
+  Result<std::vector<SequenceUpdate>> step_batch();
   // Decides whether a sequence whose sampled token was just appended stops; returns the
   // update to report (and forgets the sequence when it finished).
   SequenceUpdate finish_if_done(SequenceId id, const SampleOutput& sampled);
@@ -124,14 +101,9 @@ class Engine {
   void retire(SequenceId id, FinishReason reason);
   SequenceId new_sequence_id() { return next_sequence_id_++; }
   bool is_stop(const SamplingParams& params, TokenId token) const;
-  // Beam search: once every live beam of the request has offered candidates, picks the next
-  // beams (forking and freeing sequences) and, when the search is over, reports the best
-  // hypotheses.
-  void advance_beams(RequestId id, std::vector<SequenceUpdate>& updates);
   // The prompt logprobs of one computed chunk of a sequence that asked for them.
   void report_prompt_logprobs(const ScheduledChunk& chunk, std::span<const float> rows,
                               std::vector<SequenceUpdate>& updates);
-  void finish_beam_search(RequestId id, std::vector<SequenceUpdate>& updates);
 
   const LlamaModel& model_;
   std::vector<TokenId> eog_ids_;
@@ -147,7 +119,8 @@ class Engine {
   SequenceId next_sequence_id_ = 1;
   double last_step_sample_ms_ = 0.0;
   std::vector<RequestId> started_;
-  // Per step: the sampler's rows (null for beams), its outputs, and the rows of the
+  BeamSearchDriver beams_;
+  // Per step: the sampler's rows, its outputs, and the rows of the
   // sequences forked off a parallel-sampling request this step, copied from the parent's
   // logits before processors edited them in place. [num_forks, n_vocab]
   std::vector<SequenceState*> rows_;

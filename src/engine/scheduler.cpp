@@ -112,7 +112,7 @@ void Scheduler::update(const SchedulerOutput& output, const std::vector<TokenId>
     Sequence& seq = *chunk.sequence;
     seq.num_tokens_computed = chunk.start + chunk.num_tokens;
     kv_->commit_full_blocks(seq.id, seq.tokens);
-    if (chunk.samples && sampled[i] >= 0) seq.tokens.push_back(sampled[i]);
+    if (chunk.samples) seq.tokens.push_back(sampled[i]);
   }
 }
 
@@ -141,10 +141,19 @@ Status Scheduler::fork(SequenceId parent_id, std::unique_ptr<Sequence> child) {
   }
   if (sequences_.contains(child->id))
     return make_error("sequence id {} is already in use", child->id);
-  kv_->fork(parent_id, child->id);
-  child->num_tokens_computed = parent->num_tokens_computed;
-  child->status = SequenceStatus::kRunning;
-  running_.push_back(child.get());
+  if (static_cast<int64_t>(running_.size()) < config_.max_num_seqs) {
+    kv_->fork(parent_id, child->id);
+    child->num_tokens_computed = parent->num_tokens_computed;
+    child->status = SequenceStatus::kRunning;
+    running_.push_back(child.get());
+  } else {
+    // The batch is full: the child queues behind everyone already waiting, so one request's
+    // n cannot crowd others out. Admitted later, it gets the parent's committed blocks back
+    // from the prefix cache and recomputes the rest.
+    child->num_tokens_computed = 0;
+    child->status = SequenceStatus::kWaiting;
+    waiting_.push_back(child.get());
+  }
   sequences_.emplace(child->id, std::move(child));
   return Status::success();
 }

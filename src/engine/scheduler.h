@@ -72,18 +72,17 @@ class Scheduler {
 
   // Records a step's results: the chunks' tokens are now computed (full blocks enter the
   // prefix cache), and each sampling chunk's sequence gets its new token
-  // (`sampled[i]` for chunks[i]; ignored for chunks that do not sample). A negative id
-  // appends nothing: the caller decides the token later (beam search weighs every beam of a
-  // request first) and appends it to the sequence itself; until then the sequence has
-  // nothing to compute and is not scheduled.
+  // (`sampled[i]` for chunks[i]; ignored for chunks that do not sample).
   void update(const SchedulerOutput& output, const std::vector<TokenId>& sampled);
 
   // Finishes a sequence (any state) with `reason` and returns its blocks to the pool. The
   // sequence object is handed back to the caller; nullptr for an unknown id.
   std::unique_ptr<Sequence> finish(SequenceId id, FinishReason reason);
 
-  // Starts `child` as a copy of running sequence `parent` that shares all its blocks
-  // (parallel sampling). The child runs from the next step on.
+  // Starts `child` as a copy of running sequence `parent` (parallel sampling). Forks count
+  // against max_num_seqs like any sequence: with room in the batch the child shares all the
+  // parent's blocks and runs from the next step on; without, it waits at the back of the
+  // queue and is admitted as room frees up.
   Status fork(SequenceId parent, std::unique_ptr<Sequence> child);
 
   Sequence* find(SequenceId id);

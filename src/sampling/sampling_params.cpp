@@ -64,6 +64,10 @@ Status SamplingParams::validate(int64_t vocab_size) const {
   if (!std::isfinite(length_penalty)) {
     return make_error("length_penalty must be a finite number, got {}", length_penalty);
   }
+  // Each round asks the sampler for every beam's 2w best next tokens.
+  if (use_beam_search && 2 * n > kMaxTopLogprobs) {
+    return make_error("beam search takes at most {} beams (n), got {}", kMaxTopLogprobs / 2, n);
+  }
   if (use_beam_search && !stop.empty()) {
     return make_error("stop strings are not supported with beam search");
   }

@@ -94,17 +94,6 @@ std::vector<PlainHypothesis> plain_beam_search(const LlamaModel& model,
   return finished;
 }
 
-TEST(BeamSearch, TopLogprobsAreTheLargestInOrderWithTiesToLowerIds) {
-  const std::vector<float> logits = {1.0f, 3.0f, 3.0f, -INFINITY, NAN, 2.0f};
-  const auto top = top_logprobs(logits, 3);
-  ASSERT_EQ(top.size(), 3u);
-  EXPECT_EQ(top[0].first, 1);
-  EXPECT_EQ(top[1].first, 2);
-  EXPECT_EQ(top[2].first, 5);
-  const double z = std::log(std::exp(1.0) + 2 * std::exp(3.0) + std::exp(2.0));
-  EXPECT_NEAR(top[0].second, 3.0 - z, 1e-6);
-}
-
 TEST(BeamSearch, SelectionStopsContinuingAtTheWidthAndSetsStoppedAside) {
   std::vector<BeamCandidate> c = {
       {1, 10, 0, -1.0}, {1, 2, 0, -0.5}, {2, 11, 0, -2.0}, {2, 12, 0, -3.0}, {1, 13, 0, -4.0}};
@@ -127,17 +116,18 @@ TEST(BeamSearch, EngineMatchesPlainBeamSearchOnStories) {
       (*tok)->encode("Once upon a time", true, false),
       (*tok)->encode("The little dog", true, false)};
   constexpr int kWidth = 3, kMaxTokens = 10;
+  int64_t roomy_steps = 0;
   for (uint64_t kv_bytes : {32ull << 20, 0ull}) {
     EngineConfig config;
     config.scheduler.max_num_batched_tokens = 16;
     config.scheduler.max_model_len = 512;
     config.num_threads = 1;
-    // The second run gets a pool of 4 blocks: beams are preempted and recomputed.
+    // The second run gets a pool of 2 blocks: fewer rounds fit at once than the budget allows.
     KvLayout probe;
     probe.num_layers = (*model)->hparams.n_layer;
     probe.num_kv_heads = (*model)->hparams.n_head_kv;
     probe.head_dim = (*model)->hparams.head_dim;
-    config.kv_cache_bytes = kv_bytes ? kv_bytes : 4 * 16 * probe.bytes_per_token();
+    config.kv_cache_bytes = kv_bytes ? kv_bytes : 2 * 16 * probe.bytes_per_token();
     auto engine = Engine::create(**model, eog, config);
     ASSERT_TRUE(engine.ok()) << engine.error().message;
     SamplingParams params;
@@ -150,7 +140,8 @@ TEST(BeamSearch, EngineMatchesPlainBeamSearchOnStories) {
     }
     std::map<std::pair<RequestId, int>, std::vector<TokenId>> got;
     std::map<std::pair<RequestId, int>, double> cum;
-    while ((*engine)->has_work()) {
+    int64_t steps = 0;
+    for (; (*engine)->has_work(); ++steps) {
       auto updates = (*engine)->step();
       ASSERT_TRUE(updates.ok());
       for (const SequenceUpdate& u : *updates) {
@@ -161,8 +152,12 @@ TEST(BeamSearch, EngineMatchesPlainBeamSearchOnStories) {
       }
     }
     EXPECT_EQ((*engine)->kv_stats().num_blocks_used, 0);
-    if (kv_bytes == 0) {
-      EXPECT_GT((*engine)->num_preemptions(), 0) << "the pool was meant to be tight";
+    // The tight pool cannot hold every beam's round at once, so rounds waited for blocks
+    // and the searches took more steps.
+    if (kv_bytes != 0) {
+      roomy_steps = steps;
+    } else {
+      EXPECT_GT(steps, roomy_steps) << "the pool was meant to be tight";
     }
     for (size_t p = 0; p < prompts.size(); ++p) {
       const auto want = plain_beam_search(**model, prompts[p], kWidth, kMaxTokens, 1.0f, eog);
