@@ -96,6 +96,7 @@ int run_serve(const ServeOptions& o) {
   sc.served_model_name =
       o.served_model_name.empty() ? default_model_name(o.engine.model) : o.served_model_name;
   sc.max_model_len = loaded->config.scheduler.max_model_len;
+  sc.max_num_seqs = loaded->config.scheduler.max_num_seqs;
   sc.max_waiting = o.max_waiting;
   sc.shutdown_timeout_s = o.shutdown_timeout;
   auto template_source = chat_template_source(o.chat_template, *loaded->model->file);

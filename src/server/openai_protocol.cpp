@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "sampling/greedy_pass.h"
+
 namespace moon::server {
 namespace {
 
@@ -143,6 +145,9 @@ void parse_sampling(Fields& f, RequestSampling& request, const char* max_tokens_
       }
       s.logit_bias.emplace_back(static_cast<int32_t>(token), value.get<float>());
     }
+  }
+  if (s.use_beam_search && 2 * s.n > kMaxTopLogprobs) {
+    f.fail(fmt::format("beam search takes at most {} beams ('n')", kMaxTopLogprobs / 2), "n");
   }
   if (s.use_beam_search && !s.stop.empty()) {
     f.fail("'stop' strings are not supported with beam search", "stop");

@@ -4,6 +4,7 @@
 
 #include "server/api_key.h"
 #include "server/generation_job.h"
+#include "server/json_body.h"
 #include "server/tgi_protocol.h"
 #include "util/logging.h"
 
@@ -36,6 +37,27 @@ HttpResponse error_response(const ApiError& error) {
 }
 
 void Router::handle(const std::shared_ptr<HttpConnection>& conn, HttpRequest request) {
+  try {
+    route(conn, request);
+  } catch (const json::exception& e) {
+    // A JSON type surprise that slipped past validation is still the client's request.
+    spdlog::warn("request failed: {}", e.what());
+    conn->respond(error_response(invalid_request(e.what())));
+  } catch (const std::bad_alloc&) {
+    spdlog::error("request failed: out of memory");
+    conn->respond(error_response(
+        ApiError{500, "the server ran out of memory for this request", "server_error", {}, {}}));
+  } catch (const std::exception& e) {
+    spdlog::error("request failed: {}", e.what());
+    conn->respond(error_response(
+        ApiError{500, fmt::format("internal error: {}", e.what()), "server_error", {}, {}}));
+  } catch (...) {
+    spdlog::error("request failed with an unknown exception");
+    conn->respond(error_response(ApiError{500, "internal error", "server_error", {}, {}}));
+  }
+}
+
+void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpRequest& request) {
   const auto target = request.target();
   const std::string_view path = path_of(std::string_view(target.data(), target.size()));
   const http::verb method = request.method();
@@ -73,25 +95,15 @@ void Router::handle(const std::shared_ptr<HttpConnection>& conn, HttpRequest req
     return conn->respond(error_response(not_found(path)));
   }
   if (!known_post) return conn->respond(error_response(not_found(path)));
-  json body;
-  try {
-    body = json::parse(request.body());
-  } catch (const json::parse_error& e) {
-    return conn->respond(error_response(
-        invalid_request(fmt::format("the request body is not valid JSON: {}", e.what()))));
-  }
-  try {
-    if (path == "/v1/completions") return completions(conn, body);
-    if (path == "/v1/chat/completions") return chat_completions(conn, body);
-    if (path == "/generate") return tgi_generate(conn, body, false);
-    if (path == "/generate_stream") return tgi_generate(conn, body, true);
-    if (path == "/tokenize") return conn->respond(tokenize(body));
-    return conn->respond(detokenize(body));
-  } catch (const std::exception& e) {
-    // A JSON type surprise that slipped past validation is still the client's request.
-    spdlog::warn("request failed: {}", e.what());
-    return conn->respond(error_response(invalid_request(e.what())));
-  }
+  auto parsed = parse_json_body(request.body());
+  if (auto* err = std::get_if<ApiError>(&parsed)) return conn->respond(error_response(*err));
+  const json& body = std::get<json>(parsed);
+  if (path == "/v1/completions") return completions(conn, body);
+  if (path == "/v1/chat/completions") return chat_completions(conn, body);
+  if (path == "/generate") return tgi_generate(conn, body, false);
+  if (path == "/generate_stream") return tgi_generate(conn, body, true);
+  if (path == "/tokenize") return conn->respond(tokenize(body));
+  return conn->respond(detokenize(body));
 }
 
 std::optional<ApiError> Router::check_model(const std::string& name) const {
@@ -100,6 +112,15 @@ std::optional<ApiError> Router::check_model(const std::string& name) const {
                   fmt::format("The model '{}' does not exist; this server serves '{}'.", name,
                               ctx_.config.served_model_name),
                   "invalid_request_error", "model", "model_not_found"};
+}
+
+std::optional<ApiError> Router::check_num_sequences(size_t num_prompts, int n) const {
+  const auto wanted = static_cast<int64_t>(num_prompts) * n;
+  if (wanted <= ctx_.config.max_num_seqs) return std::nullopt;
+  return invalid_request(fmt::format("this request asks for {} sequences ({} prompt(s) x n = {}), "
+                                     "more than the {} a batch holds (--max-num-seqs)",
+                                     wanted, num_prompts, n, ctx_.config.max_num_seqs),
+                         "n");
 }
 
 std::optional<ApiError> Router::check_capacity(size_t num_prompts) const {
@@ -141,6 +162,9 @@ void Router::tgi_generate(const std::shared_ptr<HttpConnection>& conn, const jso
 
 void Router::start_completion(const std::shared_ptr<HttpConnection>& conn,
                               const CompletionRequest& req, ApiKind kind, bool tgi_details) {
+  if (auto err = check_num_sequences(req.prompts.size(), req.sampling.params.n)) {
+    return conn->respond(error_response(*err));
+  }
   const Tokenizer& tok = ctx_.tokenizer;
   JobOptions opts;
   opts.kind = kind;
@@ -195,6 +219,9 @@ void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const
   ChatRequest req;
   if (auto err = parse_chat_request(body, req)) return conn->respond(error_response(*err));
   if (auto err = check_model(req.model)) return conn->respond(error_response(*err));
+  if (auto err = check_num_sequences(1, req.sampling.params.n)) {
+    return conn->respond(error_response(*err));
+  }
   const Tokenizer& tok = ctx_.tokenizer;
   if (!ctx_.config.chat_template) {
     return conn->respond(error_response(invalid_request(

@@ -21,9 +21,12 @@ namespace moon::server {
 class Router {
  public:
   explicit Router(ServerContext& ctx) : ctx_(ctx) {}
+  // Answers every request, whatever it holds: nothing a request makes a handler throw
+  // escapes (a client error is a 4xx, anything else a 500), so no request ends the server.
   void handle(const std::shared_ptr<HttpConnection>& conn, HttpRequest request);
 
  private:
+  void route(const std::shared_ptr<HttpConnection>& conn, const HttpRequest& request);
   void completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body);
   void chat_completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body);
   void tgi_generate(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body,
@@ -37,6 +40,8 @@ class Router {
   // The model a request names must be ours (an empty name means ours).
   std::optional<ApiError> check_model(const std::string& name) const;
   // Refuses new work when the waiting queue is full or the server is shutting down.
+  // One request's prompts x n against the batch size.
+  std::optional<ApiError> check_num_sequences(size_t num_prompts, int n) const;
   std::optional<ApiError> check_capacity(size_t num_prompts) const;
 
   ServerContext& ctx_;

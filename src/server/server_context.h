@@ -27,6 +27,9 @@ struct ServerConfig {
   std::string served_model_name;  // what /v1/models lists and requests may name
   int64_t max_model_len = 0;
   int64_t max_waiting = 0;  // 0 = unbounded queue
+  // The engine's batch size; one request may ask for at most this many sequences
+  // (prompts x n), so that it can never need more than a whole batch.
+  int64_t max_num_seqs = 256;
   size_t max_body_bytes = 16u << 20;
   double shutdown_timeout_s = 30.0;  // how long SIGTERM waits for running requests
   // For /v1/chat/completions; without one the endpoint answers 400, as vLLM does.
