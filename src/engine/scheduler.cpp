@@ -41,7 +41,7 @@ Status Scheduler::add(std::unique_ptr<Sequence> seq) {
 void Scheduler::preempt(Sequence& seq, SchedulerOutput& out) {
   kv_->free(seq.id);
   seq.num_tokens_computed = 0;
-  seq.status = SequenceStatus::kPreempted;
+  seq.status = SequenceStatus::kWaiting;
   waiting_.push_front(&seq);
   out.preempted.push_back(seq.id);
   ++num_preemptions_;

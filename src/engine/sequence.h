@@ -1,6 +1,6 @@
 // One sequence of tokens being generated: a prompt followed by what has been sampled so far.
-// A request with n > 1 (parallel sampling, beam search) owns several sequences that share
-// the prompt's KV blocks.
+// A request with n > 1 (parallel sampling) owns several sequences that share the prompt's KV
+// blocks.
 //
 // The scheduler needs nothing but counts: `num_tokens_computed` (tokens whose K and V are
 // in the cache) catches up with `tokens.size()` a chunk at a time, so prefill, chunked
@@ -19,7 +19,8 @@ using TokenId = int32_t;
 using RequestId = uint64_t;
 using SequenceId = uint64_t;
 
-enum class SequenceStatus { kWaiting, kRunning, kPreempted, kFinished };
+// A preempted sequence is simply waiting again (with nothing computed).
+enum class SequenceStatus { kWaiting, kRunning, kFinished };
 
 struct Sequence {
   SequenceId id = 0;
@@ -30,7 +31,6 @@ struct Sequence {
   int64_t max_tokens = 0;           // most tokens to generate
   SequenceStatus status = SequenceStatus::kWaiting;
   FinishReason finish_reason = FinishReason::kNone;
-  double cumulative_logprob = 0.0;
   // The request asked for prompt logprobs that are not all computed yet: every prompt row
   // needs logits, so the prefix cache may not skip any of them.
   bool needs_prompt_logits = false;
@@ -38,10 +38,6 @@ struct Sequence {
   int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }
   int64_t num_tokens_output() const { return num_tokens() - num_tokens_prompt; }
   int64_t num_tokens_uncomputed() const { return num_tokens() - num_tokens_computed; }
-  bool is_finished() const { return status == SequenceStatus::kFinished; }
-  // Still prefilling: some prompt tokens have no KV yet (so no token is sampled this step
-  // unless the chunk reaches the end of the prompt).
-  bool in_prefill() const { return num_tokens_computed < num_tokens_prompt; }
 };
 
 }  // namespace moon

@@ -1,11 +1,10 @@
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
-#include <cstdlib>
 #include <vector>
 
 #include "kernels/dispatch.h"
 #include "kernels/paged_attention_impl.h"
+#include "util/check.h"
 
 namespace moon::kernels {
 namespace {
@@ -26,18 +25,12 @@ const PagedAttentionImpl& level_impl() {
   return detail::paged_attention_scalar();
 }
 
-[[noreturn]] void fail(const char* function, const char* what, int64_t value) {
-  std::fprintf(stderr, "moon: %s: %s (%lld)\n", function, what, static_cast<long long>(value));
-  std::abort();
-}
-
 void check_layout(const char* function, const KvLayout& layout) {
-  if (layout.dtype != DType::F32 && layout.dtype != DType::F16 && layout.dtype != DType::BF16) {
-    fail(function, "unsupported KV cache dtype", static_cast<int64_t>(layout.dtype));
-  }
-  if (layout.num_kv_heads <= 0 || layout.head_dim <= 0 || layout.block_size <= 0) {
-    fail(function, "empty KV layout", layout.num_kv_heads * layout.head_dim * layout.block_size);
-  }
+  MOON_CHECK(
+      layout.dtype == DType::F32 || layout.dtype == DType::F16 || layout.dtype == DType::BF16,
+      "{}: unsupported KV cache dtype {}", function, dtype_name(layout.dtype));
+  MOON_CHECK(layout.num_kv_heads > 0 && layout.head_dim > 0 && layout.block_size > 0,
+             "{}: empty KV layout", function);
 }
 
 // Queries of tokens [token_begin, token_end) of one sequence (counted from its first
@@ -50,17 +43,16 @@ struct WorkItem {
 void check_batch(const PagedAttentionBatch& b) {
   static constexpr const char* kName = "paged_attention";
   check_layout(kName, b.layout);
-  if (b.num_heads <= 0 || b.num_heads % b.layout.num_kv_heads != 0) {
-    fail(kName, "num_heads is not a positive multiple of num_kv_heads", b.num_heads);
-  }
+  MOON_CHECK(b.num_heads > 0 && b.num_heads % b.layout.num_kv_heads == 0,
+             "{}: num_heads {} is not a positive multiple of num_kv_heads", kName, b.num_heads);
   for (int64_t s = 0; s < b.num_seqs; ++s) {
     const int64_t queries = b.query_start[s + 1] - b.query_start[s];
-    if (queries < 0) fail(kName, "query_start decreases at sequence", s);
-    if (queries > b.context_len[s]) fail(kName, "more queries than context in sequence", s);
+    MOON_CHECK(queries >= 0, "{}: query_start decreases at sequence {}", kName, s);
+    MOON_CHECK(queries <= b.context_len[s], "{}: more queries than context in sequence {}", kName,
+               s);
     const int64_t blocks = (b.context_len[s] + b.layout.block_size - 1) / b.layout.block_size;
-    if (queries > 0 && blocks > b.block_table_stride) {
-      fail(kName, "block table too short for sequence", s);
-    }
+    MOON_CHECK(queries == 0 || blocks <= b.block_table_stride,
+               "{}: block table too short for sequence {}", kName, s);
   }
 }
 
@@ -136,7 +128,7 @@ void kv_write(const KvLayout& layout, void* k_layer, void* v_layer, const float*
   for (int64_t t = 0; t < num_tokens; ++t) {
     const int64_t slot = slot_mapping[t];
     if (slot < 0) continue;  // padding
-    if (slot >= num_slots) fail("kv_write", "slot past the end of the cache", slot);
+    MOON_CHECK(slot < num_slots, "kv_write: slot {} past the end of the cache", slot);
     for (int64_t h = 0; h < layout.num_kv_heads; ++h) {
       const size_t at = static_cast<size_t>(layout.element_offset(slot, h)) * element_bytes;
       impl.store_row(layout.dtype, k_new + t * kv_dim + h * hd, k_bytes + at, hd);

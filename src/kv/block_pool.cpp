@@ -3,26 +3,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <string>
 
+#include "util/check.h"
+
 namespace moon {
-namespace {
-
-// Internal bookkeeping errors are bugs in the caller, not input: stop before the pool lies.
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "moon: BlockPool precondition violated: %s\n", message.c_str());
-  std::abort();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 BlockPool::BlockPool(int64_t num_blocks) {
-  if (num_blocks <= 0 || num_blocks > std::numeric_limits<BlockId>::max()) {
-    die(fmt::format("num_blocks {} out of range", num_blocks));
-  }
+  MOON_CHECK(num_blocks > 0 && num_blocks <= std::numeric_limits<BlockId>::max(),
+             "BlockPool: num_blocks {} out of range", num_blocks);
   const auto n = static_cast<size_t>(num_blocks);
   ref_counts_.assign(n, 0);
   lru_prev_.assign(n, kNone);
@@ -61,7 +52,7 @@ std::optional<std::vector<BlockId>> BlockPool::allocate(int64_t n) {
 void BlockPool::retain(BlockId block) {
   int32_t& ref = ref_counts_.at(static_cast<size_t>(block));
   if (ref == 0) {
-    if (cache_id(block) == 0) die(fmt::format("retain of free block {}", block));
+    MOON_CHECK(cache_id(block) != 0, "BlockPool: retain of free block {}", block);
     lru_remove(block);
   }
   ++ref;
@@ -69,7 +60,7 @@ void BlockPool::retain(BlockId block) {
 
 void BlockPool::release(BlockId block) {
   int32_t& ref = ref_counts_.at(static_cast<size_t>(block));
-  if (ref <= 0) die(fmt::format("release of unreferenced block {} (double free)", block));
+  MOON_CHECK(ref > 0, "BlockPool: release of unreferenced block {} (double free)", block);
   if (--ref > 0) return;
   if (cache_id(block) != 0) {
     lru_push_back(block);
@@ -98,9 +89,8 @@ std::optional<BlockId> BlockPool::find_hash(BlockHash hash) const {
 }
 
 uint64_t BlockPool::register_block(BlockId block, const BlockKey& key) {
-  if (ref_count(block) <= 0 || cache_id(block) != 0) {
-    die(fmt::format("register of block {} that is not in use or already cached", block));
-  }
+  MOON_CHECK(ref_count(block) > 0 && cache_id(block) == 0,
+             "BlockPool: register of block {} that is not in use or already cached", block);
   if (const auto other = find_hash(key.hash)) uncache(*other);
   const uint64_t id = next_cache_id_++;
   cache_ids_[static_cast<size_t>(block)] = id;

@@ -3,24 +3,19 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
+
+#include "util/check.h"
 
 namespace moon {
 namespace {
-
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "moon: KvCacheManager precondition violated: %s\n", message.c_str());
-  std::abort();
-}
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 
 int64_t checked_block_size(int64_t block_size) {
-  if (block_size <= 0) die(fmt::format("block_size {} must be positive", block_size));
+  MOON_CHECK(block_size > 0, "KvCacheManager: block_size {} must be positive", block_size);
   return block_size;
 }
 
@@ -36,9 +31,8 @@ KvCacheManager::KvCacheManager(int64_t num_blocks, int64_t block_size, bool enab
       hash_fn_(std::move(options.hash_fn)),
       num_watermark_blocks_(0),
       pool_(num_blocks) {
-  if (!(options.watermark >= 0.0 && options.watermark < 1.0)) {
-    die(fmt::format("watermark {} must be in [0, 1)", options.watermark));
-  }
+  MOON_CHECK(options.watermark >= 0.0 && options.watermark < 1.0,
+             "KvCacheManager: watermark {} must be in [0, 1)", options.watermark);
   num_watermark_blocks_ = static_cast<int64_t>(options.watermark * static_cast<double>(num_blocks));
 }
 
@@ -50,7 +44,7 @@ BlockHash KvCacheManager::hash(BlockHash parent, std::span<const int32_t> tokens
 
 KvCacheManager::Sequence& KvCacheManager::sequence(uint64_t seq_id) {
   const auto it = sequences_.find(seq_id);
-  if (it == sequences_.end()) die(fmt::format("unknown sequence {}", seq_id));
+  MOON_CHECK(it != sequences_.end(), "KvCacheManager: unknown sequence {}", seq_id);
   return it->second;
 }
 
@@ -62,9 +56,8 @@ const KvCacheManager::Sequence* KvCacheManager::find_sequence(uint64_t seq_id) c
 int64_t KvCacheManager::match_prefix(uint64_t seq_id, std::span<const int32_t> prompt,
                                      uint64_t extra_key) {
   Sequence& seq = sequences_[seq_id];
-  if (!seq.blocks.empty() || seq.num_tokens != 0) {
-    die(fmt::format("match_prefix on sequence {} that already has tokens", seq_id));
-  }
+  MOON_CHECK(seq.blocks.empty() && seq.num_tokens == 0,
+             "KvCacheManager: match_prefix on sequence {} that already has tokens", seq_id);
   seq = Sequence{};
   seq.extra_key = extra_key;
   if (!enable_prefix_caching_) return 0;
@@ -110,10 +103,10 @@ bool KvCacheManager::allocate_slots(uint64_t seq_id, std::span<const int32_t> to
                                     int64_t num_new_tokens) {
   const auto [it, created] = sequences_.try_emplace(seq_id);
   Sequence& seq = it->second;
-  if (num_new_tokens < 0 || seq.num_tokens + num_new_tokens > static_cast<int64_t>(tokens.size())) {
-    die(fmt::format("allocate_slots(seq {}, {} tokens known, {} new) with {} already slotted",
-                    seq_id, tokens.size(), num_new_tokens, seq.num_tokens));
-  }
+  MOON_CHECK(
+      num_new_tokens >= 0 && seq.num_tokens + num_new_tokens <= static_cast<int64_t>(tokens.size()),
+      "KvCacheManager: allocate_slots(seq {}, {} tokens known, {} new) with {} already slotted",
+      seq_id, tokens.size(), num_new_tokens, seq.num_tokens);
   const bool copy = needs_copy_on_write(seq, num_new_tokens);
   const int64_t num_fresh = num_new_blocks(seq, num_new_tokens);
   auto blocks = pool_.allocate(num_fresh + (copy ? 1 : 0));
@@ -140,10 +133,9 @@ std::vector<std::pair<BlockId, BlockId>> KvCacheManager::take_pending_copies() {
 
 void KvCacheManager::commit_full_blocks(uint64_t seq_id, std::span<const int32_t> tokens) {
   Sequence& seq = sequence(seq_id);
-  if (seq.num_tokens > static_cast<int64_t>(tokens.size())) {
-    die(fmt::format("commit_full_blocks(seq {}) with {} tokens but {} slotted", seq_id,
-                    tokens.size(), seq.num_tokens));
-  }
+  MOON_CHECK(seq.num_tokens <= static_cast<int64_t>(tokens.size()),
+             "KvCacheManager: commit_full_blocks(seq {}) with {} tokens but {} slotted", seq_id,
+             tokens.size(), seq.num_tokens);
   const int64_t num_full = seq.num_tokens / block_size_;
   if (!enable_prefix_caching_ || seq.chain_broken) {
     seq.num_blocks_committed = num_full;
@@ -186,9 +178,8 @@ void KvCacheManager::commit_full_blocks(uint64_t seq_id, std::span<const int32_t
 }
 
 void KvCacheManager::fork(uint64_t parent_seq_id, uint64_t child_seq_id) {
-  if (parent_seq_id == child_seq_id || sequences_.contains(child_seq_id)) {
-    die(fmt::format("fork into existing sequence {}", child_seq_id));
-  }
+  MOON_CHECK(parent_seq_id != child_seq_id && !sequences_.contains(child_seq_id),
+             "KvCacheManager: fork into existing sequence {}", child_seq_id);
   Sequence child = sequence(parent_seq_id);
   for (const BlockId block : child.blocks) pool_.retain(block);
   sequences_.emplace(child_seq_id, std::move(child));
@@ -219,9 +210,9 @@ int64_t KvCacheManager::num_tokens(uint64_t seq_id) const {
 
 int64_t KvCacheManager::slot(uint64_t seq_id, int64_t position) const {
   const Sequence* seq = find_sequence(seq_id);
-  if (!seq || position < 0 || position >= seq->num_tokens) {
-    die(fmt::format("slot of position {} in sequence {} outside its tokens", position, seq_id));
-  }
+  MOON_CHECK(seq && position >= 0 && position < seq->num_tokens,
+             "KvCacheManager: slot of position {} in sequence {} outside its tokens", position,
+             seq_id);
   return static_cast<int64_t>(seq->blocks[static_cast<size_t>(position / block_size_)]) *
              block_size_ +
          position % block_size_;

@@ -4,12 +4,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 
 #include "kv/memory_size.h"
+#include "util/check.h"
 
 namespace moon {
 namespace {
@@ -128,20 +127,14 @@ KvStorage::~KvStorage() {
 }
 
 std::byte* KvStorage::array(int64_t index) const {
-  if (index < 0 || index >= 2 * layout_.num_layers) {
-    std::fprintf(stderr, "moon: KvStorage layer %lld out of range\n",
-                 static_cast<long long>(index / 2));
-    std::abort();
-  }
+  MOON_CHECK(index >= 0 && index < 2 * layout_.num_layers, "KvStorage: layer {} out of range",
+             index / 2);
   return base_ + static_cast<size_t>(index) * array_stride_;
 }
 
 void KvStorage::copy_block(BlockId src, BlockId dst) {
-  if (src < 0 || dst < 0 || src >= layout_.num_blocks || dst >= layout_.num_blocks) {
-    std::fprintf(stderr, "moon: KvStorage copy_block(%d, %d) with %lld blocks\n", src, dst,
-                 static_cast<long long>(layout_.num_blocks));
-    std::abort();
-  }
+  MOON_CHECK(src >= 0 && dst >= 0 && src < layout_.num_blocks && dst < layout_.num_blocks,
+             "KvStorage: copy_block({}, {}) with {} blocks", src, dst, layout_.num_blocks);
   if (src == dst) return;
   const size_t block_bytes = layout_.block_bytes();
   for (int64_t a = 0; a < 2 * layout_.num_layers; ++a) {

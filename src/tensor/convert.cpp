@@ -1,23 +1,13 @@
 #include "tensor/convert.h"
 
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 #include "tensor/half.h"
 #include "tensor/quant_q4_0.h"
 #include "tensor/quant_q8_0.h"
+#include "util/check.h"
 
 namespace moon {
-namespace {
-
-[[noreturn]] void unsupported(const char* what, DType type) {
-  std::fprintf(stderr, "moon: %s: unsupported dtype %.*s\n", what,
-               static_cast<int>(dtype_name(type).size()), dtype_name(type).data());
-  std::abort();
-}
-
-}  // namespace
 
 bool is_row_convertible(DType type) {
   switch (type) {
@@ -54,7 +44,7 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
       dequantize_row_q4_0(static_cast<const BlockQ4_0*>(src), dst, n);
       return;
     default:
-      unsupported("dequantize_row", type);
+      MOON_FAIL("dequantize_row: unsupported dtype {}", dtype_name(type));
   }
 }
 
@@ -80,7 +70,7 @@ void quantize_row(DType type, const float* src, void* dst, int64_t n) {
       quantize_row_q4_0(src, static_cast<BlockQ4_0*>(dst), n);
       return;
     default:
-      unsupported("quantize_row", type);
+      MOON_FAIL("quantize_row: unsupported dtype {}", dtype_name(type));
   }
 }
 

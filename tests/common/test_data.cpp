@@ -26,6 +26,11 @@ std::string test_data_file(const std::string& relative) {
   return std::filesystem::exists(path, ec) ? path : std::string();
 }
 
+bool test_data_required() {
+  const char* env = std::getenv("MOON_REQUIRE_TEST_DATA");
+  return env && std::string(env) == "1";
+}
+
 std::string temp_dir() {
   static const std::string dir = [] {
     auto path =

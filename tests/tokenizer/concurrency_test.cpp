@@ -17,7 +17,7 @@ TEST(TokenizerConcurrency, ConcurrentUseGivesSameResults) {
   for (const char* name : {"llama-spm", "llama-bpe", "qwen2"}) {
     if (const Tokenizer* t = test::vocab_tokenizer(name)) toks.push_back(t);
   }
-  if (toks.empty()) GTEST_SKIP() << "TEST DATA MISSING: models/vocab";
+  if (toks.empty()) MOON_MISSING_TEST_DATA("models/vocab");
   test::TextGenerator gen(11);
   std::vector<std::string> texts;
   for (int i = 0; i < 200; ++i) texts.push_back(gen.text(12, i % 5 == 0));

@@ -19,8 +19,8 @@ class SentencePieceOracle : public ::testing::Test {
   void SetUp() override {
     const std::string model = test::test_data_file("models/llama2-tokenizer.model");
     if (model.empty() || test::vocab_path("llama-spm").empty()) {
-      GTEST_SKIP() << "TEST DATA MISSING: models/llama2-tokenizer.model or "
-                      "models/vocab/ggml-vocab-llama-spm.gguf (set MOON_TEST_DATA)";
+      MOON_MISSING_TEST_DATA(
+          "models/llama2-tokenizer.model or models/vocab/ggml-vocab-llama-spm.gguf");
     }
     sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
     const auto status = sp_->Load(model);

@@ -120,7 +120,7 @@ TEST(SpecialTokens, BosAndEosFollowMetadata) {
   for (const Case& c : {Case{"llama-spm", true, 1}, Case{"phi-3", true, 1},
                         Case{"llama-bpe", true, 128000}, Case{"deepseek-coder", true, 32013},
                         Case{"qwen2", false, 151643}, Case{"gpt-2", false, 50256}}) {
-    if (test::vocab_path(c.name).empty()) GTEST_SKIP() << "TEST DATA MISSING: " << c.name;
+    if (test::vocab_path(c.name).empty()) MOON_MISSING_TEST_DATA(c.name);
     const Tokenizer* tok = test::vocab_tokenizer(c.name);
     ASSERT_NE(tok, nullptr);
     EXPECT_EQ(tok->add_bos(), c.bos) << c.name;

@@ -1,11 +1,10 @@
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
 #include "kernels/cpu/matmul_tiles.h"
 #include "kernels/dispatch.h"
+#include "util/check.h"
 
 namespace moon::kernels {
 namespace {
@@ -33,11 +32,7 @@ MatmulTiles select_tiles(DType type) {
       ok = detail::matmul_tiles_scalar(type, &tiles);
       break;
   }
-  if (!ok) {
-    std::fprintf(stderr, "moon: matmul: unsupported weight dtype %.*s\n",
-                 static_cast<int>(dtype_name(type).size()), dtype_name(type).data());
-    std::abort();
-  }
+  MOON_CHECK(ok, "matmul: unsupported weight dtype {}", dtype_name(type));
   return tiles;
 }
 

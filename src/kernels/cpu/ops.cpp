@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 
 #include "kernels/cpu/ops_impl.h"
 #include "kernels/dispatch.h"
 #include "kernels/ref/ref_kernels.h"
 #include "tensor/convert.h"
+#include "util/check.h"
 
 namespace moon::kernels {
 namespace {
@@ -122,11 +121,7 @@ void add(const float* a, const float* b, float* out, int64_t n, ThreadPool* pool
 
 void get_row(const WeightView& w, int64_t row, float* out) {
   const OpsImpl* ops = vector_ops();
-  if (!is_row_convertible(w.type)) {
-    std::fprintf(stderr, "moon: get_row: unsupported dtype %.*s\n",
-                 static_cast<int>(dtype_name(w.type).size()), dtype_name(w.type).data());
-    std::abort();
-  }
+  MOON_CHECK(is_row_convertible(w.type), "get_row: unsupported dtype {}", dtype_name(w.type));
   if (ops == nullptr) return ref::get_row_ref(w, row, out);
   ops->dequantize_row(w.type, w.row(row), out, w.cols);
 }

@@ -1,5 +1,5 @@
-// The forward pass for one sequence at a time, for tools and tests that drive a single
-// sequence by hand: a thin owner of a private paged KV cache (blocks 0, 1, 2, ... in order)
+// The forward pass for one sequence at a time, for tests that drive a single sequence by
+// hand (the product only runs batches, through the engine's ModelRunner): a thin owner of a private paged KV cache (blocks 0, 1, 2, ... in order)
 // over the same PagedLlamaForward the engine runs, so there is one optimized forward path.
 //
 // Not thread-safe: one caller at a time.

@@ -1,9 +1,9 @@
 #include "model/llama_forward.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <numeric>
+
+#include "util/check.h"
 
 namespace moon {
 
@@ -20,10 +20,7 @@ LlamaForward::LlamaForward(const LlamaModel& model, int64_t max_context, ThreadP
   layout.num_blocks = (max_context_ + kBlockSize - 1) / kBlockSize;
   layout.dtype = DType::F32;
   auto storage = KvStorage::create(layout);
-  if (!storage.ok()) {
-    std::fprintf(stderr, "moon: cannot allocate a KV cache: %s\n", storage.error().message.c_str());
-    std::abort();
-  }
+  MOON_CHECK(storage.ok(), "cannot allocate a KV cache: {}", storage.error().message);
   kv_ = std::make_unique<KvStorage>(std::move(storage).value());
   paged_ = std::make_unique<PagedLlamaForward>(model, kv_.get(), max_batch_, pool);
   batch_.block_table_stride = layout.num_blocks;
