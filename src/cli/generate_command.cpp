@@ -7,9 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
+#include "engine/output_processor.h"
 #include "model/llama_model.h"
-#include "sampling/stop_checker.h"
-#include "tokenizer/incremental_decoder.h"
 #include "tokenizer/tokenizer.h"
 #include "util/logging.h"
 
@@ -41,22 +40,10 @@ Result<std::vector<std::string>> read_prompts_file(const std::string& path) {
   return prompts;
 }
 
-// One sequence's output as it streams in.
-struct SequenceResult {
-  std::vector<TokenId> ids;
-  std::vector<float> logprobs;
-  std::vector<std::vector<TokenLogprob>> top_logprobs;
-  std::string text;
-  std::string finish_reason;
-  std::unique_ptr<IncrementalDecoder> decoder;
-  std::unique_ptr<StopChecker> stop;
-  bool done = false;
-};
-
 struct PromptResult {
   std::vector<TokenId> prompt_ids;
   std::vector<PromptLogprob> prompt_logprobs;
-  std::vector<SequenceResult> sequences;
+  std::vector<SequenceOutput> sequences;
   Clock::time_point first_token{};
   Clock::time_point done{};
   double sample_ms = 0.0;
@@ -106,11 +93,7 @@ int run_generate(const GenerateOptions& o) {
     if (r.prompt_ids.empty()) {
       return fail(make_error("prompt {} is empty and the model adds no BOS token", i + 1));
     }
-    r.sequences.resize(params.n);
-    for (SequenceResult& s : r.sequences) {
-      s.decoder = std::make_unique<IncrementalDecoder>(tok, true, /*continuation=*/true);
-      s.stop = std::make_unique<StopChecker>(params, tok.eog_ids());
-    }
+    for (int k = 0; k < params.n; ++k) r.sequences.emplace_back(tok, params);
     r.num_unfinished = params.n;
     if (Status s = engine->add_request(i, r.prompt_ids, params); !s.ok()) {
       return fail(make_error("prompt {}: {}", i + 1, s.error().message));
@@ -120,10 +103,6 @@ int run_generate(const GenerateOptions& o) {
   // Stream as text only where one sequence's output can go straight to the terminal.
   const bool stream =
       o.output_format == "text" && prompts.size() == 1 && params.n == 1 && !params.use_beam_search;
-  auto emit = [&](SequenceResult& s, const std::string& text) {
-    s.text += text;
-    if (stream) std::fwrite(text.data(), 1, text.size(), stdout);
-  };
   const auto start = Clock::now();
   int64_t num_generated = 0;
   while (engine->has_work()) {
@@ -133,34 +112,16 @@ int run_generate(const GenerateOptions& o) {
     std::vector<bool> touched(results.size(), false);
     for (SequenceUpdate& u : *updates) {
       PromptResult& r = results[u.request_id];
-      SequenceResult& s = r.sequences[u.index];
       if (r.first_token == Clock::time_point{}) r.first_token = now;
       touched[u.request_id] = true;
       r.prompt_logprobs.insert(r.prompt_logprobs.end(), u.prompt_logprobs.begin(),
                                u.prompt_logprobs.end());
-      if (s.done) continue;  // ended by a stop string; the engine's own end follows
-      FinishReason finish = u.finished ? u.finish_reason : FinishReason::kNone;
-      if (u.token >= 0) {
-        ++num_generated;
-        s.ids.push_back(u.token);
-        s.logprobs.push_back(u.logprob);
-        s.top_logprobs.push_back(std::move(u.top_logprobs));
-        const StopUpdate stop = s.stop->push(u.token, s.decoder->push(u.token));
-        emit(s, stop.text);
-        if (stop.stop_string >= 0) {
-          // The text reached a stop string: end the sequence in the engine too.
-          // Its update from the engine says the same and is skipped below.
-          finish = FinishReason::kStop;
-          engine->stop_sequence(u.request_id, u.index);
-        }
-      }
-      if (finish != FinishReason::kNone) {
-        const StopUpdate tail = s.stop->finish(s.decoder->flush());
-        emit(s, tail.text);
-        s.finish_reason = std::string(finish_reason_name(finish));
-        s.done = true;
-        if (--r.num_unfinished == 0) r.done = now;
-      }
+      SequenceOutput& out = r.sequences[u.index];
+      if (u.token >= 0 && !out.finished()) ++num_generated;
+      const SequenceOutput::Delta delta = out.apply(u);
+      if (stream) std::fwrite(delta.text.data(), 1, delta.text.size(), stdout);
+      if (delta.stop_engine) engine->stop_sequence(u.request_id, u.index);
+      if (delta.finished && --r.num_unfinished == 0) r.done = now;
     }
     for (size_t i = 0; i < results.size(); ++i) {
       if (touched[i]) results[i].sample_ms += engine->last_step_sample_ms();
@@ -183,31 +144,34 @@ int run_generate(const GenerateOptions& o) {
       for (size_t k = 0; k < results[i].sequences.size(); ++k) {
         std::cout << "--- prompt " << i + 1
                   << (params.n > 1 ? ", sequence " + std::to_string(k + 1) : "") << "\n"
-                  << prompts[i] << results[i].sequences[k].text << "\n";
+                  << prompts[i] << results[i].sequences[k].text() << "\n";
       }
     }
     return 0;
   }
   // vLLM's shape: per token, the chosen token's and the k most likely tokens' logprobs.
-  auto logprobs_json = [&](const SequenceResult& s) {
+  auto logprobs_json = [&](const SequenceOutput& s) {
     nlohmann::json out = nlohmann::json::array();
-    for (size_t t = 0; t < s.ids.size(); ++t) {
+    for (size_t t = 0; t < s.ids().size(); ++t) {
       nlohmann::json top = nlohmann::json::array();
-      for (const TokenLogprob& e : s.top_logprobs[t]) {
+      for (const TokenLogprob& e : s.top_logprobs()[t]) {
         top.push_back({{"id", e.id}, {"logprob", e.logprob}});
       }
-      out.push_back({{"id", s.ids[t]}, {"logprob", s.logprobs[t]}, {"top_logprobs", top}});
+      out.push_back({{"id", s.ids()[t]}, {"logprob", s.logprobs()[t]}, {"top_logprobs", top}});
     }
     return out;
   };
+  auto reason = [](const SequenceOutput& s) {
+    return std::string(finish_reason_name(s.finish_reason()));
+  };
   nlohmann::json all = nlohmann::json::array();
   for (const PromptResult& r : results) {
-    const SequenceResult& first = r.sequences[0];
+    const SequenceOutput& first = r.sequences[0];
     nlohmann::json obj = {
         {"prompt_token_ids", r.prompt_ids},
-        {"output_token_ids", first.ids},
-        {"text", first.text},
-        {"finish_reason", first.finish_reason},
+        {"output_token_ids", first.ids()},
+        {"text", first.text()},
+        {"finish_reason", reason(first)},
         {"timings",
          {{"load_ms", load_ms},
           {"prefill_ms", ms_between(start, r.first_token)},
@@ -227,9 +191,9 @@ int run_generate(const GenerateOptions& o) {
     }
     if (params.n > 1) {
       obj["outputs"] = nlohmann::json::array();
-      for (const SequenceResult& s : r.sequences) {
+      for (const SequenceOutput& s : r.sequences) {
         nlohmann::json one = {
-            {"output_token_ids", s.ids}, {"text", s.text}, {"finish_reason", s.finish_reason}};
+            {"output_token_ids", s.ids()}, {"text", s.text()}, {"finish_reason", reason(s)}};
         if (params.logprobs) one["logprobs"] = logprobs_json(s);
         obj["outputs"].push_back(std::move(one));
       }

@@ -40,13 +40,10 @@ GenerationJob::GenerationJob(ServerContext& ctx, std::shared_ptr<HttpConnection>
   opts_.sampling.params.logprobs = opts_.logprobs;
   opts_.sampling.params.top_logprobs = opts_.top_logprobs;
   const int n = opts_.sampling.params.n;
-  choices_.resize(opts_.prompts.size() * n);
-  for (size_t i = 0; i < choices_.size(); ++i) {
-    choices_[i].decoder =
-        std::make_unique<IncrementalDecoder>(ctx_.tokenizer, /*skip_special=*/true,
-                                             /*continuation=*/true);
-    choices_[i].stop =
-        std::make_unique<StopChecker>(opts_.sampling.params, ctx_.tokenizer.eog_ids());
+  const size_t num_choices = opts_.prompts.size() * n;
+  choices_.reserve(num_choices);
+  for (size_t i = 0; i < num_choices; ++i) {
+    choices_.push_back(Choice{SequenceOutput(ctx_.tokenizer, opts_.sampling.params)});
   }
   unfinished_ = static_cast<int>(choices_.size());
   ++ctx_.active_requests;
@@ -165,29 +162,14 @@ void GenerationJob::apply(size_t p, SequenceUpdate& u) {
                                      std::make_move_iterator(u.prompt_logprobs.begin()),
                                      std::make_move_iterator(u.prompt_logprobs.end()));
   if (c.finished) return;  // ended by a stop string; the engine's own end follows
-  StopUpdate stop;
-  if (u.token >= 0) {
-    if (first_token_ == Clock::time_point{}) {
-      first_token_ = Clock::now();
-      ctx_.metrics.time_to_first_token().observe(seconds(first_token_ - arrival_));
-    }
-    c.offsets.push_back(c.text.size() + c.stop->held_size());
-    c.ids.push_back(u.token);
-    c.logprobs.push_back(u.logprob);
-    if (opts_.top_logprobs > 0) c.top_logprobs.push_back(std::move(u.top_logprobs));
-    stop = c.stop->push(u.token, c.decoder->push(u.token));
-    c.text += stop.text;
+  if (u.token >= 0 && first_token_ == Clock::time_point{}) {
+    first_token_ = Clock::now();
+    ctx_.metrics.time_to_first_token().observe(seconds(first_token_ - arrival_));
   }
-  if (stop.finish == FinishReason::kNone && !u.finished) return;
-  // A stop string in the text ends the sequence here; the engine keeps going until told.
-  if (!u.finished) prompts_[p].stream->stop_sequence(u.index);
-  const StopUpdate tail = c.stop->finish(c.decoder->flush());
-  c.text += tail.text;
-  c.stopped_by_string = stop.stop_string >= 0 || tail.stop_string >= 0;
-  const FinishReason reason = c.stopped_by_string                  ? FinishReason::kStop
-                              : stop.finish != FinishReason::kNone ? stop.finish
-                                                                   : u.finish_reason;
-  finish_choice(c, std::string(finish_reason_name(reason)));
+  const SequenceOutput::Delta delta = c.out.apply(u);
+  if (!delta.finished) return;
+  if (delta.stop_engine) prompts_[p].stream->stop_sequence(u.index);
+  finish_choice(c, std::string(finish_reason_name(c.out.finish_reason())));
   if (--prompts_[p].unfinished == 0) release_prompt(p);
 }
 
@@ -201,14 +183,14 @@ json GenerationJob::logprobs_json(const Choice& c, size_t from, size_t to) const
   if (!opts_.logprobs) return nullptr;
   const Tokenizer& tok = ctx_.tokenizer;
   auto top_of = [&](size_t i) -> std::span<const TokenLogprob> {
-    return i < c.top_logprobs.size() ? std::span<const TokenLogprob>(c.top_logprobs[i])
-                                     : std::span<const TokenLogprob>();
+    return i < c.out.top_logprobs().size() ? std::span<const TokenLogprob>(c.out.top_logprobs()[i])
+                                           : std::span<const TokenLogprob>();
   };
   if (opts_.kind == ApiKind::kChat) {
     json content = json::array();
     for (size_t i = from; i < to; ++i) {
-      const std::string piece = tok.token_to_piece(c.ids[i]);
-      json entry = {{"token", piece}, {"logprob", c.logprobs[i]}, {"bytes", bytes_of(piece)}};
+      const std::string piece = tok.token_to_piece(c.out.ids()[i]);
+      json entry = {{"token", piece}, {"logprob", c.out.logprobs()[i]}, {"bytes", bytes_of(piece)}};
       entry["top_logprobs"] = json::array();
       for (const TokenLogprob& t : top_of(i)) {
         const std::string top_piece = tok.token_to_piece(t.id);
@@ -223,14 +205,14 @@ json GenerationJob::logprobs_json(const Choice& c, size_t from, size_t to) const
   // always, the chosen one (so up to k + 1 entries, as OpenAI documents).
   json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
   for (size_t i = from; i < to; ++i) {
-    const std::string piece = tok.token_to_piece(c.ids[i]);
+    const std::string piece = tok.token_to_piece(c.out.ids()[i]);
     tokens.push_back(piece);
-    lps.push_back(c.logprobs[i]);
+    lps.push_back(c.out.logprobs()[i]);
     json top = json::object();
     for (const TokenLogprob& t : top_of(i)) top[tok.token_to_piece(t.id)] = t.logprob;
-    top[piece] = c.logprobs[i];
+    top[piece] = c.out.logprobs()[i];
     tops.push_back(std::move(top));
-    offsets.push_back(c.offsets[i]);
+    offsets.push_back(c.out.offsets()[i]);
   }
   return {{"tokens", tokens},
           {"token_logprobs", lps},
@@ -272,7 +254,7 @@ json GenerationJob::prompt_logprobs_json(size_t p, size_t& offset) const {
 json GenerationJob::usage_json() const {
   int64_t prompt = 0, completion = 0;
   for (const auto& p : opts_.prompts) prompt += static_cast<int64_t>(p.size());
-  for (const Choice& c : choices_) completion += static_cast<int64_t>(c.ids.size());
+  for (const Choice& c : choices_) completion += static_cast<int64_t>(c.out.ids().size());
   return {{"prompt_tokens", prompt},
           {"completion_tokens", completion},
           {"total_tokens", prompt + completion}};
@@ -312,14 +294,14 @@ void GenerationJob::stream_progress() {
           sse_event(chunk(i, opts_.echo_prefixes[p], prompt_logprobs_json(p, offset), "", false));
       c.echo_sent = true;
     }
-    const size_t end = c.text.size();
-    const size_t token_end = c.ids.size();
+    const size_t end = c.out.text().size();
+    const size_t token_end = c.out.ids().size();
     const bool with_role = opts_.kind == ApiKind::kChat && !c.role_sent;
     const bool has_text = end > c.sent;
     const bool has_logprobs = opts_.logprobs && token_end > c.logprobs_sent;
     const bool finishing = c.finished && !c.finish_sent;
     if (!has_text && !has_logprobs && !finishing && !with_role) continue;
-    const std::string text = has_text ? c.text.substr(c.sent, end - c.sent) : std::string();
+    const std::string text = has_text ? c.out.text().substr(c.sent, end - c.sent) : std::string();
     out += sse_event(chunk(i, text, logprobs_json(c, c.logprobs_sent, token_end),
                            finishing ? c.finish_reason : "", with_role));
     c.sent = std::max(c.sent, end);
@@ -339,16 +321,16 @@ void GenerationJob::complete() {
   ctx_.metrics.e2e_latency().observe(seconds(now - arrival_));
   for (const Choice& c : choices_) {
     ctx_.metrics.request_finished(c.finish_reason);
-    if (c.ids.size() > 1 && first_token_ != Clock::time_point{}) {
+    if (c.out.ids().size() > 1 && first_token_ != Clock::time_point{}) {
       ctx_.metrics.time_per_output_token().observe(seconds(now - first_token_) /
-                                                   static_cast<double>(c.ids.size() - 1));
+                                                   static_cast<double>(c.out.ids().size() - 1));
     }
   }
   if (opts_.kind == ApiKind::kTgi) {
     if (opts_.stream) {
       conn_->end_stream();  // the last token's event carried the text and details
     } else {
-      json body = {{"generated_text", opts_.echo_prefixes[0] + choices_[0].text}};
+      json body = {{"generated_text", opts_.echo_prefixes[0] + choices_[0].out.text()}};
       if (opts_.tgi_details) body["details"] = tgi_details(choices_[0]);
       conn_->respond({200, "application/json", dump(body), {}});
     }
@@ -378,11 +360,11 @@ void GenerationJob::complete() {
     const size_t p = i / opts_.sampling.params.n;
     json choice = {{"index", i}};
     if (opts_.kind == ApiKind::kChat) {
-      choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+      choice["message"] = {{"role", "assistant"}, {"content", c.out.text()}};
     } else {
-      choice["text"] = opts_.echo_prefixes[p] + c.text;
+      choice["text"] = opts_.echo_prefixes[p] + c.out.text();
     }
-    choice["logprobs"] = logprobs_json(c, 0, c.ids.size());
+    choice["logprobs"] = logprobs_json(c, 0, c.out.ids().size());
     if (wants_prompt_logprobs() && opts_.kind == ApiKind::kCompletion) {
       // echo + logprobs: the prompt's tokens first, then the completion's, offsets running
       // on through both (as vLLM reports them).
@@ -401,7 +383,7 @@ void GenerationJob::complete() {
     choice["finish_reason"] = c.finish_reason;
     if (opts_.return_token_ids) {
       choice["prompt_token_ids"] = opts_.prompts[p];
-      choice["token_ids"] = c.ids;
+      choice["token_ids"] = c.out.ids();
     }
     choices.push_back(std::move(choice));
   }
@@ -440,8 +422,8 @@ json GenerationJob::tgi_prefill() const {
 // top_n_tokens: the most likely tokens at position i, in TGI's token shape.
 json GenerationJob::tgi_top_tokens(const Choice& c, size_t i) const {
   json top = json::array();
-  if (i >= c.top_logprobs.size()) return top;
-  for (const TokenLogprob& t : c.top_logprobs[i]) {
+  if (i >= c.out.top_logprobs().size()) return top;
+  for (const TokenLogprob& t : c.out.top_logprobs()[i]) {
     top.push_back(tgi_token(t.id, t.logprob, ctx_.tokenizer.token_to_piece(t.id)));
   }
   return top;
@@ -449,13 +431,14 @@ json GenerationJob::tgi_top_tokens(const Choice& c, size_t i) const {
 
 json GenerationJob::tgi_details(const Choice& c) const {
   json tokens = json::array(), top_tokens = json::array();
-  for (size_t i = 0; i < c.ids.size(); ++i) {
-    tokens.push_back(tgi_token(c.ids[i], c.logprobs[i], ctx_.tokenizer.token_to_piece(c.ids[i])));
+  for (size_t i = 0; i < c.out.ids().size(); ++i) {
+    tokens.push_back(tgi_token(c.out.ids()[i], c.out.logprobs()[i],
+                               ctx_.tokenizer.token_to_piece(c.out.ids()[i])));
     if (opts_.top_logprobs > 0) top_tokens.push_back(tgi_top_tokens(c, i));
   }
   json details = {
-      {"finish_reason", tgi_finish_reason(c.finish_reason, c.stopped_by_string)},
-      {"generated_tokens", c.ids.size()},
+      {"finish_reason", tgi_finish_reason(c.finish_reason, c.out.stopped_by_string())},
+      {"generated_tokens", c.out.ids().size()},
       {"seed", opts_.sampling.params.seed ? json(*opts_.sampling.params.seed) : json(nullptr)},
       {"prefill", tgi_prefill()},
       {"tokens", tokens}};
@@ -464,23 +447,24 @@ json GenerationJob::tgi_details(const Choice& c) const {
 }
 
 void GenerationJob::stream_tgi(Choice& c) {
-  const size_t end = c.text.size();
-  std::string delta = end > c.sent ? c.text.substr(c.sent, end - c.sent) : std::string();
+  const size_t end = c.out.text().size();
+  std::string delta = end > c.sent ? c.out.text().substr(c.sent, end - c.sent) : std::string();
   c.sent = std::max(c.sent, end);
   const bool finishing = c.finished && !c.finish_sent;
-  size_t last = c.ids.size();
+  size_t last = c.out.ids().size();
   // A finish without a new token still needs a final event; it repeats the last token.
   if (finishing && c.logprobs_sent == last && last > 0) c.logprobs_sent = last - 1;
   std::string out;
   for (size_t i = c.logprobs_sent; i < last; ++i) {
     const bool final_event = finishing && i + 1 == last;
-    json event = {{"index", i + 1},
-                  {"token", tgi_token(c.ids[i], c.logprobs[i], i + 1 == last ? delta : "")},
-                  {"generated_text", nullptr},
-                  {"details", nullptr}};
+    json event = {
+        {"index", i + 1},
+        {"token", tgi_token(c.out.ids()[i], c.out.logprobs()[i], i + 1 == last ? delta : "")},
+        {"generated_text", nullptr},
+        {"details", nullptr}};
     if (opts_.top_logprobs > 0) event["top_tokens"] = tgi_top_tokens(c, i);
     if (final_event) {
-      event["generated_text"] = opts_.echo_prefixes[0] + c.text;
+      event["generated_text"] = opts_.echo_prefixes[0] + c.out.text();
       json details = tgi_details(c);
       details.erase("tokens");
       details.erase("prefill");

@@ -1,7 +1,7 @@
 // One generation request (/v1/completions or /v1/chat/completions) from submission to the
 // last byte: it submits each prompt to the engine, drains the engine's updates on the I/O
-// thread when notified, detokenizes incrementally, applies stop strings (a StopChecker per
-// choice holds back text that may start one, and a match ends that sequence in the engine),
+// thread when notified, turns them into text through one SequenceOutput per choice (the
+// output processor `moon generate` uses too; a stop string ends that sequence in the engine),
 // and writes either server-sent-event chunks or one JSON response in OpenAI's shapes.
 //
 // A client that disconnects drops the job's streams, which aborts its engine requests and
@@ -14,11 +14,10 @@
 #include <vector>
 
 #include "engine/engine_client.h"
-#include "sampling/stop_checker.h"
+#include "engine/output_processor.h"
 #include "server/http_connection.h"
 #include "server/openai_protocol.h"
 #include "server/server_context.h"
-#include "tokenizer/incremental_decoder.h"
 
 namespace moon::server {
 
@@ -50,20 +49,13 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
 
  private:
   struct Choice {
-    std::unique_ptr<IncrementalDecoder> decoder;
-    std::unique_ptr<StopChecker> stop;
-    std::string text;  // decoded output released so far (never part of a stop string)
-    size_t sent = 0;   // bytes of `text` already streamed
-    std::vector<TokenId> ids;
-    std::vector<float> logprobs;
-    std::vector<std::vector<TokenLogprob>> top_logprobs;  // per token, when asked for
-    std::vector<size_t> offsets;  // where each token's text starts in `text`
+    SequenceOutput out;  // text (never part of a stop string), tokens, logprobs
+    size_t sent = 0;     // bytes of out.text() already streamed
     size_t logprobs_sent = 0;
     std::string finish_reason;
     bool finished = false;
     bool finish_sent = false;
     bool role_sent = false;
-    bool stopped_by_string = false;
     bool echo_sent = false;  // streaming: the echoed prompt went out
   };
   struct Prompt {

@@ -1,4 +1,4 @@
-#include "sampling/stop_checker.h"
+#include "engine/stop_checker.h"
 
 #include <gtest/gtest.h>
 
