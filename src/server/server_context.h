@@ -27,6 +27,10 @@ struct ServerConfig {
   std::string served_model_name;  // what /v1/models lists and requests may name
   int64_t max_model_len = 0;
   int64_t max_waiting = 0;  // 0 = unbounded queue
+  // Open connections, in all and from one client address; 0 = no limit. They bound what
+  // clients can hold (descriptors, buffers) before any request of theirs is answered.
+  int64_t max_connections = 1024;
+  int64_t max_connections_per_ip = 256;
   size_t max_body_bytes = 16u << 20;
   double shutdown_timeout_s = 30.0;  // how long SIGTERM waits for running requests
   // For /v1/chat/completions; without one the endpoint answers 400, as vLLM does.
