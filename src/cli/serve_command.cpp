@@ -67,6 +67,13 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
   cmd->add_option("--max-waiting", o.max_waiting,
                   "Most requests waiting for a batch slot before 503 (0: no limit)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  cmd->add_option("--max-connections", o.max_connections,
+                  "Most open connections; more get 503 and are closed (0: no limit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  cmd->add_option("--max-connections-per-ip", o.max_connections_per_ip,
+                  "Most open connections from one client address; more get 503 and are closed "
+                  "(0: no limit; behind a proxy every client shares its address)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   cmd->add_option("--shutdown-timeout", o.shutdown_timeout,
                   "Seconds SIGTERM waits for running requests")
       ->check(CLI::Range(0.0, 3600.0));
@@ -98,6 +105,8 @@ int run_serve(const ServeOptions& o) {
   sc.max_model_len = loaded->config.scheduler.max_model_len;
   sc.max_num_seqs = loaded->config.scheduler.max_num_seqs;
   sc.max_waiting = o.max_waiting;
+  sc.max_connections = o.max_connections;
+  sc.max_connections_per_ip = o.max_connections_per_ip;
   sc.shutdown_timeout_s = o.shutdown_timeout;
   auto template_source = chat_template_source(o.chat_template, *loaded->model->file);
   if (!template_source.ok()) return fail(template_source.error());

@@ -6,14 +6,26 @@
 #include <cerrno>
 
 namespace moon::server {
+namespace {
 
-HttpConnection::HttpConnection(tcp::socket socket, Handler handler, size_t body_limit,
-                               std::chrono::milliseconds idle_timeout)
+// How long a refused connection keeps draining input after its answer before it is closed.
+constexpr std::chrono::seconds kLingerTime{1};
+constexpr size_t kDiscardBytes = 16 << 10;
+
+}  // namespace
+
+HttpConnection::HttpConnection(tcp::socket socket, Handler handler, HeaderCheck header_check,
+                               size_t body_limit, std::chrono::milliseconds idle_timeout)
     : socket_(std::move(socket)),
       handler_(std::move(handler)),
+      header_check_(std::move(header_check)),
       body_limit_(body_limit),
       idle_timeout_(idle_timeout),
       idle_timer_(socket_.get_executor()) {}
+
+HttpConnection::~HttpConnection() {
+  if (on_close_) on_close_();
+}
 
 void HttpConnection::start() {
   beast::error_code ec;
@@ -24,6 +36,8 @@ void HttpConnection::start() {
 void HttpConnection::read_request() {
   if (closed_) return;
   parser_.emplace();
+  // Also judges Content-Length while parsing the header, so an oversized body is refused
+  // (413, on_read) before any of it is read.
   parser_->body_limit(body_limit_);
   // A client that trickles (or never sends) its request must not hold the socket forever.
   idle_timer_.expires_after(idle_timeout_);
@@ -39,10 +53,11 @@ void HttpConnection::read_request() {
 void HttpConnection::on_header(beast::error_code ec) {
   if (ec || closed_) return on_read(ec);
   const auto& header = parser_->get();
+  if (header_check_) {
+    if (auto refusal = header_check_(header)) return refuse(*refusal);
+  }
+  // curl asks first for bodies over 1 KiB; an oversized one was refused with the header.
   if (beast::iequals(header[http::field::expect], "100-continue")) {
-    // curl asks first for bodies over 1 KiB; refuse an oversized one before it is sent.
-    const auto length = parser_->content_length();
-    if (length && *length > body_limit_) return on_read(http::error::body_limit);
     write("HTTP/1.1 100 Continue\r\n\r\n");
   }
   http::async_read(
@@ -54,15 +69,12 @@ void HttpConnection::on_read(beast::error_code ec) {
   idle_timer_.cancel();
   if (closed_) return;
   if (ec == http::error::body_limit) {
-    keep_alive_ = false;
-    in_request_ = true;
-    respond({413,
-             "application/json",
-             fmt::format(R"({{"error":{{"message":"request body exceeds {} bytes","type":)"
-                         R"("invalid_request_error","param":null,"code":null}}}})",
-                         body_limit_),
-             {}});
-    return;
+    return refuse({413,
+                   "application/json",
+                   fmt::format(R"({{"error":{{"message":"request body exceeds {} bytes","type":)"
+                               R"("invalid_request_error","param":null,"code":null}}}})",
+                               body_limit_),
+                   {}});
   }
   if (ec == http::error::end_of_stream || ec == asio::error::eof ||
       ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
@@ -70,14 +82,11 @@ void HttpConnection::on_read(beast::error_code ec) {
     return;
   }
   if (ec) {
-    keep_alive_ = false;
-    in_request_ = true;
-    respond({400,
-             "application/json",
-             R"({"error":{"message":"malformed HTTP request","type":"invalid_request_error",)"
-             R"("param":null,"code":null}})",
-             {}});
-    return;
+    return refuse({400,
+                   "application/json",
+                   R"({"error":{"message":"malformed HTTP request","type":"invalid_request_error",)"
+                   R"("param":null,"code":null}})",
+                   {}});
   }
   in_request_ = true;
   HttpRequest request = parser_->release();
@@ -119,6 +128,14 @@ std::string HttpConnection::status_line_and_headers(int status, const std::strin
   return out;
 }
 
+void HttpConnection::refuse(const HttpResponse& response) {
+  if (closed_) return;
+  keep_alive_ = false;
+  linger_ = true;
+  in_request_ = true;
+  respond(response);
+}
+
 void HttpConnection::respond(const HttpResponse& r) {
   if (closed_ || !in_request_) return;
   std::string out = status_line_and_headers(r.status, r.content_type, r.headers);
@@ -155,7 +172,7 @@ void HttpConnection::finish_response() {
   on_disconnect_ = nullptr;
   if (!keep_alive_) {
     close_after_write_ = true;
-    if (!writing_) close();
+    if (!writing_) end_after_write();
     return;
   }
   read_request();
@@ -189,8 +206,39 @@ void HttpConnection::on_write(beast::error_code ec) {
   if (!queue_.empty()) {
     flush();
   } else if (close_after_write_) {
-    close();
+    end_after_write();
   }
+}
+
+void HttpConnection::end_after_write() {
+  if (linger_) return linger();
+  close();
+}
+
+void HttpConnection::linger() {
+  // Closing a socket with unread input makes the kernel answer with a reset, which can destroy
+  // the answer before the client has read it. So say "no more" (FIN) and throw away what the
+  // client still sends, for a bounded time and in a fixed buffer, then close.
+  beast::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) return close();
+  discard_ = std::make_unique<char[]>(kDiscardBytes);
+  buffer_.clear();  // what the parser read beyond the header is unread input too
+  idle_timer_.expires_after(kLingerTime);
+  idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    auto self = weak.lock();
+    if (!ec && self) self->close();
+  });
+  discard_input();
+}
+
+void HttpConnection::discard_input() {
+  socket_.async_read_some(asio::buffer(discard_.get(), kDiscardBytes),
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            if (self->closed_) return;
+                            if (ec) return self->close();  // end of input, or the client is gone
+                            self->discard_input();
+                          });
 }
 
 void HttpConnection::close() {
@@ -204,6 +252,7 @@ void HttpConnection::close() {
   auto fn = std::move(on_disconnect_);
   on_disconnect_ = nullptr;
   if (fn && in_request_) fn();
+  if (auto released = std::exchange(on_close_, nullptr)) released();
 }
 
 }  // namespace moon::server

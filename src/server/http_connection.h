@@ -3,6 +3,9 @@
 // router, and writes what the handler sends back: a whole response, or a chunked stream
 // (server-sent events) fed as the engine produces tokens.
 //
+// Each request's header is screened before its body is read (see request_gate.h); a refused
+// request is answered at once and the connection closed without reading the body.
+//
 // While a request is being answered the connection waits for the socket to become readable,
 // so a client that hangs up is noticed at once (not at the next write) and its request's
 // on_disconnect callback can abort the generation.
@@ -39,12 +42,18 @@ struct HttpResponse {
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
   using Handler = std::function<void(std::shared_ptr<HttpConnection>, HttpRequest)>;
+  // A response refuses the request before its body is read; nullopt lets it through.
+  using HeaderCheck = std::function<std::optional<HttpResponse>(const http::request_header<>&)>;
 
   // `idle_timeout`: how long a connection may take to send a whole request (or sit idle
   // between keep-alive requests) before it is closed; answering has no limit.
-  HttpConnection(tcp::socket socket, Handler handler, size_t body_limit,
+  HttpConnection(tcp::socket socket, Handler handler, HeaderCheck header_check, size_t body_limit,
                  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60));
+  ~HttpConnection();
   void start();
+  // Answers `response` with Connection: close and closes, leaving the rest of the request
+  // unread. Also called instead of start(), for a connection over the server's limits.
+  void refuse(const HttpResponse& response);
 
   // Answers the current request in one piece.
   void respond(const HttpResponse& response);
@@ -60,6 +69,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool has_pending_output() const { return !closed_ && (writing_ || !queue_.empty()); }
   // Closes the connection now (shutdown of idle keep-alive connections).
   void close();
+  // Called once when the connection closes, or when it is destroyed without having been closed,
+  // so that a count of open connections cannot leak.
+  void on_close(std::function<void()> fn) { on_close_ = std::move(fn); }
 
  private:
   void read_request();
@@ -71,11 +83,15 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void flush();
   void on_write(beast::error_code ec);
   void finish_response();
+  void end_after_write();
+  void linger();
+  void discard_input();
   std::string status_line_and_headers(int status, const std::string& content_type,
                                       const HeaderList& headers) const;
 
   tcp::socket socket_;
   Handler handler_;
+  HeaderCheck header_check_;
   size_t body_limit_;
   std::chrono::milliseconds idle_timeout_;
   asio::steady_timer idle_timer_;
@@ -88,8 +104,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool in_request_ = false;
   bool keep_alive_ = true;
   bool close_after_write_ = false;
+  bool linger_ = false;  // the client may still be sending what was not read
   bool closed_ = false;
+  std::unique_ptr<char[]> discard_;  // lingering only: where unread input goes
   std::function<void()> on_disconnect_;
+  std::function<void()> on_close_;
 };
 
 }  // namespace moon::server

@@ -1,9 +1,12 @@
 #include "server/http_server.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <csignal>
 #include <ctime>
 
+#include "server/request_gate.h"
 #include "util/logging.h"
 
 namespace moon::server {
@@ -61,10 +64,22 @@ void HttpServer::accept() {
       accept_retry_.async_wait([this](beast::error_code) { accept(); });
       return;
     }
+    beast::error_code peer_ec;
+    const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+    if (peer_ec) {  // the client is already gone
+      socket.close(peer_ec);
+      return accept();
+    }
     auto conn = std::make_shared<HttpConnection>(
         std::move(socket),
         [this](std::shared_ptr<HttpConnection> c, HttpRequest r) {
           router_.handle(c, std::move(r));
+        },
+        [this](const http::request_header<>& header) -> std::optional<HttpResponse> {
+          if (auto refusal = check_request_header(header, ctx_.config.api_key)) {
+            return error_response(*refusal);
+          }
+          return std::nullopt;
         },
         ctx_.config.max_body_bytes);
     // Forget connections that are gone, now and then, so the list stays small.
@@ -72,9 +87,44 @@ void HttpServer::accept() {
       std::erase_if(connections_, [](const auto& w) { return w.expired(); });
     }
     connections_.push_back(conn);
-    conn->start();
+    if (auto reason = over_connection_limit(peer.address())) {
+      spdlog::debug("refused a connection from {}: {}", peer.address().to_string(), *reason);
+      conn->refuse(
+          error_response(ApiError{503, *reason, "server_error", {}, "too_many_connections"}));
+    } else {
+      ++open_connections_;
+      ++connections_per_address_[peer.address()];
+      conn->on_close([this, address = peer.address()] { release_connection(address); });
+      conn->start();
+    }
     accept();
   });
+}
+
+std::optional<std::string> HttpServer::over_connection_limit(
+    const asio::ip::address& address) const {
+  const int64_t max_total = ctx_.config.max_connections;
+  if (max_total > 0 && open_connections_ >= max_total) {
+    return fmt::format(
+        "the server has {} open connections, its limit (--max-connections); retry later",
+        max_total);
+  }
+  const int64_t max_per_address = ctx_.config.max_connections_per_ip;
+  const auto it = connections_per_address_.find(address);
+  if (max_per_address > 0 && it != connections_per_address_.end() &&
+      it->second >= max_per_address) {
+    return fmt::format(
+        "this client address has {} open connections, the limit (--max-connections-per-ip); "
+        "close some or retry later",
+        max_per_address);
+  }
+  return std::nullopt;
+}
+
+void HttpServer::release_connection(const asio::ip::address& address) {
+  --open_connections_;
+  const auto it = connections_per_address_.find(address);
+  if (it != connections_per_address_.end() && --it->second <= 0) connections_per_address_.erase(it);
 }
 
 void HttpServer::on_signal(int signal) {
@@ -123,7 +173,16 @@ int HttpServer::run() {
   accept();
   spdlog::info("listening on http://{}:{} (model '{}')", ctx_.config.host, port_,
                ctx_.config.served_model_name);
-  ioc_.run();
+  // Router::handle answers whatever a request throws; this is the last line for a handler
+  // outside it (a completion callback): one failure is logged, the loop goes on serving.
+  for (;;) {
+    try {
+      ioc_.run();
+      break;
+    } catch (const std::exception& e) {
+      spdlog::error("an I/O handler failed: {}; serving on", e.what());
+    }
+  }
   ctx_.events->close();
   spdlog::info("server stopped");
   return 0;

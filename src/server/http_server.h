@@ -6,8 +6,11 @@
 // requests to finish, then return so the process can exit 0.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "server/http_connection.h"
 #include "server/router.h"
@@ -31,6 +34,10 @@ class HttpServer {
  private:
   HttpServer(const ServerConfig& config, const Tokenizer& tokenizer, EngineClient& engine);
   void accept();
+  // Why a new connection from `address` would exceed --max-connections(-per-ip); nullopt if it
+  // fits.
+  std::optional<std::string> over_connection_limit(const asio::ip::address& address) const;
+  void release_connection(const asio::ip::address& address);
   void on_signal(int signal);
   void wait_for_drain();
 
@@ -42,6 +49,9 @@ class HttpServer {
   ServerContext ctx_;
   Router router_{ctx_};
   std::vector<std::weak_ptr<HttpConnection>> connections_;  // to close idle ones at exit
+  // Open connections that count against the limits (refused ones do not).
+  int64_t open_connections_ = 0;
+  std::map<asio::ip::address, int64_t> connections_per_address_;
   std::chrono::steady_clock::time_point drain_deadline_{};
   int port_ = 0;
 };

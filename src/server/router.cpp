@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "server/api_key.h"
 #include "server/generation_job.h"
 #include "server/json_body.h"
+#include "server/request_gate.h"
 #include "server/tgi_protocol.h"
 #include "util/logging.h"
 
@@ -12,11 +12,6 @@ namespace moon::server {
 namespace {
 
 using json = nlohmann::json;
-
-std::string_view path_of(std::string_view target) {
-  const size_t q = target.find('?');
-  return q == std::string_view::npos ? target : target.substr(0, q);
-}
 
 ApiError not_found(std::string_view path) {
   return ApiError{404, fmt::format("no route for {}", path), "not_found_error", {}, {}};
@@ -62,17 +57,7 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
   const std::string_view path = path_of(std::string_view(target.data(), target.size()));
   const http::verb method = request.method();
   const bool is_get = method == http::verb::get;
-  const bool open_route =
-      path == "/health" || path == "/ping" || path == "/metrics" || path == "/version";
-  if (!open_route &&
-      !authorized(std::string(request[http::field::authorization]), ctx_.config.api_key)) {
-    return conn->respond(
-        error_response(ApiError{401,
-                                "missing or invalid API key: send 'Authorization: Bearer <key>'",
-                                "authentication_error",
-                                {},
-                                "invalid_api_key"}));
-  }
+  // The API key was checked with the header, before the body was read (request_gate.h).
   if (is_get) {
     if (path == "/health" || path == "/ping") {
       return conn->respond({200, "text/plain", "", {}});

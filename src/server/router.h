@@ -1,5 +1,6 @@
-// Maps each HTTP request to its handler: authentication, JSON parsing, validation and
-// tokenization happen here on the I/O thread; generation is handed to a GenerationJob.
+// Maps each HTTP request to its handler: JSON parsing, validation and tokenization happen here
+// on the I/O thread; generation is handed to a GenerationJob. The API key was already checked
+// with the request's header, before its body was read (request_gate.h).
 //
 //   GET  /health /ping /version /v1/models /metrics
 //   POST /v1/completions /v1/chat/completions /tokenize /detokenize

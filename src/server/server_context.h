@@ -30,6 +30,10 @@ struct ServerConfig {
   // The engine's batch size; one request may ask for at most this many sequences
   // (prompts x n), so that it can never need more than a whole batch.
   int64_t max_num_seqs = 256;
+  // Open connections, in all and from one client address; 0 = no limit. They bound what
+  // clients can hold (descriptors, buffers) before any request of theirs is answered.
+  int64_t max_connections = 1024;
+  int64_t max_connections_per_ip = 256;
   size_t max_body_bytes = 16u << 20;
   double shutdown_timeout_s = 30.0;  // how long SIGTERM waits for running requests
   // For /v1/chat/completions; without one the endpoint answers 400, as vLLM does.

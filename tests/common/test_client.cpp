@@ -227,13 +227,27 @@ std::optional<int> ServerProcess::stop(int signal, std::chrono::milliseconds tim
   return std::nullopt;
 }
 
-int ServerProcess::thread_count() const {
-  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+namespace {
+
+// The number after `field` (e.g. "Threads:") in /proc/<pid>/status; -1 if absent.
+int64_t proc_status_number(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+    if (line.rfind(field, 0) == 0) return std::stoll(line.substr(field.size()));
   }
   return -1;
+}
+
+}  // namespace
+
+int ServerProcess::thread_count() const {
+  return static_cast<int>(proc_status_number(pid_, "Threads:"));
+}
+
+int64_t ServerProcess::resident_bytes() const {
+  const int64_t kib = proc_status_number(pid_, "VmRSS:");  // the kernel reports it in kB
+  return kib < 0 ? -1 : kib * 1024;
 }
 
 }  // namespace moon::test

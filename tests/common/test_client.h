@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -55,6 +56,8 @@ class ServerProcess {
   std::optional<int> stop(int signal, std::chrono::milliseconds timeout);
   // Threads of the server process (from /proc/<pid>/status).
   int thread_count() const;
+  // Resident memory of the server process in bytes (VmRSS in /proc/<pid>/status); -1 if unknown.
+  int64_t resident_bytes() const;
 
  private:
   pid_t pid_ = -1;

@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "common/test_data.h"
 #include "common/test_client.h"
+#include "common/test_data.h"
 
 namespace moon::test {
 namespace {
@@ -32,8 +32,9 @@ TEST(ServerConcurrency, AThousandStreamingClientsWithFlatThreadCount) {
     GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << lim.rlim_max << " is below " << needed
                  << ": cannot open " << kClients << " client sockets";
   }
-  ServerProcess server(
-      {"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB", "--max-num-seqs", "256"});
+  // All the clients share the loopback address.
+  ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB",
+                        "--max-num-seqs", "256", "--max-connections-per-ip", "0"});
   ASSERT_TRUE(server.ready()) << server.log();
   ASSERT_EQ(
       http_request(server.port(), "POST", "/v1/completions", R"({"prompt":"Once","max_tokens":4})")

@@ -7,6 +7,7 @@
 #include "server/api_key.h"
 #include "server/metrics.h"
 #include "server/openai_protocol.h"
+#include "server/request_gate.h"
 #include "server/sse.h"
 #include "server/tgi_protocol.h"
 
@@ -26,6 +27,27 @@ TEST(ApiKey, ConstantTimeCompareAndBearerParsing) {
   EXPECT_FALSE(authorized("Bearer k2", "k1"));
   EXPECT_FALSE(authorized("k1", "k1"));
   EXPECT_FALSE(authorized("", "k1"));
+}
+
+TEST(RequestGate, OnlyTheOpenRoutesGoWithoutTheKey) {
+  auto check = [](const std::string& target, const std::string& authorization) {
+    boost::beast::http::request_header<> header;
+    header.target(target);
+    if (!authorization.empty()) header.set(boost::beast::http::field::authorization, authorization);
+    return check_request_header(header, "k1");
+  };
+  for (const char* open : {"/health", "/ping", "/metrics", "/version", "/health?probe=1"}) {
+    EXPECT_FALSE(check(open, "")) << open;
+  }
+  for (const char* closed : {"/v1/models", "/v1/completions", "/tokenize", "/nope", "/healthz"}) {
+    const auto refusal = check(closed, "");
+    ASSERT_TRUE(refusal) << closed;
+    EXPECT_EQ(refusal->status, 401);
+    EXPECT_EQ(refusal->type, "authentication_error");
+    EXPECT_TRUE(check(closed, "Bearer k2")) << closed;
+    EXPECT_FALSE(check(closed, "Bearer k1")) << closed;
+  }
+  EXPECT_FALSE(check_request_header(boost::beast::http::request_header<>(), ""));
 }
 
 TEST(OpenAiProtocol, ParsesEveryPromptForm) {
