@@ -15,9 +15,10 @@
 
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops.h"
-#include "kernels/dispatch.h"
 #include "kernels/ref/ref_kernels.h"
 #include "tensor/convert.h"
+#include "util/cpu_features.h"
+#include "util/simd/target.h"
 #include "util/thread_pool.h"
 
 namespace {
@@ -65,10 +66,9 @@ void report(benchmark::State& state, const Weights& w, int64_t m, bool reference
   state.counters["GFLOPS"] = benchmark::Counter(
       2.0 * static_cast<double>(m * w.view.rows * w.view.cols) * state.iterations() * 1e-9,
       benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(moon::dtype_name(w.view.type)) + " " +
-                 (reference
-                      ? std::string("ref")
-                      : std::string(moon::simd_level_name(moon::kernels::active_simd_level()))));
+  state.SetLabel(
+      std::string(moon::dtype_name(w.view.type)) + " " +
+      (reference ? std::string("ref") : std::string(moon::simd_level_name(moon::simd_level()))));
 }
 
 // Args: dtype index, M, N, K, threads.

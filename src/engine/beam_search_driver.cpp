@@ -56,10 +56,7 @@ Status BeamSearchDriver::submit_round(RequestId id, Search& search) {
   return Status::success();
 }
 
-std::vector<SequenceUpdate> BeamSearchDriver::abort(RequestId id) {
-  std::vector<SequenceUpdate> out;
-  auto it = searches_.find(id);
-  if (it == searches_.end()) return out;
+void BeamSearchDriver::abort_rounds(RequestId id) {
   for (auto r = rounds_.begin(); r != rounds_.end();) {
     if (r->second.search == id) {
       engine_.abort(r->first);
@@ -68,6 +65,13 @@ std::vector<SequenceUpdate> BeamSearchDriver::abort(RequestId id) {
       ++r;
     }
   }
+}
+
+std::vector<SequenceUpdate> BeamSearchDriver::abort(RequestId id) {
+  std::vector<SequenceUpdate> out;
+  auto it = searches_.find(id);
+  if (it == searches_.end()) return out;
+  abort_rounds(id);
   for (int k = 0; k < it->second.params.n; ++k) {
     out.push_back({id, k, -1, 0.0f, {}, true, FinishReason::kAbort, {}});
   }
@@ -172,21 +176,12 @@ void BeamSearchDriver::advance(RequestId id, std::vector<SequenceUpdate>& out) {
     done = best_live <= worst_kept;
   }
   if (!done) {
-    if (Status s = submit_round(id, search); s.ok())
-      return;
-    else {
-      // Cannot happen for a request the engine admitted (a round is never longer than the
-      // request); end the search rather than leave its client waiting.
-      spdlog::error("beam search {}: the next round was refused: {}", id, s.error().message);
-      for (auto r = rounds_.begin(); r != rounds_.end();) {
-        if (r->second.search == id) {
-          engine_.abort(r->first);
-          r = rounds_.erase(r);
-        } else {
-          ++r;
-        }
-      }
-    }
+    const Status s = submit_round(id, search);
+    if (s.ok()) return;
+    // Cannot happen for a request the engine admitted (a round is never longer than the
+    // request); end the search rather than leave its client waiting.
+    spdlog::error("beam search {}: the next round was refused: {}", id, s.error().message);
+    abort_rounds(id);
   }
   finish(id, out);
 }

@@ -71,6 +71,8 @@ class BeamSearchDriver {
   };
 
   Status submit_round(RequestId id, Search& search);
+  // Aborts the search's rounds still in the engine.
+  void abort_rounds(RequestId id);
   // Every beam answered: picks the next beams, or reports the results when the search is over.
   void advance(RequestId id, std::vector<SequenceUpdate>& out);
   void finish(RequestId id, std::vector<SequenceUpdate>& out);

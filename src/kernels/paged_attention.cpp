@@ -2,9 +2,10 @@
 #include <atomic>
 #include <vector>
 
-#include "kernels/dispatch.h"
 #include "kernels/paged_attention_impl.h"
 #include "util/check.h"
+#include "util/cpu_features.h"
+#include "util/simd/target.h"
 
 namespace moon::kernels {
 namespace {
@@ -14,7 +15,7 @@ using detail::kMaxItemQueries;
 using detail::PagedAttentionImpl;
 
 const PagedAttentionImpl& level_impl() {
-  switch (active_simd_level()) {
+  switch (simd_level()) {
     case SimdLevel::kAvx512:
       return detail::paged_attention_avx512();
     case SimdLevel::kAvx2:

@@ -1,5 +1,7 @@
 #include "util/cpu_features.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 
@@ -51,8 +53,23 @@ SimdLevel hardware_simd_level() {
   return level_from_features(cpu_features());
 }
 
+namespace {
+
+std::atomic<int>& level_storage() {
+  static std::atomic<int> level{
+      static_cast<int>(apply_simd_request(hardware_simd_level(), std::getenv("MOON_CPU")))};
+  return level;
+}
+
+}  // namespace
+
 SimdLevel simd_level() {
-  static const SimdLevel level = apply_simd_request(hardware_simd_level(), std::getenv("MOON_CPU"));
+  return static_cast<SimdLevel>(level_storage().load(std::memory_order_relaxed));
+}
+
+SimdLevel set_simd_level(SimdLevel level) {
+  level = std::min(level, hardware_simd_level());
+  level_storage().store(static_cast<int>(level), std::memory_order_relaxed);
   return level;
 }
 

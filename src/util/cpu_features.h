@@ -36,9 +36,13 @@ const CpuFeatures& cpu_features();
 // The highest level the hardware supports, ignoring MOON_CPU.
 SimdLevel hardware_simd_level();
 
-// The level kernels should use: the hardware level, lowered by MOON_CPU when set. An
-// unknown MOON_CPU value is ignored with a warning on stderr. Read once, then cached.
+// The one level every kernel runs at (matmul, attention, the other ops, sampling): the
+// hardware level, lowered by MOON_CPU when set (an unknown value is ignored with a warning
+// on stderr).
 SimdLevel simd_level();
+// Switches it, capped at the hardware; returns the level now in force. For tests and
+// benchmarks that compare paths in one process: not safe while a kernel runs.
+SimdLevel set_simd_level(SimdLevel level);
 
 // The level MOON_CPU=`request` gives on hardware supporting `hardware`: the request when it
 // is not above the hardware, else the hardware's; null or unknown requests give `hardware`

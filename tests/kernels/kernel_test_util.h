@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "kernels/dispatch.h"
 #include "tensor/convert.h"
 #include "tensor/tensor_view.h"
 #include "util/cpu_features.h"
+#include "util/simd/target.h"
 
 namespace moon::test {
 
@@ -28,11 +28,11 @@ inline std::vector<SimdLevel> supported_levels() {
 class ScopedLevel {
  public:
   explicit ScopedLevel(SimdLevel level)
-      : previous_(kernels::active_simd_level()),
+      : previous_(simd_level()),
         trace_(__FILE__, __LINE__, std::string("level ") + std::string(simd_level_name(level))) {
-    kernels::set_active_simd_level(level);
+    set_simd_level(level);
   }
-  ~ScopedLevel() { kernels::set_active_simd_level(previous_); }
+  ~ScopedLevel() { set_simd_level(previous_); }
 
  private:
   SimdLevel previous_;

@@ -3,5 +3,6 @@
 
 #include "kernels/cpu/matmul.h"   // IWYU pragma: export
 #include "kernels/cpu/ops.h"      // IWYU pragma: export
-#include "kernels/dispatch.h"     // IWYU pragma: export
 #include "kernels/rope_params.h"  // IWYU pragma: export
+#include "util/cpu_features.h"
+#include "util/simd/target.h"  // IWYU pragma: export

@@ -3,8 +3,9 @@
 #include <algorithm>
 
 #include "kernels/cpu/matmul_tiles.h"
-#include "kernels/dispatch.h"
 #include "util/check.h"
+#include "util/cpu_features.h"
+#include "util/simd/target.h"
 
 namespace moon::kernels {
 namespace {
@@ -21,7 +22,7 @@ constexpr int64_t kMinParallelMacs = 1 << 16;
 MatmulTiles select_tiles(DType type) {
   MatmulTiles tiles;
   bool ok = false;
-  switch (active_simd_level()) {
+  switch (simd_level()) {
     case SimdLevel::kAvx512:
       ok = detail::matmul_tiles_avx512(type, &tiles);
       break;

@@ -4,8 +4,9 @@
 #include <algorithm>
 
 #include "kernels/cpu/matmul_tiles.h"
-#include "kernels/dispatch.h"
 #include "tensor/convert.h"
+#include "util/cpu_features.h"
+#include "util/simd/target.h"
 
 namespace moon::kernels::detail {
 namespace {

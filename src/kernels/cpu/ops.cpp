@@ -4,10 +4,11 @@
 #include <cmath>
 
 #include "kernels/cpu/ops_impl.h"
-#include "kernels/dispatch.h"
 #include "kernels/ref/ref_kernels.h"
 #include "tensor/convert.h"
 #include "util/check.h"
+#include "util/cpu_features.h"
+#include "util/simd/target.h"
 
 namespace moon::kernels {
 namespace {
@@ -22,7 +23,7 @@ constexpr int64_t kMaxRotDim = 1024;
 // The vector bodies for the active level, or null at the scalar level (which runs the
 // reference kernels on each chunk).
 const OpsImpl* vector_ops() {
-  switch (active_simd_level()) {
+  switch (simd_level()) {
     case SimdLevel::kAvx512:
       return &detail::ops_avx512();
     case SimdLevel::kAvx2:

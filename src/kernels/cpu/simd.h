@@ -32,10 +32,11 @@
 
 #include <cstdint>
 
-#include "kernels/dispatch.h"
 #include "tensor/dtype.h"
 #include "tensor/quant_q4_0.h"
 #include "tensor/quant_q8_0.h"
+#include "util/cpu_features.h"
+#include "util/simd/target.h"  // IWYU pragma: export
 
 namespace moon::kernels::detail {
 namespace {

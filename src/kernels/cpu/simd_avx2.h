@@ -10,7 +10,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/dispatch.h"
+#include "util/cpu_features.h"
+#include "util/simd/target.h"
 #include "util/simd/vec_avx2.h"
 
 namespace moon::kernels::detail {

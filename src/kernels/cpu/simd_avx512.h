@@ -7,7 +7,8 @@
 
 #include <cstdint>
 
-#include "kernels/dispatch.h"
+#include "util/cpu_features.h"
+#include "util/simd/target.h"
 #include "util/simd/vec_avx512.h"
 
 namespace moon::kernels::detail {
