@@ -98,12 +98,11 @@ Status Engine::add_sampling_request(RequestId id, std::vector<TokenId> prompt,
   seq->max_tokens = params.max_tokens;
   const SequenceId seq_id = seq->id;
   seq->needs_prompt_logits = params.prompt_logprobs >= 0 && seq->num_tokens_prompt > 1;
-  LiveSequence live{id, 0, SequenceState::for_request(params, 0, seq->tokens), 1};
+  seq->sampling = SequenceState::for_request(params, 0, seq->tokens);
   MOON_TRY(scheduler_.add(std::move(seq)));
   RequestState& request = requests_[id];
   request.params = params;
   request.sequences = {seq_id};
-  sequences_.emplace(seq_id, std::move(live));
   return Status::success();
 }
 
@@ -117,11 +116,9 @@ std::vector<SequenceUpdate> Engine::abort_sampling_request(RequestId id) {
   auto it = requests_.find(id);
   if (it == requests_.end()) return updates;
   for (SequenceId seq_id : it->second.sequences) {
-    auto live = sequences_.find(seq_id);
-    if (live == sequences_.end()) continue;  // already finished
-    scheduler_.finish(seq_id, FinishReason::kAbort);
-    updates.push_back({id, live->second.index, -1, 0.0f, {}, true, FinishReason::kAbort});
-    sequences_.erase(live);
+    const auto seq = scheduler_.finish(seq_id, FinishReason::kAbort);
+    if (!seq) continue;  // already finished
+    updates.push_back({id, seq->index, -1, 0.0f, {}, true, FinishReason::kAbort});
   }
   // The sequences of a parallel-sampling request that never forked are reported too.
   for (int k = it->second.forked ? it->second.params.n : 1; k < it->second.params.n; ++k) {
@@ -136,8 +133,8 @@ std::vector<SequenceUpdate> Engine::stop_sequence(RequestId id, int index) {
   auto it = requests_.find(id);
   if (it == requests_.end()) return updates;  // beam searches are not in requests_
   for (SequenceId seq_id : it->second.sequences) {
-    auto live = sequences_.find(seq_id);
-    if (live == sequences_.end() || live->second.index != index) continue;
+    const Sequence* seq = scheduler_.find(seq_id);
+    if (!seq || seq->index != index) continue;
     updates.push_back({id, index, -1, 0.0f, {}, true, FinishReason::kStop});
     retire(seq_id, FinishReason::kStop);  // may forget the request: `it` is not used again
     break;
@@ -153,23 +150,20 @@ bool Engine::is_stop(const SamplingParams& params, TokenId token) const {
 }
 
 void Engine::retire(SequenceId id, FinishReason reason) {
-  const RequestId request_id = sequences_.at(id).request_id;
-  scheduler_.finish(id, reason);
-  sequences_.erase(id);
+  const RequestId request_id = scheduler_.finish(id, reason)->request_id;
   RequestState& request = requests_.at(request_id);
   const bool all_done = std::none_of(request.sequences.begin(), request.sequences.end(),
-                                     [this](SequenceId s) { return sequences_.contains(s); });
+                                     [this](SequenceId s) { return scheduler_.find(s); });
   // A parallel-sampling request whose first sequence ended before it forked still owes
   // its other sequences: they are created from the same prompt logits in that step.
   if (all_done && (request.forked || request.params.n == 1)) requests_.erase(request_id);
 }
 
 SequenceUpdate Engine::finish_if_done(SequenceId id, const SampleOutput& sampled) {
-  const LiveSequence& live = sequences_.at(id);
-  const SamplingParams& params = requests_.at(live.request_id).params;
   const Sequence& seq = *scheduler_.find(id);
-  SequenceUpdate update{live.request_id, live.index,         sampled.id, sampled.logprob, {},
-                        false,           FinishReason::kNone};
+  const SamplingParams& params = requests_.at(seq.request_id).params;
+  SequenceUpdate update{seq.request_id, seq.index,          sampled.id, sampled.logprob, {},
+                        false,          FinishReason::kNone};
   if (params.top_logprobs > 0) {
     update.top_logprobs.assign(sampled.top.begin(), sampled.top.begin() + sampled.n_top);
   }
@@ -196,16 +190,27 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
 }
 
 Result<std::vector<SequenceUpdate>> Engine::step_batch() {
-  std::vector<SequenceUpdate> updates;
   const SchedulerOutput out = scheduler_.schedule();
+  if (out.empty()) return idle_step();
+  note_started(out);
+  MOON_ASSIGN_OR_RETURN(ModelRunner::Logits logits, runner_.run(out));
+  std::vector<SequenceUpdate> updates = report_prompt_logprobs(out, logits);
+  sample(out, logits.sampling);
+  scheduler_.update(out, sampled_);
+  MOON_TRY(finish_step(out, updates));
+  return updates;
+}
+
+Result<std::vector<SequenceUpdate>> Engine::idle_step() const {
+  // Every running sequence has a token to compute and the head of the queue fits an empty
+  // pool, so a step with work always schedules something; an empty one is a bug that would
+  // otherwise spin the engine thread.
+  if (scheduler_.has_work()) return make_error("internal error: the scheduler made no progress");
+  return std::vector<SequenceUpdate>{};
+}
+
+void Engine::note_started(const SchedulerOutput& out) {
   started_.clear();
-  if (out.empty()) {
-    // Every running sequence has a token to compute and the head of the queue fits an
-    // empty pool, so a step with work always schedules something; an empty one is a bug
-    // that would otherwise spin the engine thread.
-    if (scheduler_.has_work()) return make_error("internal error: the scheduler made no progress");
-    return updates;
-  }
   for (const ScheduledChunk& c : out.chunks) {
     RequestState& request = requests_.at(c.sequence->request_id);
     if (!request.started) {
@@ -213,50 +218,42 @@ Result<std::vector<SequenceUpdate>> Engine::step_batch() {
       started_.push_back(c.sequence->request_id);
     }
   }
-  MOON_ASSIGN_OR_RETURN(ModelRunner::Logits step_logits, runner_.run(out));
-  const std::span<float> logits = step_logits.sampling;
-  for (const ModelRunner::Logits::Chunk& c : step_logits.prompt) {
-    report_prompt_logprobs(out.chunks[c.chunk], c.rows, updates);
-  }
+}
 
+void Engine::sample(const SchedulerOutput& out, std::span<float> logits) {
   const auto sample_start = std::chrono::steady_clock::now();
   const auto n_vocab = static_cast<size_t>(runner_.vocab_size());
-  // Rows of `logits` are the sampling chunks in order.
-  struct Fork {
-    SequenceId parent;
-    int index;
-    SequenceId child;
-  };
-  std::vector<Fork> forks;
   rows_.clear();
+  forks_.clear();
   fork_rows_.clear();
+  // Rows of `logits` are the sampling chunks in order.
   for (const ScheduledChunk& c : out.chunks) {
     if (!c.samples) continue;
     const size_t row = rows_.size();
-    const SequenceId id = c.sequence->id;
-    LiveSequence& live = sequences_.at(id);
-    RequestState& request = requests_.at(live.request_id);
-    rows_.push_back(&live.sampling);
-    if (!request.forked && request.params.n > 1) {
-      // Parallel sampling: the other n-1 sequences draw their first token from the same
-      // prompt logits (each with its own seed), then share the prompt's blocks.
-      request.forked = true;
-      for (int k = 1; k < request.params.n; ++k) {
-        const SequenceId child_id = new_sequence_id();
-        LiveSequence child{live.request_id, k,
-                           SequenceState::for_request(
-                               request.params, k,
-                               std::span(c.sequence->tokens)
-                                   .first(static_cast<size_t>(c.sequence->num_tokens_prompt))),
-                           0};
-        auto [pos, inserted] = sequences_.emplace(child_id, std::move(child));
-        request.sequences.push_back(child_id);
-        forks.push_back({id, k, child_id});
-        fork_rows_.push_back(&pos->second.sampling);
-        fork_logits_.resize(fork_rows_.size() * n_vocab);
-        std::copy_n(logits.begin() + row * n_vocab, n_vocab,
-                    fork_logits_.end() - static_cast<std::ptrdiff_t>(n_vocab));
-      }
+    Sequence& parent = *c.sequence;
+    rows_.push_back(&*parent.sampling);
+    RequestState& request = requests_.at(parent.request_id);
+    if (request.forked || request.params.n == 1) continue;
+    // Parallel sampling: the other n-1 sequences draw their first token from the same prompt
+    // logits (each with its own seed), then share the prompt's blocks.
+    request.forked = true;
+    const std::span<const TokenId> prompt =
+        std::span(parent.tokens).first(static_cast<size_t>(parent.num_tokens_prompt));
+    for (int k = 1; k < request.params.n; ++k) {
+      auto child = std::make_unique<Sequence>();
+      child->id = new_sequence_id();
+      child->request_id = parent.request_id;
+      child->index = k;
+      child->num_tokens_prompt = parent.num_tokens_prompt;
+      child->tokens.assign(prompt.begin(), prompt.end());
+      child->max_tokens = parent.max_tokens;
+      child->sampling = SequenceState::for_request(request.params, k, prompt);
+      request.sequences.push_back(child->id);
+      fork_rows_.push_back(&*child->sampling);
+      fork_logits_.resize(fork_rows_.size() * n_vocab);
+      std::copy_n(logits.begin() + static_cast<std::ptrdiff_t>(row * n_vocab), n_vocab,
+                  fork_logits_.end() - static_cast<std::ptrdiff_t>(n_vocab));
+      forks_.push_back({parent.id, std::move(child)});
     }
   }
   outputs_.assign(rows_.size(), SampleOutput{});
@@ -266,62 +263,60 @@ Result<std::vector<SequenceUpdate>> Engine::step_batch() {
     sampler_.sample(std::span(fork_logits_).first(fork_rows_.size() * n_vocab),
                     static_cast<int64_t>(n_vocab), fork_rows_, fork_outputs_);
   }
+  sampled_.assign(out.chunks.size(), -1);
+  for (size_t i = 0, row = 0; i < out.chunks.size(); ++i) {
+    if (out.chunks[i].samples) sampled_[i] = outputs_[row++].id;
+  }
   last_step_sample_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sample_start)
           .count();
+}
 
-  std::vector<TokenId> sampled(out.chunks.size(), -1);
-  for (size_t i = 0, row = 0; i < out.chunks.size(); ++i) {
-    if (out.chunks[i].samples) sampled[i] = outputs_[row++].id;
-  }
-  scheduler_.update(out, sampled);
-
-  // Children are created from the parent as it is now (prompt + its first token).
+Status Engine::finish_step(const SchedulerOutput& out, std::vector<SequenceUpdate>& updates) {
   size_t next_fork = 0;
   for (size_t i = 0, row = 0; i < out.chunks.size(); ++i) {
     if (!out.chunks[i].samples) continue;
-    const size_t r = row++;
+    const SampleOutput& sampled = outputs_[row++];
     const SequenceId id = out.chunks[i].sequence->id;
-    for (; next_fork < forks.size() && forks[next_fork].parent == id; ++next_fork) {
-      const Fork& f = forks[next_fork];
-      const Sequence& parent = *scheduler_.find(id);
-      auto child = std::make_unique<Sequence>();
-      child->id = f.child;
-      child->request_id = parent.request_id;
-      child->num_tokens_prompt = parent.num_tokens_prompt;
-      child->tokens.assign(parent.tokens.begin(), parent.tokens.end() - 1);
+    // A sibling starts as its parent is now: the prompt, then its own first token.
+    for (; next_fork < forks_.size() && forks_[next_fork].parent == id; ++next_fork) {
+      std::unique_ptr<Sequence>& child = forks_[next_fork].child;
       child->tokens.push_back(fork_outputs_[next_fork].id);
-      child->max_tokens = parent.max_tokens;
+      const SequenceId child_id = child->id;
       MOON_TRY(scheduler_.fork(id, std::move(child)));
-      updates.push_back(finish_if_done(f.child, fork_outputs_[next_fork]));
+      updates.push_back(finish_if_done(child_id, fork_outputs_[next_fork]));
     }
-    updates.push_back(finish_if_done(id, outputs_[r]));
+    updates.push_back(finish_if_done(id, sampled));
   }
-  return updates;
+  return Status::success();
 }
 
-void Engine::report_prompt_logprobs(const ScheduledChunk& chunk, std::span<const float> rows,
-                                    std::vector<SequenceUpdate>& updates) {
-  Sequence& seq = *chunk.sequence;
-  LiveSequence& live = sequences_.at(seq.id);
-  const SamplingParams& params = requests_.at(live.request_id).params;
+std::vector<SequenceUpdate> Engine::report_prompt_logprobs(const SchedulerOutput& out,
+                                                           const ModelRunner::Logits& logits) {
+  std::vector<SequenceUpdate> updates;
   const auto vocab = static_cast<size_t>(runner_.vocab_size());
-  SequenceUpdate update{live.request_id, live.index, -1, 0.0f, {}, false, FinishReason::kNone};
-  // Row j predicts token start + j + 1; recomputed rows (after a preemption) were reported.
-  for (int64_t j = 0; j < chunk.num_tokens; ++j) {
-    const int64_t target = chunk.start + j + 1;
-    if (target >= seq.num_tokens_prompt) break;
-    if (target < live.next_prompt_logprob) continue;
-    const std::span<const float> row = rows.subspan(static_cast<size_t>(j) * vocab, vocab);
-    const GreedyResult g = greedy_pass(row, params.prompt_logprobs);
-    const TokenId token = seq.tokens[target];
-    PromptLogprob entry{{token, logprob_of(g, row[token])}, {}};
-    entry.top.assign(g.top.begin(), g.top.begin() + std::min(g.n_top, params.prompt_logprobs));
-    update.prompt_logprobs.push_back(std::move(entry));
-    live.next_prompt_logprob = target + 1;
+  for (const ModelRunner::Logits::Chunk& c : logits.prompt) {
+    const ScheduledChunk& chunk = out.chunks[c.chunk];
+    Sequence& seq = *chunk.sequence;
+    const SamplingParams& params = requests_.at(seq.request_id).params;
+    SequenceUpdate update{seq.request_id, seq.index, -1, 0.0f, {}, false, FinishReason::kNone};
+    // Row j predicts token start + j + 1; recomputed rows (after a preemption) were reported.
+    for (int64_t j = 0; j < chunk.num_tokens; ++j) {
+      const int64_t target = chunk.start + j + 1;
+      if (target >= seq.num_tokens_prompt) break;
+      if (target < seq.next_prompt_logprob) continue;
+      const std::span<const float> row = c.rows.subspan(static_cast<size_t>(j) * vocab, vocab);
+      const GreedyResult g = greedy_pass(row, params.prompt_logprobs);
+      const TokenId token = seq.tokens[target];
+      PromptLogprob entry{{token, logprob_of(g, row[token])}, {}};
+      entry.top.assign(g.top.begin(), g.top.begin() + std::min(g.n_top, params.prompt_logprobs));
+      update.prompt_logprobs.push_back(std::move(entry));
+      seq.next_prompt_logprob = target + 1;
+    }
+    if (seq.next_prompt_logprob >= seq.num_tokens_prompt) seq.needs_prompt_logits = false;
+    if (!update.prompt_logprobs.empty()) updates.push_back(std::move(update));
   }
-  if (live.next_prompt_logprob >= seq.num_tokens_prompt) seq.needs_prompt_logits = false;
-  if (!update.prompt_logprobs.empty()) updates.push_back(std::move(update));
+  return updates;
 }
 
 }  // namespace moon

@@ -72,13 +72,6 @@ class Engine {
   const std::vector<RequestId>& started_requests() const { return started_; }
 
  private:
-  struct LiveSequence {
-    RequestId request_id = 0;
-    int index = 0;
-    // The sampler's state for this sequence (seeded generator, penalty history).
-    SequenceState sampling;
-    int64_t next_prompt_logprob = 1;  // the next prompt position to report, if asked
-  };
   struct RequestState {
     SamplingParams params;
     bool started = false;               // scheduled at least once
@@ -94,6 +87,18 @@ class Engine {
   std::vector<SequenceUpdate> abort_sampling_request(RequestId id);
   // One batch: schedule, run, sample, update.
   Result<std::vector<SequenceUpdate>> step_batch();
+  // What an empty schedule means: nothing to do, or (with work) a scheduler bug.
+  Result<std::vector<SequenceUpdate>> idle_step() const;
+  void note_started(const SchedulerOutput& out);
+  // The prompt logprobs of every computed chunk of a sequence that asked for them.
+  std::vector<SequenceUpdate> report_prompt_logprobs(const SchedulerOutput& out,
+                                                     const ModelRunner::Logits& logits);
+  // Samples every sampling chunk's row, and the first tokens of the siblings that a
+  // parallel-sampling request forks off its first row (from copies of that row).
+  void sample(const SchedulerOutput& out, std::span<float> logits);
+  // After the scheduler's update: forks start sharing their parent's blocks, then each
+  // sampled sequence is checked for its end.
+  Status finish_step(const SchedulerOutput& out, std::vector<SequenceUpdate>& updates);
   // Decides whether a sequence whose sampled token was just appended stops; returns the
   // update to report (and forgets the sequence when it finished).
   SequenceUpdate finish_if_done(SequenceId id, const SampleOutput& sampled);
@@ -101,10 +106,6 @@ class Engine {
   void retire(SequenceId id, FinishReason reason);
   SequenceId new_sequence_id() { return next_sequence_id_++; }
   bool is_stop(const SamplingParams& params, TokenId token) const;
-  // The prompt logprobs of one computed chunk of a sequence that asked for them.
-  void report_prompt_logprobs(const ScheduledChunk& chunk, std::span<const float> rows,
-                              std::vector<SequenceUpdate>& updates);
-
   const LlamaModel& model_;
   std::vector<TokenId> eog_ids_;
   EngineConfig config_;
@@ -115,19 +116,24 @@ class Engine {
   ModelRunner runner_;
   std::unordered_map<RequestId, RequestState> requests_;
   Sampler sampler_;
-  std::unordered_map<SequenceId, LiveSequence> sequences_;
   SequenceId next_sequence_id_ = 1;
   double last_step_sample_ms_ = 0.0;
   std::vector<RequestId> started_;
   BeamSearchDriver beams_;
-  // Per step: the sampler's rows, its outputs, and the rows of the
-  // sequences forked off a parallel-sampling request this step, copied from the parent's
-  // logits before processors edited them in place. [num_forks, n_vocab]
+  // Per step: the sampler's rows and outputs, the siblings forked this step (each with its
+  // own copy of the parent's row, taken before processors edit rows in place), and the
+  // token each chunk appends.
+  struct Fork {
+    SequenceId parent;
+    std::unique_ptr<Sequence> child;
+  };
   std::vector<SequenceState*> rows_;
   std::vector<SampleOutput> outputs_;
+  std::vector<Fork> forks_;
   std::vector<float> fork_logits_;
   std::vector<SequenceState*> fork_rows_;
   std::vector<SampleOutput> fork_outputs_;
+  std::vector<TokenId> sampled_;
 };
 
 }  // namespace moon

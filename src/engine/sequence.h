@@ -8,10 +8,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
 #include "sampling/finish_reason.h"
+#include "sampling/sampler.h"
 
 namespace moon {
 
@@ -25,6 +27,7 @@ enum class SequenceStatus { kWaiting, kRunning, kFinished };
 struct Sequence {
   SequenceId id = 0;
   RequestId request_id = 0;
+  int index = 0;                // which of its request's n sequences
   std::vector<TokenId> tokens;  // prompt, then generated tokens
   int64_t num_tokens_prompt = 0;
   int64_t num_tokens_computed = 0;  // prefix of `tokens` whose KV is cached
@@ -34,6 +37,10 @@ struct Sequence {
   // The request asked for prompt logprobs that are not all computed yet: every prompt row
   // needs logits, so the prefix cache may not skip any of them.
   bool needs_prompt_logits = false;
+  int64_t next_prompt_logprob = 1;  // the next prompt position to report, if asked
+  // The sampler's state (seeded generator, penalty history); set for every sequence the
+  // engine runs.
+  std::optional<SequenceState> sampling;
 
   int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }
   int64_t num_tokens_output() const { return num_tokens() - num_tokens_prompt; }
