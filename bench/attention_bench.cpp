@@ -15,7 +15,7 @@
 #include <random>
 #include <vector>
 
-#include "kernels/paged_attention.h"
+#include "kernels/cpu/paged_attention.h"
 #include "kernels/ref/attention_ref.h"
 #include "tensor/half.h"
 #include "util/thread_pool.h"

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "kv/block_hash.h"
-#include "kv/kv_layout.h"
+#include "tensor/kv_layout.h"
 #include "util/result.h"
 
 namespace moon {

@@ -33,7 +33,7 @@
 
 #include "kv/block_hash.h"
 #include "kv/block_pool.h"
-#include "kv/kv_layout.h"
+#include "tensor/kv_layout.h"
 #include "util/result.h"
 
 namespace moon {

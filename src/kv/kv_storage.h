@@ -12,7 +12,7 @@
 #include <span>
 #include <utility>
 
-#include "kv/kv_layout.h"
+#include "tensor/kv_layout.h"
 #include "util/result.h"
 
 namespace moon {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kv/kv_layout.h"
+#include "tensor/kv_layout.h"
 
 namespace moon {
 

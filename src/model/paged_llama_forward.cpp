@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "kernels/cpu/kernels.h"
-#include "kernels/paged_attention.h"
+#include "kernels/cpu/paged_attention.h"
 
 namespace moon {
 

@@ -1,7 +1,7 @@
 // kv_write and paged_attention against the contiguous reference, per level and cache
 // dtype, plus the batch-invariance contract: a query's output bits never depend on what
 // else is in the batch, the thread count, the prompt's chunking or the block placement.
-#include "kernels/paged_attention.h"
+#include "kernels/cpu/paged_attention.h"
 
 #include <algorithm>
 #include <bit>

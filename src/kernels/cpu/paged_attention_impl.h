@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/paged_attention.h"
+#include "kernels/cpu/paged_attention.h"
 #include "tensor/dtype.h"
 
 namespace moon::kernels {

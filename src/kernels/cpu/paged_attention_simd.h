@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cpu/paged_attention_impl.h"
 #include "kernels/cpu/simd.h"
-#include "kernels/paged_attention_impl.h"
 
 namespace moon::kernels::detail {
 namespace {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/paged_attention_impl.h"
+#include "kernels/cpu/paged_attention_impl.h"
 #include "tensor/half.h"
 
 namespace moon::kernels::detail {

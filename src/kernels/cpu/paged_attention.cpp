@@ -2,7 +2,7 @@
 #include <atomic>
 #include <vector>
 
-#include "kernels/paged_attention_impl.h"
+#include "kernels/cpu/paged_attention_impl.h"
 #include "util/check.h"
 #include "util/cpu_features.h"
 #include "util/simd/target.h"

@@ -1,4 +1,4 @@
-// Attention over the paged KV cache (kv/kv_layout.h): storing new tokens' K and V into
+// Attention over the paged KV cache (tensor/kv_layout.h): storing new tokens' K and V into
 // their slots, and causal GQA attention for a whole batch of sequences in one call, each
 // with any number of new query tokens (decode: 1; prefill or a prefill chunk: many).
 //
@@ -12,7 +12,7 @@
 
 #include <cstdint>
 
-#include "kv/kv_layout.h"
+#include "tensor/kv_layout.h"
 #include "util/thread_pool.h"
 
 namespace moon::kernels {
