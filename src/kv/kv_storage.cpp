@@ -9,6 +9,7 @@
 
 #include "kv/memory_size.h"
 #include "util/check.h"
+#include "util/format_bytes.h"
 
 namespace moon {
 namespace {
@@ -64,8 +65,8 @@ Result<KvLayout> kv_layout_for_budget(const KvLayout& shape, uint64_t budget_byt
     return make_error(
         "KV cache budget {} holds no block: one block of {} tokens needs {} ({} per token); "
         "raise the KV cache size or lower the block size",
-        format_memory_size(budget_bytes), shape.block_size, format_memory_size(block_bytes),
-        format_memory_size(shape.bytes_per_token()));
+        format_bytes(budget_bytes, 2), shape.block_size, format_bytes(block_bytes, 2),
+        format_bytes(shape.bytes_per_token(), 2));
   }
   layout.num_blocks = static_cast<int64_t>(
       std::min<uint64_t>(num_blocks, static_cast<uint64_t>(std::numeric_limits<BlockId>::max())));
@@ -97,7 +98,7 @@ Result<KvStorage> KvStorage::create(const KvLayout& layout) {
   void* base = mmap(nullptr, num_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) {
     return make_error("cannot allocate {} for the KV cache ({}): lower the KV cache size",
-                      format_memory_size(num_bytes), std::strerror(errno));
+                      format_bytes(num_bytes, 2), std::strerror(errno));
   }
   return KvStorage(layout, static_cast<std::byte*>(base), num_bytes, stride);
 }

@@ -107,18 +107,6 @@ Result<uint64_t> parse_memory_size(std::string_view text) {
   return static_cast<uint64_t>(bytes);
 }
 
-std::string format_memory_size(uint64_t bytes) {
-  constexpr std::array<std::string_view, 5> kNames = {"B", "KiB", "MiB", "GiB", "TiB"};
-  size_t unit = 0;
-  double value = static_cast<double>(bytes);
-  while (value >= 1024.0 && unit + 1 < kNames.size()) {
-    value /= 1024.0;
-    ++unit;
-  }
-  if (unit == 0) return fmt::format("{} B", bytes);
-  return fmt::format("{:.2f} {}", value, kNames[unit]);
-}
-
 Result<uint64_t> parse_mem_available(std::string_view meminfo) {
   std::istringstream lines{std::string(meminfo)};
   std::string line;

@@ -18,9 +18,6 @@ namespace moon {
 // A fractional result is rounded down to whole bytes. Errors name the text and the fix.
 Result<uint64_t> parse_memory_size(std::string_view text);
 
-// "1.50 GiB", "512 MiB", "123 B": for messages.
-std::string format_memory_size(uint64_t bytes);
-
 // MemAvailable from the text of /proc/meminfo, in bytes.
 Result<uint64_t> parse_mem_available(std::string_view meminfo);
 

@@ -7,18 +7,6 @@
 
 namespace moon {
 
-std::string format_bytes(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  if (bytes < 1024) return fmt::format("{} B", bytes);
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024.0 && unit + 1 < 5) {
-    value /= 1024.0;
-    ++unit;
-  }
-  return fmt::format("{:.1f} {}", value, kUnits[unit]);
-}
-
 ProgressLine::ProgressLine(std::string label, uint64_t total, std::FILE* out)
     : ProgressLine(std::move(label), total, out, out != nullptr && ::isatty(::fileno(out)) == 1) {}
 

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <string>
 
+#include "util/format_bytes.h"  // IWYU pragma: export
+
 namespace moon {
 
 class ProgressLine {
@@ -34,8 +36,5 @@ class ProgressLine {
   int shown_percent_ = -1;
   std::chrono::steady_clock::time_point start_;
 };
-
-// "6.9 GiB", "512.0 MiB", "12 B": the largest binary unit that keeps the number >= 1.
-std::string format_bytes(uint64_t bytes);
 
 }  // namespace moon

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "util/format_bytes.h"
+
 namespace moon {
 namespace {
 
@@ -83,10 +85,10 @@ TEST(MemorySizeTest, RejectsWithAClearMessage) {
 }
 
 TEST(MemorySizeTest, FormatsForMessages) {
-  EXPECT_EQ(format_memory_size(123), "123 B");
-  EXPECT_EQ(format_memory_size(2 * kMiB), "2.00 MiB");
-  EXPECT_EQ(format_memory_size(kGiB + kGiB / 2), "1.50 GiB");
-  EXPECT_EQ(format_memory_size(3 * kTiB), "3.00 TiB");
+  EXPECT_EQ(format_bytes(123, 2), "123 B");
+  EXPECT_EQ(format_bytes(2 * kMiB, 2), "2.00 MiB");
+  EXPECT_EQ(format_bytes(kGiB + kGiB / 2, 2), "1.50 GiB");
+  EXPECT_EQ(format_bytes(3 * kTiB, 2), "3.00 TiB");
 }
 
 TEST(MemorySizeTest, ReadsMemAvailable) {
