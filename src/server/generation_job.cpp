@@ -331,7 +331,7 @@ void GenerationJob::complete() {
       conn_->end_stream();  // the last token's event carried the text and details
     } else {
       json body = {{"generated_text", opts_.echo_prefixes[0] + choices_[0].out.text()}};
-      if (opts_.tgi_details) body["details"] = tgi_details(choices_[0]);
+      if (opts_.tgi_details) body["details"] = tgi_answer_details(choices_[0]);
       conn_->respond({200, "application/json", dump(body), {}});
     }
     self_.reset();
@@ -398,52 +398,12 @@ void GenerationJob::complete() {
   self_.reset();
 }
 
-json GenerationJob::tgi_token(TokenId id, float logprob, const std::string& text) const {
-  return {
-      {"id", id}, {"text", text}, {"logprob", logprob}, {"special", ctx_.tokenizer.is_special(id)}};
-}
-
-// decoder_input_details: the prompt's tokens, the first with no logprob (as TGI reports).
-json GenerationJob::tgi_prefill() const {
-  json prefill = json::array();
-  if (!wants_prompt_logprobs()) return prefill;
-  const std::vector<TokenId>& ids = opts_.prompts[0];
-  const std::vector<PromptLogprob>& lps = prompts_[0].prompt_logprobs;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const std::string text = ctx_.tokenizer.token_to_piece(ids[i]);
-    prefill.push_back({{"id", ids[i]},
-                       {"text", text},
-                       {"logprob", i > 0 && i - 1 < lps.size() ? json(lps[i - 1].token.logprob)
-                                                               : json(nullptr)}});
-  }
-  return prefill;
-}
-
-// top_n_tokens: the most likely tokens at position i, in TGI's token shape.
-json GenerationJob::tgi_top_tokens(const Choice& c, size_t i) const {
-  json top = json::array();
-  if (i >= c.out.top_logprobs().size()) return top;
-  for (const TokenLogprob& t : c.out.top_logprobs()[i]) {
-    top.push_back(tgi_token(t.id, t.logprob, ctx_.tokenizer.token_to_piece(t.id)));
-  }
-  return top;
-}
-
-json GenerationJob::tgi_details(const Choice& c) const {
-  json tokens = json::array(), top_tokens = json::array();
-  for (size_t i = 0; i < c.out.ids().size(); ++i) {
-    tokens.push_back(tgi_token(c.out.ids()[i], c.out.logprobs()[i],
-                               ctx_.tokenizer.token_to_piece(c.out.ids()[i])));
-    if (opts_.top_logprobs > 0) top_tokens.push_back(tgi_top_tokens(c, i));
-  }
-  json details = {
-      {"finish_reason", tgi_finish_reason(c.finish_reason, c.out.stopped_by_string())},
-      {"generated_tokens", c.out.ids().size()},
-      {"seed", opts_.sampling.params.seed ? json(*opts_.sampling.params.seed) : json(nullptr)},
-      {"prefill", tgi_prefill()},
-      {"tokens", tokens}};
-  if (opts_.top_logprobs > 0) details["top_tokens"] = std::move(top_tokens);
-  return details;
+json GenerationJob::tgi_answer_details(const Choice& c) const {
+  const json prefill = wants_prompt_logprobs() ? tgi_prefill(ctx_.tokenizer, opts_.prompts[0],
+                                                             prompts_[0].prompt_logprobs)
+                                               : json::array();
+  return tgi_details(ctx_.tokenizer, c.out, c.finish_reason, opts_.sampling.params.seed, prefill,
+                     opts_.top_logprobs > 0);
 }
 
 void GenerationJob::stream_tgi(Choice& c) {
@@ -457,15 +417,15 @@ void GenerationJob::stream_tgi(Choice& c) {
   std::string out;
   for (size_t i = c.logprobs_sent; i < last; ++i) {
     const bool final_event = finishing && i + 1 == last;
-    json event = {
-        {"index", i + 1},
-        {"token", tgi_token(c.out.ids()[i], c.out.logprobs()[i], i + 1 == last ? delta : "")},
-        {"generated_text", nullptr},
-        {"details", nullptr}};
-    if (opts_.top_logprobs > 0) event["top_tokens"] = tgi_top_tokens(c, i);
+    json event = {{"index", i + 1},
+                  {"token", tgi_token(ctx_.tokenizer, c.out.ids()[i], c.out.logprobs()[i],
+                                      i + 1 == last ? delta : "")},
+                  {"generated_text", nullptr},
+                  {"details", nullptr}};
+    if (opts_.top_logprobs > 0) event["top_tokens"] = tgi_top_tokens(ctx_.tokenizer, c.out, i);
     if (final_event) {
       event["generated_text"] = opts_.echo_prefixes[0] + c.out.text();
-      json details = tgi_details(c);
+      json details = tgi_answer_details(c);
       details.erase("tokens");
       details.erase("prefill");
       details.erase("top_tokens");

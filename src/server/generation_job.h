@@ -73,10 +73,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   void stream_progress();
   // TGI's shapes (tgi_protocol.h): one event per token, then the whole text.
   void stream_tgi(Choice& c);
-  nlohmann::json tgi_token(TokenId id, float logprob, const std::string& text) const;
-  nlohmann::json tgi_top_tokens(const Choice& c, size_t i) const;
-  nlohmann::json tgi_prefill() const;
-  nlohmann::json tgi_details(const Choice& c) const;
+  nlohmann::json tgi_answer_details(const Choice& c) const;
   void complete();
   void cancel();
   void release_prompt(size_t prompt_index);

@@ -55,4 +55,47 @@ const char* tgi_finish_reason(const std::string& reason, bool stopped_by_string)
   return reason == "stop" ? "eos_token" : "length";
 }
 
+json tgi_token(const Tokenizer& tok, TokenId id, float logprob, const std::string& text) {
+  return {{"id", id}, {"text", text}, {"logprob", logprob}, {"special", tok.is_special(id)}};
+}
+
+json tgi_top_tokens(const Tokenizer& tok, const SequenceOutput& out, size_t i) {
+  json top = json::array();
+  if (i >= out.top_logprobs().size()) return top;
+  for (const TokenLogprob& t : out.top_logprobs()[i]) {
+    top.push_back(tgi_token(tok, t.id, t.logprob, tok.token_to_piece(t.id)));
+  }
+  return top;
+}
+
+json tgi_prefill(const Tokenizer& tok, std::span<const TokenId> prompt,
+                 std::span<const PromptLogprob> logprobs) {
+  json prefill = json::array();
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    prefill.push_back(
+        {{"id", prompt[i]},
+         {"text", tok.token_to_piece(prompt[i])},
+         {"logprob",
+          i > 0 && i - 1 < logprobs.size() ? json(logprobs[i - 1].token.logprob) : json(nullptr)}});
+  }
+  return prefill;
+}
+
+json tgi_details(const Tokenizer& tok, const SequenceOutput& out, const std::string& finish_reason,
+                 std::optional<uint64_t> seed, json prefill, bool top_tokens) {
+  json tokens = json::array(), tops = json::array();
+  for (size_t i = 0; i < out.ids().size(); ++i) {
+    tokens.push_back(
+        tgi_token(tok, out.ids()[i], out.logprobs()[i], tok.token_to_piece(out.ids()[i])));
+    if (top_tokens) tops.push_back(tgi_top_tokens(tok, out, i));
+  }
+  json details = {{"finish_reason", tgi_finish_reason(finish_reason, out.stopped_by_string())},
+                  {"generated_tokens", out.ids().size()},
+                  {"seed", seed ? json(*seed) : json(nullptr)},
+                  {"prefill", std::move(prefill)},
+                  {"tokens", tokens}};
+  if (top_tokens) details["top_tokens"] = std::move(tops);
+  return details;
+}
+
 }  // namespace moon::server

@@ -3,12 +3,16 @@
 //    "seed", "stop", "do_sample", "repetition_penalty", "top_n_tokens", "details",
 //    "return_full_text"}}
 // The parameters are translated to the OpenAI completion fields and checked by the same
-// code, so both APIs accept and refuse the same values.
+// code, so both APIs accept and refuse the same values. The answers' shapes are built here
+// too, from a choice's SequenceOutput; GenerationJob only decides when to send them.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
+#include <string>
 
+#include "engine/output_processor.h"
 #include "server/api_error.h"
 #include "server/openai_protocol.h"
 
@@ -25,5 +29,17 @@ std::optional<ApiError> parse_tgi_request(const nlohmann::json& body, TgiRequest
 
 // TGI's finish reasons: "length", "eos_token", "stop_sequence".
 const char* tgi_finish_reason(const std::string& openai_reason, bool stopped_by_string);
+
+// One token in TGI's shape: {"id", "text", "logprob", "special"}.
+nlohmann::json tgi_token(const Tokenizer& tok, TokenId id, float logprob, const std::string& text);
+// top_n_tokens: the most likely tokens at generated position i.
+nlohmann::json tgi_top_tokens(const Tokenizer& tok, const SequenceOutput& out, size_t i);
+// decoder_input_details: the prompt's tokens, the first with no logprob (as TGI reports).
+nlohmann::json tgi_prefill(const Tokenizer& tok, std::span<const TokenId> prompt,
+                           std::span<const PromptLogprob> logprobs);
+// The "details" object of an answer; `top_tokens` adds the alternatives of every token.
+nlohmann::json tgi_details(const Tokenizer& tok, const SequenceOutput& out,
+                           const std::string& finish_reason, std::optional<uint64_t> seed,
+                           nlohmann::json prefill, bool top_tokens);
 
 }  // namespace moon::server
