@@ -23,12 +23,6 @@ std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-json bytes_of(const std::string& s) {
-  json b = json::array();
-  for (unsigned char c : s) b.push_back(c);
-  return b;
-}
-
 }  // namespace
 
 GenerationJob::GenerationJob(ServerContext& ctx, std::shared_ptr<HttpConnection> conn,
@@ -181,43 +175,8 @@ void GenerationJob::finish_choice(Choice& c, std::string reason) {
 
 json GenerationJob::logprobs_json(const Choice& c, size_t from, size_t to) const {
   if (!opts_.logprobs) return nullptr;
-  const Tokenizer& tok = ctx_.tokenizer;
-  auto top_of = [&](size_t i) -> std::span<const TokenLogprob> {
-    return i < c.out.top_logprobs().size() ? std::span<const TokenLogprob>(c.out.top_logprobs()[i])
-                                           : std::span<const TokenLogprob>();
-  };
-  if (opts_.kind == ApiKind::kChat) {
-    json content = json::array();
-    for (size_t i = from; i < to; ++i) {
-      const std::string piece = tok.token_to_piece(c.out.ids()[i]);
-      json entry = {{"token", piece}, {"logprob", c.out.logprobs()[i]}, {"bytes", bytes_of(piece)}};
-      entry["top_logprobs"] = json::array();
-      for (const TokenLogprob& t : top_of(i)) {
-        const std::string top_piece = tok.token_to_piece(t.id);
-        entry["top_logprobs"].push_back(
-            {{"token", top_piece}, {"logprob", t.logprob}, {"bytes", bytes_of(top_piece)}});
-      }
-      content.push_back(std::move(entry));
-    }
-    return {{"content", content}};
-  }
-  // Completions: per token a map from text to logprob of the k most likely tokens and,
-  // always, the chosen one (so up to k + 1 entries, as OpenAI documents).
-  json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
-  for (size_t i = from; i < to; ++i) {
-    const std::string piece = tok.token_to_piece(c.out.ids()[i]);
-    tokens.push_back(piece);
-    lps.push_back(c.out.logprobs()[i]);
-    json top = json::object();
-    for (const TokenLogprob& t : top_of(i)) top[tok.token_to_piece(t.id)] = t.logprob;
-    top[piece] = c.out.logprobs()[i];
-    tops.push_back(std::move(top));
-    offsets.push_back(c.out.offsets()[i]);
-  }
-  return {{"tokens", tokens},
-          {"token_logprobs", lps},
-          {"top_logprobs", tops},
-          {"text_offset", offsets}};
+  return opts_.kind == ApiKind::kChat ? chat_logprobs(ctx_.tokenizer, c.out, from, to)
+                                      : completion_logprobs(ctx_.tokenizer, c.out, from, to);
 }
 
 bool GenerationJob::prompt_logprobs_ready(size_t p) const {
@@ -226,29 +185,8 @@ bool GenerationJob::prompt_logprobs_ready(size_t p) const {
 }
 
 json GenerationJob::prompt_logprobs_json(size_t p, size_t& offset) const {
-  const Tokenizer& tok = ctx_.tokenizer;
-  const std::vector<TokenId>& ids = opts_.prompts[p];
-  const std::vector<PromptLogprob>& lps = prompts_[p].prompt_logprobs;
-  json tokens = json::array(), lp = json::array(), tops = json::array(), offsets = json::array();
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const std::string piece = tok.token_to_piece(ids[i]);
-    tokens.push_back(piece);
-    offsets.push_back(offset);
-    offset += piece.size();
-    if (i == 0 || i - 1 >= lps.size()) {  // nothing predicts the first token
-      lp.push_back(nullptr);
-      tops.push_back(nullptr);
-      continue;
-    }
-    const PromptLogprob& e = lps[i - 1];
-    lp.push_back(e.token.logprob);
-    json top = json::object();
-    for (const TokenLogprob& t : e.top) top[tok.token_to_piece(t.id)] = t.logprob;
-    top[piece] = e.token.logprob;
-    tops.push_back(std::move(top));
-  }
-  return {
-      {"tokens", tokens}, {"token_logprobs", lp}, {"top_logprobs", tops}, {"text_offset", offsets}};
+  return completion_prompt_logprobs(ctx_.tokenizer, opts_.prompts[p], prompts_[p].prompt_logprobs,
+                                    offset);
 }
 
 json GenerationJob::usage_json() const {

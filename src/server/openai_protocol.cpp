@@ -305,4 +305,80 @@ std::optional<ApiError> check_against_model(RequestSampling& request, int64_t pr
   return std::nullopt;
 }
 
+namespace {
+
+json bytes_of(const std::string& s) {
+  json b = json::array();
+  for (unsigned char c : s) b.push_back(c);
+  return b;
+}
+
+// The top logprobs recorded for generated token i (none when they were not asked for).
+std::span<const TokenLogprob> top_of(const SequenceOutput& out, size_t i) {
+  return i < out.top_logprobs().size() ? std::span<const TokenLogprob>(out.top_logprobs()[i])
+                                       : std::span<const TokenLogprob>();
+}
+
+}  // namespace
+
+json chat_logprobs(const Tokenizer& tok, const SequenceOutput& out, size_t from, size_t to) {
+  json content = json::array();
+  for (size_t i = from; i < to; ++i) {
+    const std::string piece = tok.token_to_piece(out.ids()[i]);
+    json entry = {{"token", piece}, {"logprob", out.logprobs()[i]}, {"bytes", bytes_of(piece)}};
+    entry["top_logprobs"] = json::array();
+    for (const TokenLogprob& t : top_of(out, i)) {
+      const std::string top_piece = tok.token_to_piece(t.id);
+      entry["top_logprobs"].push_back(
+          {{"token", top_piece}, {"logprob", t.logprob}, {"bytes", bytes_of(top_piece)}});
+    }
+    content.push_back(std::move(entry));
+  }
+  return {{"content", content}};
+}
+
+json completion_logprobs(const Tokenizer& tok, const SequenceOutput& out, size_t from, size_t to) {
+  // Completions: per token a map from text to logprob of the k most likely tokens and,
+  // always, the chosen one (so up to k + 1 entries, as OpenAI documents).
+  json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
+  for (size_t i = from; i < to; ++i) {
+    const std::string piece = tok.token_to_piece(out.ids()[i]);
+    tokens.push_back(piece);
+    lps.push_back(out.logprobs()[i]);
+    json top = json::object();
+    for (const TokenLogprob& t : top_of(out, i)) top[tok.token_to_piece(t.id)] = t.logprob;
+    top[piece] = out.logprobs()[i];
+    tops.push_back(std::move(top));
+    offsets.push_back(out.offsets()[i]);
+  }
+  return {{"tokens", tokens},
+          {"token_logprobs", lps},
+          {"top_logprobs", tops},
+          {"text_offset", offsets}};
+}
+
+json completion_prompt_logprobs(const Tokenizer& tok, std::span<const TokenId> ids,
+                                std::span<const PromptLogprob> lps, size_t& offset) {
+  json tokens = json::array(), lp = json::array(), tops = json::array(), offsets = json::array();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string piece = tok.token_to_piece(ids[i]);
+    tokens.push_back(piece);
+    offsets.push_back(offset);
+    offset += piece.size();
+    if (i == 0 || i - 1 >= lps.size()) {  // nothing predicts the first token
+      lp.push_back(nullptr);
+      tops.push_back(nullptr);
+      continue;
+    }
+    const PromptLogprob& e = lps[i - 1];
+    lp.push_back(e.token.logprob);
+    json top = json::object();
+    for (const TokenLogprob& t : e.top) top[tok.token_to_piece(t.id)] = t.logprob;
+    top[piece] = e.token.logprob;
+    tops.push_back(std::move(top));
+  }
+  return {
+      {"tokens", tokens}, {"token_logprobs", lp}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
 }  // namespace moon::server

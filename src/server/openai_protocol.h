@@ -9,11 +9,13 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/output_processor.h"
 #include "sampling/sampling_params.h"
 #include "server/api_error.h"
 
@@ -70,5 +72,18 @@ std::optional<ApiError> parse_chat_request(const nlohmann::json& body, ChatReque
 // max_tokens. Sets params.max_tokens (the rest of the context when it was left out).
 std::optional<ApiError> check_against_model(RequestSampling& s, int64_t prompt_len,
                                             int64_t vocab_size, int64_t max_model_len);
+
+// The logprobs of generated tokens [from, to) in a chat answer's shape ({"content": [...]},
+// each token with its bytes and top alternatives).
+nlohmann::json chat_logprobs(const Tokenizer& tok, const SequenceOutput& out, size_t from,
+                             size_t to);
+// The same in the completions API's shape: parallel lists of tokens, logprobs, top-logprob
+// maps (always holding the chosen token) and text offsets.
+nlohmann::json completion_logprobs(const Tokenizer& tok, const SequenceOutput& out, size_t from,
+                                   size_t to);
+// echo + logprobs: the prompt's tokens in the completions shape, the first with no logprob;
+// `offset` accumulates each token's text length.
+nlohmann::json completion_prompt_logprobs(const Tokenizer& tok, std::span<const TokenId> prompt,
+                                          std::span<const PromptLogprob> logprobs, size_t& offset);
 
 }  // namespace moon::server
