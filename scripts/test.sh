@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 
+# CI builds a fresh clone in a new folder each time: paths relative to the project root let
+# ccache reuse what an earlier clone compiled.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+
 # The end-to-end tests' npm packages (the official openai client), pinned by package-lock.json.
 if [ -f tests/e2e/package-lock.json ]; then
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
