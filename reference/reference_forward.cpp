@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tensor/convert.h"
+#include "tensor/half.h"
 
 namespace moon::reference {
 namespace {
@@ -14,11 +15,31 @@ std::vector<float> dequantize_matrix(const WeightView& w) {
   return out;
 }
 
+// x as the int8 path sees it: each block of 32 rounded to d * q with d = max|x| / 127 (an
+// fp16) and q = x * 127 / max|x| rounded to nearest even.
+std::vector<float> round_through_q8_0(const float* x, int64_t n) {
+  std::vector<float> out(x, x + n);
+  for (int64_t b = 0; b < n; b += 32) {
+    float max = 0.0f;
+    for (int64_t i = b; i < b + 32; ++i) max = std::max(max, std::fabs(x[i]));
+    const float d = fp16_to_fp32(fp32_to_fp16(max / 127.0f));
+    for (int64_t i = b; i < b + 32; ++i) {
+      out[i] = max == 0.0f ? 0.0f : d * std::nearbyint(x[i] * (127.0f / max));
+    }
+  }
+  return out;
+}
+
 // out[rows] = W[rows][cols] . x[cols]
-void matvec(const std::vector<float>& w, const float* x, float* out, int64_t rows, int64_t cols) {
+void matvec(const Matrix& w, const float* x, float* out, int64_t rows, int64_t cols) {
+  std::vector<float> rounded;
+  if (w.int8_input) {
+    rounded = round_through_q8_0(x, cols);
+    x = rounded.data();
+  }
   for (int64_t r = 0; r < rows; ++r) {
     float sum = 0.0f;
-    for (int64_t c = 0; c < cols; ++c) sum += w[r * cols + c] * x[c];
+    for (int64_t c = 0; c < cols; ++c) sum += w.values[r * cols + c] * x[c];
     out[r] = sum;
   }
 }
@@ -64,12 +85,14 @@ void softmax(float* x, int64_t n) {
 
 ReferenceForward::ReferenceForward(const LlamaModel& model)
     : hp_(model.hparams), w_(model.weights) {
+  const auto matrix = [](const WeightView& w) {
+    return Matrix{dequantize_matrix(w), w.type == DType::Q8_0 || w.type == DType::Q4_0};
+  };
   token_embd_ = dequantize_matrix(w_.token_embd);
-  output_ = dequantize_matrix(w_.output);
+  output_ = matrix(w_.output);
   for (const LlamaLayerWeights& lw : w_.layers) {
-    layers_.push_back({dequantize_matrix(lw.wq), dequantize_matrix(lw.wk), dequantize_matrix(lw.wv),
-                       dequantize_matrix(lw.wo), dequantize_matrix(lw.w_gate),
-                       dequantize_matrix(lw.w_up), dequantize_matrix(lw.w_down)});
+    layers_.push_back({matrix(lw.wq), matrix(lw.wk), matrix(lw.wv), matrix(lw.wo),
+                       matrix(lw.w_gate), matrix(lw.w_up), matrix(lw.w_down)});
   }
   x_.resize(hp_.n_embd);
   xb_.resize(hp_.n_embd);

@@ -2,7 +2,9 @@
 // step in the order the Llama papers describe it. It is deliberately plain: it is the
 // oracle that every optimized path (kernels, batched engine forward, paged attention) is
 // tested against, so it shares no kernel code with them. Only weight dequantization, a
-// format definition, is shared.
+// format definition, is shared. The int8 path's activation quantization (Q8_0 and Q4_0
+// weights multiply activations rounded to Q8_0 blocks, as llama.cpp does) is part of the
+// model's arithmetic, so the reference repeats it in plain code before those matrices.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,11 @@
 #include "model/llama_model.h"
 
 namespace moon::reference {
+
+struct Matrix {
+  std::vector<float> values;  // row-major [out][in]
+  bool int8_input = false;    // the input is rounded through Q8_0 blocks first
+};
 
 class ReferenceForward {
  public:
@@ -26,13 +33,13 @@ class ReferenceForward {
 
  private:
   struct Layer {
-    std::vector<float> wq, wk, wv, wo, w_gate, w_up, w_down;  // row-major [out][in]
+    Matrix wq, wk, wv, wo, w_gate, w_up, w_down;
   };
 
   const LlamaHparams& hp_;
   const LlamaWeights& w_;
   std::vector<float> token_embd_;  // [n_vocab][n_embd]
-  std::vector<float> output_;      // [n_vocab][n_embd]
+  Matrix output_;                  // [n_vocab][n_embd]
   std::vector<Layer> layers_;
 
   // Activations for one token.

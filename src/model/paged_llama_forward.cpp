@@ -59,6 +59,19 @@ Status PagedLlamaForward::validate(const ForwardBatch& b) const {
   return Status::success();
 }
 
+void PagedLlamaForward::project(const float* x, int64_t n,
+                                std::initializer_list<Projection> projections) {
+  const bool int8 = std::all_of(projections.begin(), projections.end(), [](const Projection& p) {
+    return kernels::uses_int8_path(p.w->type);
+  });
+  if (!int8) {
+    for (const Projection& p : projections) kernels::matmul(x, n, *p.w, p.y, pool_);
+    return;
+  }
+  kernels::quantize_rows(x, n, projections.begin()->w->cols, &xq_, pool_);
+  for (const Projection& p : projections) kernels::matmul(xq_, *p.w, p.y, pool_);
+}
+
 Status PagedLlamaForward::forward(const ForwardBatch& b, float* logits) {
   MOON_TRY(validate(b));
   const int64_t n = b.num_tokens(), dim = hp_.n_embd;
@@ -80,9 +93,7 @@ Status PagedLlamaForward::forward(const ForwardBatch& b, float* logits) {
   for (int64_t l = 0; l < hp_.n_layer; ++l) {
     const LlamaLayerWeights& lw = w.layers[l];
     kernels::rmsnorm(x_.data(), lw.attn_norm.data(), xb_.data(), n, dim, hp_.rms_eps, pool_);
-    kernels::matmul(xb_.data(), n, lw.wq, q_.data(), pool_);
-    kernels::matmul(xb_.data(), n, lw.wk, k_.data(), pool_);
-    kernels::matmul(xb_.data(), n, lw.wv, v_.data(), pool_);
+    project(xb_.data(), n, {{&lw.wq, q_.data()}, {&lw.wk, k_.data()}, {&lw.wv, v_.data()}});
     kernels::rope(q_.data(), n, hp_.n_head, hp_.head_dim, b.positions.data(), rope_, pool_);
     kernels::rope(k_.data(), n, hp_.n_head_kv, hp_.head_dim, b.positions.data(), rope_, pool_);
     kernels::kv_write(kv_->layout(), kv_->k(l), kv_->v(l), k_.data(), v_.data(),
@@ -94,8 +105,7 @@ Status PagedLlamaForward::forward(const ForwardBatch& b, float* logits) {
     kernels::add(x_.data(), tmp_.data(), x_.data(), n * dim, pool_);
 
     kernels::rmsnorm(x_.data(), lw.ffn_norm.data(), xb_.data(), n, dim, hp_.rms_eps, pool_);
-    kernels::matmul(xb_.data(), n, lw.w_gate, gate_.data(), pool_);
-    kernels::matmul(xb_.data(), n, lw.w_up, up_.data(), pool_);
+    project(xb_.data(), n, {{&lw.w_gate, gate_.data()}, {&lw.w_up, up_.data()}});
     kernels::silu_mul(gate_.data(), up_.data(), gate_.data(), n * hp_.n_ff, pool_);
     kernels::matmul(gate_.data(), n, lw.w_down, tmp_.data(), pool_);
     kernels::add(x_.data(), tmp_.data(), x_.data(), n * dim, pool_);

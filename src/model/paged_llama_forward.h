@@ -2,16 +2,19 @@
 // token of the step goes through the layers together (one matrix-matrix product per
 // weight), new K/V are stored in their slots, and each sequence's queries attend over its
 // own blocks (kernels/paged_attention). Results match the reference forward to fp32
-// rounding and are batch-invariant: a token's logits are bitwise the same whatever else is
-// in the batch and however its prompt was chunked.
+// rounding (Q8_0 and Q4_0 weights take the int8 path, whose activation quantization the
+// reference repeats) and are batch-invariant: a token's logits are bitwise the same whatever else
+// is in the batch and however its prompt was chunked.
 //
 // Workspace is allocated once for `max_num_tokens`; nothing is allocated per call.
 // Not thread-safe: the engine thread calls it (the kernels use the pool internally).
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
+#include "kernels/cpu/matmul.h"
 #include "kernels/rope_params.h"
 #include "kv/kv_storage.h"
 #include "model/forward_batch.h"
@@ -37,6 +40,13 @@ class PagedLlamaForward {
  private:
   Status validate(const ForwardBatch& batch) const;
 
+  struct Projection {
+    const WeightView* w;
+    float* y;
+  };
+  // y = x [n, cols] times each w; x is quantized once when every w takes the int8 path.
+  void project(const float* x, int64_t n, std::initializer_list<Projection> projections);
+
   const LlamaModel& model_;
   const LlamaHparams& hp_;
   KvStorage* kv_;
@@ -44,15 +54,16 @@ class PagedLlamaForward {
   int64_t max_num_tokens_;
   kernels::RopeParams rope_;
 
-  std::vector<float> x_;     // [max_num_tokens, n_embd] residual stream
-  std::vector<float> xb_;    // [max_num_tokens, n_embd] normed
-  std::vector<float> q_;     // [max_num_tokens, n_embd_q]
-  std::vector<float> k_;     // [max_num_tokens, n_embd_kv]
-  std::vector<float> v_;     // [max_num_tokens, n_embd_kv]
-  std::vector<float> att_;   // [max_num_tokens, n_embd_q]
-  std::vector<float> gate_;  // [max_num_tokens, n_ff]
-  std::vector<float> up_;    // [max_num_tokens, n_ff]
-  std::vector<float> tmp_;   // [max_num_tokens, n_embd]
+  std::vector<float> x_;       // [max_num_tokens, n_embd] residual stream
+  std::vector<float> xb_;      // [max_num_tokens, n_embd] normed
+  std::vector<float> q_;       // [max_num_tokens, n_embd_q]
+  std::vector<float> k_;       // [max_num_tokens, n_embd_kv]
+  std::vector<float> v_;       // [max_num_tokens, n_embd_kv]
+  std::vector<float> att_;     // [max_num_tokens, n_embd_q]
+  std::vector<float> gate_;    // [max_num_tokens, n_ff]
+  std::vector<float> up_;      // [max_num_tokens, n_ff]
+  std::vector<float> tmp_;     // [max_num_tokens, n_embd]
+  kernels::QuantizedRows xq_;  // xb_ quantized, for the int8 path
 };
 
 }  // namespace moon

@@ -85,6 +85,39 @@ TEST_F(EngineTest, AllGoldenPromptsTogetherGiveTheGoldenTokens) {
   }
 }
 
+// The int8 path is batch invariant too: on llama.cpp's Q8_0 file, the golden prompts batched
+// together and prefilled in chunks give each prompt's tokens and logprobs alone, bit for bit
+// (activation rows are quantized independently, so a row's blocks cannot depend on the batch).
+TEST_F(EngineTest, Q8_0FileIsBatchInvariant) {
+  MOON_REQUIRE_TEST_FILE(q8_path, "models/stories260K-q8_0.gguf");
+  auto q8 = load_llama_model(q8_path);
+  ASSERT_TRUE(q8.ok()) << q8.error().message;
+  model_ = std::move(q8).value();
+  ASSERT_EQ(model_->weights.layers[0].wq.type, DType::Q8_0);
+  std::vector<std::pair<RequestId, std::vector<TokenId>>> requests;
+  for (size_t g = 0; g < prompts_.size(); ++g) requests.push_back({g, prompts_[g]});
+  std::map<Key, Result1> alone;
+  for (const auto& request : requests) {
+    auto engine = make_engine(config(512, false));
+    ASSERT_NE(engine, nullptr);
+    alone[Key(request.first, 0)] = run(*engine, {request}, greedy())[Key(request.first, 0)];
+  }
+  for (int64_t budget : {512, 7}) {
+    auto engine = make_engine(config(budget, true));
+    ASSERT_NE(engine, nullptr);
+    auto results = run(*engine, requests, greedy());
+    for (size_t g = 0; g < prompts_.size(); ++g) {
+      const Result1& want = alone[Key(g, 0)];
+      const Result1& got = results[Key(g, 0)];
+      ASSERT_EQ(want.tokens.size(), 48u);
+      ASSERT_EQ(got.tokens, want.tokens) << "prompt " << g << " budget " << budget;
+      EXPECT_EQ(0, std::memcmp(got.logprobs.data(), want.logprobs.data(),
+                               want.logprobs.size() * sizeof(float)))
+          << "prompt " << g << " budget " << budget;
+    }
+  }
+}
+
 TEST_F(EngineTest, DefaultKvBudgetIsAFullBatchAtFullLengthForASmallModel) {
   // stories260K needs a few hundred bytes a token: the default share of memory would be
   // millions of blocks the scheduler can never fill.

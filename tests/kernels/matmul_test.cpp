@@ -1,12 +1,16 @@
 // matmul against matmul_ref on a grid of shapes, per dtype and per instruction-set level,
 // plus the batch-invariance guarantee: a row's output bits never depend on the batch.
+// Q8_0 and Q4_0 weights take the int8 path, whose reference is matmul_ref on the
+// activations rounded through Q8_0 blocks by the plain rule below.
 #include "kernels/cpu/matmul.h"
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "kernel_test_util.h"
 #include "kernels/ref/ref_kernels.h"
+#include "tensor/half.h"
 
 namespace moon::test {
 namespace {
@@ -28,6 +32,37 @@ void for_each_level_and_type(Body&& body) {
 
 bool is_block_type(DType t) {
   return t == DType::Q8_0 || t == DType::Q4_0;
+}
+
+// The int8 path's activation rule, written plainly: per block of 32, d = max|x| / 127 as an
+// fp16, q = x * (127 / max|x|) rounded to nearest even.
+std::vector<BlockQ8_0> quantize_plainly(const std::vector<float>& x) {
+  std::vector<BlockQ8_0> blocks(x.size() / 32);
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    float max = 0.0f;
+    for (size_t i = 0; i < 32; ++i) max = std::max(max, std::fabs(x[32 * b + i]));
+    blocks[b].d = fp32_to_fp16(max / 127.0f);
+    for (size_t i = 0; i < 32; ++i) {
+      blocks[b].qs[i] =
+          static_cast<int8_t>(max == 0.0f ? 0 : std::nearbyint(x[32 * b + i] * (127.0f / max)));
+    }
+  }
+  return blocks;
+}
+
+// x as the int8 path multiplies it: the plain rule's d * q.
+std::vector<float> rounded_activations(const std::vector<float>& x) {
+  const std::vector<BlockQ8_0> blocks = quantize_plainly(x);
+  std::vector<float> out(x.size());
+  for (size_t k = 0; k < x.size(); ++k) {
+    out[k] = fp16_to_fp32(blocks[k / 32].d) * static_cast<float>(blocks[k / 32].qs[k % 32]);
+  }
+  return out;
+}
+
+// What matmul should be compared with: matmul_ref on the activations the path multiplies.
+std::vector<float> reference_input(DType type, const std::vector<float>& x) {
+  return is_block_type(type) ? rounded_activations(x) : x;
 }
 
 // K values: plain types include lengths that are no multiple of 8 or 16 (172 is the
@@ -74,11 +109,12 @@ TEST(Matmul, MatchesReferenceOnShapeGrid) {
           SCOPED_TRACE("M=" + std::to_string(m) + " N=" + std::to_string(n_dim) +
                        " K=" + std::to_string(k_dim));
           const std::vector<float> x = random_floats(rng, m * k_dim);
+          const std::vector<float> x_ref = reference_input(type, x);
           std::vector<float> y(static_cast<size_t>(m * n_dim), NAN);
           std::vector<float> y_ref(y.size());
           kernels::matmul(x.data(), m, w.view, y.data(), &pool);
-          kernels::ref::matmul_ref(x.data(), m, w.view, y_ref.data());
-          expect_close_to_ref(x, m, w, y, y_ref);
+          kernels::ref::matmul_ref(x_ref.data(), m, w.view, y_ref.data());
+          expect_close_to_ref(x_ref, m, w, y, y_ref);
           if (HasFatalFailure()) return;
         }
       }
@@ -87,13 +123,14 @@ TEST(Matmul, MatchesReferenceOnShapeGrid) {
 }
 
 #if !defined(__FMA__)
-// Built without FMA contraction, the scalar level sums in exactly the reference's order.
+// Built without FMA contraction, the scalar level's fp32 tiles sum in exactly the
+// reference's order.
 TEST(Matmul, ScalarLevelIsBitwiseReference) {
   std::mt19937 rng(99);
   ScopedLevel scoped(SimdLevel::kScalar);
-  for (DType type : kAllTypes) {
+  for (DType type : {DType::F32, DType::F16, DType::BF16}) {
     SCOPED_TRACE(dtype_str(type));
-    const int64_t k_dim = is_block_type(type) ? 96 : 172;
+    const int64_t k_dim = 172;
     const TestWeights w = make_weights(rng, type, 9, k_dim);
     const std::vector<float> x = random_floats(rng, 5 * k_dim);
     std::vector<float> y(5 * 9), y_ref(5 * 9);
@@ -119,9 +156,10 @@ TEST(Matmul, LargeRowsAreUnbiased) {
       dequantize_row(type, w.bytes.data() + r * row_bytes, w.values.data() + r * k_dim, k_dim);
     }
     const std::vector<float> x = random_floats(rng, k_dim, 0.5f, 1.0f);
+    const std::vector<float> x_ref = reference_input(type, x);
     std::vector<float> y(3), y_ref(3);
     kernels::matmul(x.data(), 1, w.view, y.data(), &pool);
-    kernels::ref::matmul_ref(x.data(), 1, w.view, y_ref.data());
+    kernels::ref::matmul_ref(x_ref.data(), 1, w.view, y_ref.data());
     for (int r = 0; r < 3; ++r) EXPECT_NEAR(y[r], y_ref[r], 1e-5 * std::fabs(y_ref[r]));
   });
 }
@@ -164,6 +202,125 @@ TEST(Matmul, BatchInvariant) {
             << "row " << i << " in another batch differs, K=" << k_dim;
       }
     }
+  });
+}
+
+// The activation quantizer at every level writes the plain rule's bytes, including exact
+// ties (which round to even), all-zero blocks, a lone value and negative maxima.
+TEST(MatmulInt8, QuantizedActivationsFollowThePlainRule) {
+  std::mt19937 rng(3);
+  ThreadPool pool(2);
+  std::vector<float> x = random_floats(rng, 7 * 256, -3.0f, 3.0f);
+  // Row 0: max 127 makes the scale 1, so halves are exact ties.
+  for (int i = 0; i < 32; ++i) x[i] = -15.5f + static_cast<float>(i);
+  x[5] = 127.0f;
+  for (int i = 32; i < 64; ++i) x[i] = 0.0f;                                   // an all-zero block
+  for (int i = 64; i < 96; ++i) x[i] = i == 70 ? -1e-3f : 0.0f;                // one negative value
+  for (int i = 96; i < 128; ++i) x[i] = 1e-30f * static_cast<float>(i - 100);  // subnormal scale
+  const std::vector<BlockQ8_0> want = quantize_plainly(x);
+  for_each_level([&] {
+    for (ThreadPool* p : {&pool, static_cast<ThreadPool*>(nullptr)}) {
+      kernels::QuantizedRows q;
+      kernels::quantize_rows(x.data(), 7, 256, &q, p);
+      ASSERT_EQ(q.rows, 7);
+      ASSERT_EQ(q.row_blocks(), 8);
+      for (size_t b = 0; b < want.size(); ++b) {
+        ASSERT_EQ(q.blocks[b].d, want[b].d) << "block " << b;
+        ASSERT_EQ(0, std::memcmp(q.blocks[b].qs, want[b].qs, 32)) << "block " << b;
+      }
+    }
+  });
+  EXPECT_EQ(want[0].qs[0], -16);  // -15.5 -> -16 (even)
+  EXPECT_EQ(want[0].qs[1], -14);  // -14.5 -> -14
+  EXPECT_EQ(want[2].qs[6], -127);
+}
+
+// The int8 tiles give the same bits at every level (exact integer block sums, the float
+// work in one fixed order), and quantizing once then multiplying equals the one-call form.
+TEST(MatmulInt8, EveryLevelGivesTheSameBits) {
+  std::mt19937 rng(11);
+  ThreadPool pool(2);
+  for (DType type : {DType::Q8_0, DType::Q4_0}) {
+    SCOPED_TRACE(dtype_str(type));
+    for (int64_t k_dim : {32, 96, 2048}) {
+      const int64_t m = 9, n_dim = 13;
+      const TestWeights w = make_weights(rng, type, n_dim, k_dim);
+      const std::vector<float> x = random_floats(rng, m * k_dim);
+      std::vector<float> want(m * n_dim);
+      {
+        ScopedLevel scalar(SimdLevel::kScalar);
+        kernels::matmul(x.data(), m, w.view, want.data(), nullptr);
+      }
+      for_each_level([&] {
+        std::vector<float> y(m * n_dim, NAN);
+        kernels::matmul(x.data(), m, w.view, y.data(), &pool);
+        ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * 4)) << "K=" << k_dim;
+        kernels::QuantizedRows q;
+        kernels::quantize_rows(x.data(), m, k_dim, &q, &pool);
+        std::fill(y.begin(), y.end(), NAN);
+        kernels::matmul(q, w.view, y.data(), &pool);
+        ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * 4)) << "K=" << k_dim;
+      });
+    }
+  }
+}
+
+// Against the fp32 product of the unrounded activations, the int8 path's error stays within
+// its rounding bound: d / 2 per activation element, times |w|, plus fp32 reordering.
+TEST(MatmulInt8, ErrorAgainstFp32IsWithinTheRoundingBound) {
+  std::mt19937 rng(5);
+  for (DType type : {DType::Q8_0, DType::Q4_0}) {
+    SCOPED_TRACE(dtype_str(type));
+    const int64_t m = 4, n_dim = 9, k_dim = 1024;
+    const TestWeights w = make_weights(rng, type, n_dim, k_dim);
+    const std::vector<float> x = random_floats(rng, m * k_dim, -2.0f, 2.0f);
+    const std::vector<BlockQ8_0> blocks = quantize_plainly(x);
+    std::vector<float> y(m * n_dim), y_fp32(m * n_dim);
+    kernels::matmul(x.data(), m, w.view, y.data(), nullptr);
+    kernels::ref::matmul_ref(x.data(), m, w.view, y_fp32.data());
+    double total_err = 0.0, total_bound = 0.0;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t n = 0; n < n_dim; ++n) {
+        double bound = 0.0, scale = 0.0;
+        for (int64_t k = 0; k < k_dim; ++k) {
+          const double d = fp16_to_fp32(blocks[(i * k_dim + k) / 32].d);
+          // fp16 rounding of d moves each value by up to |q| * d * 2^-11 more.
+          bound += (0.5 * d + 127.0 * d / 2048.0) * std::fabs(w.values[n * k_dim + k]);
+          scale += std::fabs(x[i * k_dim + k] * w.values[n * k_dim + k]);
+        }
+        const double err = std::fabs(static_cast<double>(y[i * n_dim + n]) - y_fp32[i * n_dim + n]);
+        EXPECT_LE(err, bound + 1e-5 * scale) << "m=" << i << " n=" << n;
+        total_err += err;
+        total_bound += bound;
+      }
+    }
+    // Rounding errors mostly cancel: far below the worst case, yet not zero.
+    EXPECT_GT(total_err, 0.0);
+    EXPECT_LT(total_err, 0.25 * total_bound);
+  }
+}
+
+// A Q8_0 file may hold -128 (llama.cpp's quantizer never writes it, but the format allows
+// it), the one weight whose magnitude does not fit a signed byte.
+TEST(MatmulInt8, ExtremeQuantsAreExact) {
+  const int64_t k_dim = 64, n_dim = 3;
+  std::vector<BlockQ8_0> wb(n_dim * 2);
+  for (size_t b = 0; b < wb.size(); ++b) {
+    wb[b].d = fp32_to_fp16(0.25f);
+    for (int i = 0; i < 32; ++i)
+      wb[b].qs[i] = static_cast<int8_t>(b % 2 ? -128 : (i % 2 ? 127 : -127));
+  }
+  const WeightView w =
+      make_weight_view(DType::Q8_0, reinterpret_cast<const uint8_t*>(wb.data()), n_dim, k_dim);
+  std::vector<float> x(k_dim);
+  for (int64_t k = 0; k < k_dim; ++k) x[k] = k % 3 == 0 ? -1.0f : 1.0f;  // max 1: q = +-127
+  std::vector<float> want(n_dim);
+  const std::vector<float> x_ref = rounded_activations(x);
+  kernels::ref::matmul_ref(x_ref.data(), 1, w, want.data());
+  for_each_level([&] {
+    std::vector<float> y(n_dim, NAN);
+    kernels::matmul(x.data(), 1, w, y.data(), nullptr);
+    for (int64_t n = 0; n < n_dim; ++n) EXPECT_NEAR(y[n], want[n], 1e-3 * std::fabs(want[n])) << n;
   });
 }
 

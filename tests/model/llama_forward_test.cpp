@@ -1,5 +1,6 @@
-// The engine forward against the reference forward: same logits to fp32 rounding, for
-// every chunking of the prompt, on the F32 and Q8_0 files and the built-in model.
+// The engine forward against the reference forward: same logits to fp32 rounding (on the
+// int8 path, as test::LogitsComparison says), for every chunking of the prompt, on the F32
+// and Q8_0 files and the built-in model.
 #include "model/llama_forward.h"
 
 #include <gtest/gtest.h>
@@ -8,16 +9,11 @@
 #include <random>
 
 #include "common/test_data.h"
+#include "model/model_test_util.h"
 #include "reference/reference_forward.h"
 
 namespace moon {
 namespace {
-
-float max_abs_diff(const float* a, const float* b, int64_t n) {
-  float m = 0.0f;
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
 
 std::vector<int32_t> random_prompt(std::mt19937& rng, int64_t n_vocab, int64_t length) {
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(n_vocab - 1));
@@ -32,6 +28,7 @@ void expect_matches_reference(const LlamaModel& model, int threads, uint32_t see
   std::mt19937 rng(seed);
   const int64_t n_vocab = model.hparams.n_vocab;
   ThreadPool pool(threads);
+  test::LogitsComparison comparison(model, 1e-4f);
   for (int trial = 0; trial < 3; ++trial) {
     const auto prompt = random_prompt(rng, n_vocab, 1 + rng() % 90);
     reference::ReferenceForward ref(model);
@@ -48,8 +45,9 @@ void expect_matches_reference(const LlamaModel& model, int threads, uint32_t see
       pos += len;
     }
     for (size_t p = 0; p < prompt.size(); ++p) {
-      EXPECT_LE(max_abs_diff(&got[p * n_vocab], want[p].data(), n_vocab), 1e-4f)
-          << "trial " << trial << " position " << p << " of " << prompt.size();
+      comparison.add(&got[p * n_vocab], want[p],
+                     "trial " + std::to_string(trial) + " position " + std::to_string(p) + " of " +
+                         std::to_string(prompt.size()));
     }
   }
 }

@@ -1,5 +1,6 @@
 #include "model/model_test_util.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <span>
 #include <unordered_set>
 
+#include "kernels/cpu/matmul.h"
 #include "model/llama_forward.h"
 #include "reference/reference_forward.h"
 #include "tensor/convert.h"
@@ -227,6 +229,7 @@ void expect_engine_matches_reference(const LlamaModel& model, int threads, uint3
   SplitMix64 rng(seed);
   const int64_t n_vocab = model.hparams.n_vocab;
   ThreadPool pool(threads);
+  LogitsComparison comparison(model, tol);
   for (int trial = 0; trial < trials; ++trial) {
     const auto len = static_cast<int64_t>(1 + rng.next() % static_cast<uint64_t>(max_len));
     const auto prompt = random_prompt(static_cast<uint32_t>(rng.next()), n_vocab, len);
@@ -244,13 +247,35 @@ void expect_engine_matches_reference(const LlamaModel& model, int threads, uint3
       pos += n;
     }
     for (size_t p = 0; p < prompt.size(); ++p) {
-      float diff = 0.0f;
-      for (int64_t i = 0; i < n_vocab; ++i) {
-        diff = std::max(diff, std::fabs(got[p * n_vocab + i] - want[p][i]));
-      }
-      EXPECT_LE(diff, tol) << "threads " << threads << ", trial " << trial << ", position " << p
-                           << " of " << prompt.size();
+      comparison.add(
+          &got[p * n_vocab], want[p],
+          fmt::format("threads {}, trial {}, position {} of {}", threads, trial, p, prompt.size()));
     }
+  }
+}
+
+LogitsComparison::LogitsComparison(const LlamaModel& model, float tol) : tol_(tol) {
+  const auto int8 = [](const WeightView& w) { return kernels::uses_int8_path(w.type); };
+  int8_ = int8(model.weights.output);
+  for (const LlamaLayerWeights& l : model.weights.layers) {
+    int8_ = int8_ || int8(l.wq) || int8(l.wk) || int8(l.wv) || int8(l.wo) || int8(l.w_gate) ||
+            int8(l.w_up) || int8(l.w_down);
+  }
+}
+
+void LogitsComparison::add(const float* got, const std::vector<float>& want,
+                           const std::string& where) {
+  float diff = 0.0f;
+  for (size_t i = 0; i < want.size(); ++i) diff = std::max(diff, std::fabs(got[i] - want[i]));
+  ++positions_;
+  within_tol_ += diff <= tol_;
+  EXPECT_LE(diff, int8_ ? kInt8FlipBound : tol_) << where;
+}
+
+LogitsComparison::~LogitsComparison() {
+  if (int8_) {
+    EXPECT_GE(2 * within_tol_, positions_)
+        << within_tol_ << " of " << positions_ << " positions within " << tol_;
   }
 }
 

@@ -86,8 +86,38 @@ struct ConvertOptions {
 };
 Result<std::vector<uint8_t>> convert_gguf(const gguf::GgufFile& src, const ConvertOptions& opts);
 
+// Compares the engine's logits with the reference's, position by position; checks the
+// whole set when destroyed.
+//
+// On the fp32 path every position must be within `tol`. On the int8 path (a model with Q8_0
+// or Q4_0 matrices) the reference rounds activations through Q8_0 blocks as the engine does,
+// and most positions agree as closely; but an activation sitting on a rounding boundary of
+// its block can land on either side after a last-bit difference upstream, which moves that
+// position's logits by up to a few tenths (measured on stories260K: at most 0.2, and 74% to
+// 100% of positions within 1e-4). So there at least half the positions must be within `tol`
+// and every one within kInt8FlipBound. An int8 path that did not round activations as the
+// reference does misses at nearly every position (one Q8_0 matrix alone moves outputs by
+// about 0.03).
+class LogitsComparison {
+ public:
+  static constexpr float kInt8FlipBound = 0.5f;
+
+  LogitsComparison(const LlamaModel& model, float tol);
+  ~LogitsComparison();
+
+  // One position: got [n_vocab] against want; `where` names it in failures.
+  void add(const float* got, const std::vector<float>& want, const std::string& where);
+
+ private:
+  bool int8_;
+  float tol_;
+  int positions_ = 0;
+  int within_tol_ = 0;
+};
+
 // Feeds random prompts (lengths 1..max_len) to the engine in random chunks (1..17 tokens,
-// internal batch of 8) and expects every position's logits within `tol` of the reference.
+// internal batch of 8) and compares every position's logits with the reference's
+// (LogitsComparison with `tol`).
 void expect_engine_matches_reference(const LlamaModel& model, int threads, uint32_t seed,
                                      int trials = 2, int64_t max_len = 40, float tol = 1e-4f);
 

@@ -10,7 +10,7 @@
 namespace moon::kernels {
 namespace {
 
-using detail::MatmulTileFn;
+using detail::Int8Tiles;
 using detail::MatmulTiles;
 
 // Activation rows are processed in groups sized to stay in L2 while a thread sweeps its
@@ -37,18 +37,52 @@ MatmulTiles select_tiles(DType type) {
   return tiles;
 }
 
-// Output columns [n_begin, n_end) for all m activation rows.
-void matmul_columns(const MatmulTiles& tiles, const float* x, int64_t m, const WeightView& w,
-                    float* y, int64_t n_begin, int64_t n_end) {
-  const int64_t k_dim = w.cols;
+Int8Tiles select_int8_tiles(DType type) {
+  Int8Tiles tiles;
+  bool ok = false;
+  switch (simd_level()) {
+    case SimdLevel::kAvx512:
+      ok = detail::int8_tiles_avx512(type, &tiles);
+      break;
+    case SimdLevel::kAvx2:
+      ok = detail::int8_tiles_avx2(type, &tiles);
+      break;
+    case SimdLevel::kScalar:
+      ok = detail::int8_tiles_scalar(type, &tiles);
+      break;
+  }
+  MOON_CHECK(ok, "matmul: {} weights do not take the int8 path", dtype_name(type));
+  return tiles;
+}
+
+using QuantizeRowFn = void (*)(const float* x, BlockQ8_0* y, int64_t n);
+
+QuantizeRowFn select_quantizer() {
+  switch (simd_level()) {
+    case SimdLevel::kAvx512:
+      return detail::quantize_row_avx512;
+    case SimdLevel::kAvx2:
+      return detail::quantize_row_avx2;
+    case SimdLevel::kScalar:
+      break;
+  }
+  return detail::quantize_row_scalar;
+}
+
+// Output columns [n_begin, n_end) for all m activation rows; row i of the left operand is
+// at x + i * x_stride (floats or blocks, whichever the tiles take).
+template <class Fn, class X>
+void matmul_columns(const detail::Tiles<Fn>& tiles, const X* x, int64_t x_stride,
+                    int64_t x_row_bytes, int64_t m, const WeightView& w, float* y, int64_t n_begin,
+                    int64_t n_end) {
   const int64_t n_dim = w.rows;
   const int64_t group_rows =
-      std::max<int64_t>(tiles.rows, kActivationGroupBytes / (k_dim * 4) / tiles.rows * tiles.rows);
+      std::max<int64_t>(tiles.rows, kActivationGroupBytes / x_row_bytes / tiles.rows * tiles.rows);
 
-  auto run_tiles = [&](const MatmulTileFn* fns, int64_t m0, int64_t m1, int64_t n) {
+  auto run_tiles = [&](const Fn* fns, int64_t m0, int64_t m1, int64_t n) {
     for (int64_t i = m0; i < m1; i += tiles.rows) {
       const int rows = static_cast<int>(std::min<int64_t>(tiles.rows, m1 - i));
-      fns[rows](x + i * k_dim, k_dim, w.row(n), w.row_bytes, y + i * n_dim + n, n_dim);
+      fns[rows](x + i * x_stride, x_stride, w.row(n), w.row_bytes, y + i * n_dim + n, n_dim);
     }
   };
   for (int64_t m0 = 0; m0 < m; m0 += group_rows) {
@@ -59,7 +93,52 @@ void matmul_columns(const MatmulTiles& tiles, const float* x, int64_t m, const W
   }
 }
 
+// Splits the weight rows across the pool in units of a wide tile, so tiles stay whole; this
+// does not affect results (see matmul.h), only speed.
+template <class Fn, class X>
+void run_matmul(const detail::Tiles<Fn>& tiles, const X* x, int64_t x_stride, int64_t x_row_bytes,
+                int64_t m, const WeightView& w, float* y, ThreadPool* pool) {
+  const int64_t unit = tiles.cols;
+  const int64_t num_units = (w.rows + unit - 1) / unit;
+  const int64_t macs_per_unit = std::max<int64_t>(1, m * unit * w.cols);
+  const int64_t min_units = std::max<int64_t>(1, kMinParallelMacs / macs_per_unit);
+  auto body = [&](int64_t u0, int64_t u1) {
+    matmul_columns(tiles, x, x_stride, x_row_bytes, m, w, y, u0 * unit,
+                   std::min(w.rows, u1 * unit));
+  };
+  if (pool != nullptr) {
+    pool->parallel_for(num_units, body, min_units);
+  } else {
+    body(0, num_units);
+  }
+}
+
 }  // namespace
+
+bool uses_int8_path(DType weight_type) {
+  return weight_type == DType::Q8_0 || weight_type == DType::Q4_0;
+}
+
+void quantize_rows(const float* x, int64_t m, int64_t k, QuantizedRows* out, ThreadPool* pool) {
+  MOON_CHECK(k % kQ8_0BlockSize == 0, "quantize_rows: row length {} is not a multiple of 32", k);
+  out->rows = m;
+  out->cols = k;
+  const int64_t row_blocks = k / kQ8_0BlockSize;
+  if (out->blocks.size() < static_cast<size_t>(m * row_blocks)) {
+    out->blocks.resize(static_cast<size_t>(m * row_blocks));
+  }
+  const QuantizeRowFn quantize = select_quantizer();
+  auto body = [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) quantize(x + r * k, out->blocks.data() + r * row_blocks, k);
+  };
+  // A row is cheap (a few hundred cycles per 1,000 values): split only long batches.
+  constexpr int64_t kMinParallelValues = 1 << 15;
+  if (pool != nullptr) {
+    pool->parallel_for(m, body, std::max<int64_t>(1, kMinParallelValues / std::max<int64_t>(1, k)));
+  } else {
+    body(0, m);
+  }
+}
 
 void matmul(const float* x, int64_t m, const WeightView& w, float* y, ThreadPool* pool) {
   if (m <= 0 || w.rows <= 0) return;
@@ -67,21 +146,29 @@ void matmul(const float* x, int64_t m, const WeightView& w, float* y, ThreadPool
     std::fill(y, y + m * w.rows, 0.0f);
     return;
   }
-  const MatmulTiles tiles = select_tiles(w.type);
-  // Threads split the weight rows in units of a wide tile, so tiles stay whole; this does
-  // not affect results (see matmul.h), only speed.
-  const int64_t unit = tiles.cols;
-  const int64_t num_units = (w.rows + unit - 1) / unit;
-  const int64_t macs_per_unit = std::max<int64_t>(1, m * unit * w.cols);
-  const int64_t min_units = std::max<int64_t>(1, kMinParallelMacs / macs_per_unit);
-  auto body = [&](int64_t u0, int64_t u1) {
-    matmul_columns(tiles, x, m, w, y, u0 * unit, std::min(w.rows, u1 * unit));
-  };
-  if (pool != nullptr) {
-    pool->parallel_for(num_units, body, min_units);
-  } else {
-    body(0, num_units);
+  if (uses_int8_path(w.type)) {
+    // One buffer per calling thread, kept: the engine calls this for every layer.
+    thread_local QuantizedRows quantized;
+    quantize_rows(x, m, w.cols, &quantized, pool);
+    matmul(quantized, w, y, pool);
+    return;
   }
+  const MatmulTiles tiles = select_tiles(w.type);
+  run_matmul(tiles, x, w.cols, w.cols * static_cast<int64_t>(sizeof(float)), m, w, y, pool);
+}
+
+void matmul(const QuantizedRows& x, const WeightView& w, float* y, ThreadPool* pool) {
+  MOON_CHECK(x.cols == w.cols, "matmul: activations have {} columns, weights {}", x.cols, w.cols);
+  const int64_t m = x.rows;
+  if (m <= 0 || w.rows <= 0) return;
+  if (w.cols == 0) {
+    std::fill(y, y + m * w.rows, 0.0f);
+    return;
+  }
+  const Int8Tiles tiles = select_int8_tiles(w.type);
+  const int64_t row_blocks = x.row_blocks();
+  run_matmul(tiles, x.blocks.data(), row_blocks,
+             row_blocks * static_cast<int64_t>(sizeof(BlockQ8_0)), m, w, y, pool);
 }
 
 }  // namespace moon::kernels

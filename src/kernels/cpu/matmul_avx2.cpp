@@ -1,6 +1,8 @@
-// AVX2 + FMA matmul tiles (matmul_simd.h on 8 lanes).
+// AVX2 + FMA matmul tiles: the fp32 ones (matmul_simd.h on 8 lanes) and the int8 ones
+// (matmul_int8_simd.h with maddubs).
 #include "kernels/cpu/simd_avx2.h"
 #define MOON_SIMD_TARGET MOON_TARGET_AVX2
+#include "kernels/cpu/matmul_int8_simd.h"
 #include "kernels/cpu/matmul_simd.h"
 
 namespace moon::kernels::detail {
@@ -8,6 +10,15 @@ namespace moon::kernels::detail {
 bool matmul_tiles_avx2(DType type, MatmulTiles* tiles) {
   // 2 x 4 accumulators + 4 weights + x fit the 16 registers.
   return simd_tiles<Avx2, 2>(type, tiles);
+}
+
+bool int8_tiles_avx2(DType type, Int8Tiles* tiles) {
+  // 4 x 2 accumulators + 2 weight blocks + x and the products fit the 16 registers.
+  return simd_int8_tiles<DotMaddubs, 4, 2>(type, tiles);
+}
+
+void quantize_row_avx2(const float* x, BlockQ8_0* y, int64_t n) {
+  quantize_row_simd<Avx2>(x, y, n);
 }
 
 }  // namespace moon::kernels::detail

@@ -1,10 +1,20 @@
-// Portable matmul tiles for CPUs without AVX2. Each output accumulates in fp32 in increasing
-// k, exactly like the reference, but a tile dequantizes each 32-element piece of a weight
-// row once and uses it for all of its activation rows.
+// Portable matmul tiles for CPUs without AVX2.
+//
+// The fp32 tiles: each output accumulates in fp32 in increasing k, exactly like the
+// reference, but a tile dequantizes each 32-element piece of a weight row once and uses it
+// for all of its activation rows.
+//
+// The int8 tiles repeat the SIMD ones (matmul_int8_simd.h) lane by lane, so that they give
+// the same bits: 8 lane accumulators, lane l taking the exact integer sum of elements
+// 4l..4l+3 of each block times the block's two scales in one fused multiply-add, then the
+// lanes summed in simd::Avx2::reduce_add's order.
 #include <algorithm>
+#include <cmath>
 
 #include "kernels/cpu/matmul_tiles.h"
 #include "tensor/convert.h"
+#include "tensor/half.h"
+#include "tensor/quant_q4_0.h"
 #include "util/cpu_features.h"
 #include "util/simd/target.h"
 
@@ -45,7 +55,78 @@ void typed_tile(const float* x, int64_t k_dim, const uint8_t* w, size_t w_row_by
   tile<R, C>(T, x, k_dim, w, w_row_bytes, y, ldy);
 }
 
+// Element k of block b of a Q8_0 or Q4_0 weight row, as its integer.
+template <DType T>
+int weight_quant(const uint8_t* row, int64_t b, int k) {
+  if constexpr (T == DType::Q8_0) {
+    return reinterpret_cast<const BlockQ8_0*>(row)[b].qs[k];
+  } else {
+    const uint8_t byte = reinterpret_cast<const BlockQ4_0*>(row)[b].qs[k % 16];
+    return (k < 16 ? byte & 0x0F : byte >> 4) - 8;
+  }
+}
+
+template <DType T>
+float weight_scale(const uint8_t* row, int64_t b) {
+  if constexpr (T == DType::Q8_0) {
+    return fp16_to_fp32(reinterpret_cast<const BlockQ8_0*>(row)[b].d);
+  } else {
+    return fp16_to_fp32(reinterpret_cast<const BlockQ4_0*>(row)[b].d);
+  }
+}
+
+template <DType T, int R, int C>
+MOON_NO_FP_CONTRACT void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, const uint8_t* w,
+                                   size_t w_row_bytes, float* y, int64_t ldy) {
+  constexpr int kLanes = 8;
+  float acc[R][C][kLanes] = {};
+  for (int64_t b = 0; b < x_row_blocks; ++b) {
+    for (int j = 0; j < C; ++j) {
+      const uint8_t* row = w + j * w_row_bytes;
+      int wq[kQ8_0BlockSize];
+      for (int k = 0; k < kQ8_0BlockSize; ++k) wq[k] = weight_quant<T>(row, b, k);
+      const float wd = weight_scale<T>(row, b);
+      for (int i = 0; i < R; ++i) {
+        const BlockQ8_0& xb = x[i * x_row_blocks + b];
+        const float scale = fp16_to_fp32(xb.d) * wd;
+        for (int l = 0; l < kLanes; ++l) {
+          int32_t sum = 0;
+          for (int k = 4 * l; k < 4 * l + 4; ++k) sum += wq[k] * xb.qs[k];
+          acc[i][j][l] = std::fma(static_cast<float>(sum), scale, acc[i][j][l]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    for (int j = 0; j < C; ++j) {
+      const float* a = acc[i][j];
+      y[i * ldy + j] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+    }
+  }
+}
+
 }  // namespace
+
+void quantize_row_scalar(const float* x, BlockQ8_0* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQ8_0BlockSize; ++b) {
+    const float* xb = x + b * kQ8_0BlockSize;
+    float max = 0.0f;
+    for (int k = 0; k < kQ8_0BlockSize; ++k) max = std::fmax(max, std::fabs(xb[k]));
+    const float scale = max != 0.0f ? 127.0f / max : 0.0f;
+    y[b].d = fp32_to_fp16(max / 127.0f);
+    for (int k = 0; k < kQ8_0BlockSize; ++k) {
+      const float q = std::nearbyint(xb[k] * scale);  // ties to even, as the SIMD round
+      // NaN (from an infinite input) becomes -128, as the SIMD conversion makes it.
+      y[b].qs[k] = static_cast<int8_t>(q >= -128.0f && q <= 127.0f ? static_cast<int>(q) : -128);
+    }
+  }
+}
+
+bool int8_tiles_scalar(DType type, Int8Tiles* tiles) {
+  return for_int8_weight_dtype(type, [&]<DType T>() {
+    set_tiles<kTileRows, kTileCols>(tiles, []<int R, int C>() { return &int8_tile<T, R, C>; });
+  });
+}
 
 bool matmul_tiles_scalar(DType type, MatmulTiles* tiles) {
   return for_weight_dtype(type, [&]<DType T>() {

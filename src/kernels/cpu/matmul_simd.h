@@ -1,6 +1,7 @@
-// The SIMD matmul tiles, written once over a vector type S (see simd.h for how a level's
-// .cpp instantiates them): S::kLanes fp32 lanes per step, weights widened to fp32 in
-// registers.
+// The SIMD fp32 matmul tiles for the plain weight dtypes (F32, F16, BF16), written once over a
+// vector type S (see simd.h for how a level's .cpp instantiates them): S::kLanes fp32 lanes
+// per step, weights widened to fp32 in registers. Q8_0 and Q4_0 take the int8 path
+// (matmul_int8_simd.h).
 #pragma once
 
 #include <cstddef>
@@ -26,44 +27,26 @@ MOON_SIMD_TARGET void tile(const float* x, int64_t k_dim, const uint8_t* w, size
     for (int j = 0; j < C; ++j) acc[i][j] = S::zero();
   }
   Vec wv[C];
-  if constexpr (T == DType::Q8_0 || T == DType::Q4_0) {
-    const int64_t num_blocks = k_dim / 32;
-    for (int64_t b = 0; b < num_blocks; ++b) {
-#pragma GCC unroll 4
-      for (int part = 0; part < 32 / kLanes; ++part) {
+  int64_t k = 0;
+  for (; k + kLanes <= k_dim; k += kLanes) {
 #pragma GCC unroll 16
-        for (int j = 0; j < C; ++j) wv[j] = load_block<S, T>(w + j * w_row_bytes, b, part);
-        const int64_t k = b * 32 + part * kLanes;
+    for (int j = 0; j < C; ++j) wv[j] = load_plain<S, T>(w + j * w_row_bytes, k);
 #pragma GCC unroll 16
-        for (int i = 0; i < R; ++i) {
-          const Vec xv = S::load(x + i * k_dim + k);
+    for (int i = 0; i < R; ++i) {
+      const Vec xv = S::load(x + i * k_dim + k);
 #pragma GCC unroll 16
-          for (int j = 0; j < C; ++j) acc[i][j] = S::fmadd(xv, wv[j], acc[i][j]);
-        }
-      }
+      for (int j = 0; j < C; ++j) acc[i][j] = S::fmadd(xv, wv[j], acc[i][j]);
     }
-  } else {
-    int64_t k = 0;
-    for (; k + kLanes <= k_dim; k += kLanes) {
+  }
+  if (k < k_dim) {  // zero-filled lanes leave the sums unchanged
+    const typename S::Tail tail = S::tail(k_dim - k);
 #pragma GCC unroll 16
-      for (int j = 0; j < C; ++j) wv[j] = load_plain<S, T>(w + j * w_row_bytes, k);
+    for (int j = 0; j < C; ++j) wv[j] = load_plain<S, T>(w + j * w_row_bytes, k, tail);
 #pragma GCC unroll 16
-      for (int i = 0; i < R; ++i) {
-        const Vec xv = S::load(x + i * k_dim + k);
+    for (int i = 0; i < R; ++i) {
+      const Vec xv = S::load(x + i * k_dim + k, tail);
 #pragma GCC unroll 16
-        for (int j = 0; j < C; ++j) acc[i][j] = S::fmadd(xv, wv[j], acc[i][j]);
-      }
-    }
-    if (k < k_dim) {  // zero-filled lanes leave the sums unchanged
-      const typename S::Tail tail = S::tail(k_dim - k);
-#pragma GCC unroll 16
-      for (int j = 0; j < C; ++j) wv[j] = load_plain<S, T>(w + j * w_row_bytes, k, tail);
-#pragma GCC unroll 16
-      for (int i = 0; i < R; ++i) {
-        const Vec xv = S::load(x + i * k_dim + k, tail);
-#pragma GCC unroll 16
-        for (int j = 0; j < C; ++j) acc[i][j] = S::fmadd(xv, wv[j], acc[i][j]);
-      }
+      for (int j = 0; j < C; ++j) acc[i][j] = S::fmadd(xv, wv[j], acc[i][j]);
     }
   }
 #pragma GCC unroll 16

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "tensor/dtype.h"
+#include "tensor/quant_q8_0.h"
 
 namespace moon::kernels::detail {
 
@@ -19,36 +20,64 @@ namespace moon::kernels::detail {
 using MatmulTileFn = void (*)(const float* x, int64_t k_dim, const uint8_t* w, size_t w_row_bytes,
                               float* y, int64_t ldy);
 
+// The int8 path's tile: the same, with x quantized (see QuantizedRows in matmul.h), row i's
+// blocks at x + i * x_row_blocks.
+using Int8TileFn = void (*)(const BlockQ8_0* x, int64_t x_row_blocks, const uint8_t* w,
+                            size_t w_row_bytes, float* y, int64_t ldy);
+
 inline constexpr int kMaxTileRows = 4;
 
-struct MatmulTiles {
-  int rows = 0;                                // activation rows of a full tile (<= kMaxTileRows)
-  int cols = 0;                                // weight rows of a wide tile
-  MatmulTileFn wide[kMaxTileRows + 1] = {};    // [r]: r x cols tile, r in 1..rows
-  MatmulTileFn narrow[kMaxTileRows + 1] = {};  // [r]: r x 1 tile, for leftover weight rows
+template <class Fn>
+struct Tiles {
+  int rows = 0;                      // activation rows of a full tile (<= kMaxTileRows)
+  int cols = 0;                      // weight rows of a wide tile
+  Fn wide[kMaxTileRows + 1] = {};    // [r]: r x cols tile, r in 1..rows
+  Fn narrow[kMaxTileRows + 1] = {};  // [r]: r x 1 tile, for leftover weight rows
 };
+using MatmulTiles = Tiles<MatmulTileFn>;
+using Int8Tiles = Tiles<Int8TileFn>;
 
-// The tiles for weight dtype `type` at each level; false when the level lacks that dtype.
+// The fp32 tiles for weight dtype `type` at each level; false when the level lacks that
+// dtype.
 bool matmul_tiles_scalar(DType type, MatmulTiles* tiles);
 bool matmul_tiles_avx2(DType type, MatmulTiles* tiles);
 bool matmul_tiles_avx512(DType type, MatmulTiles* tiles);
 
+// The int8 tiles for a Q8_0 or Q4_0 weight at each level, and the matching activation
+// quantizer (one row of n values, n a multiple of 32, to n / 32 blocks). Every level's tiles
+// give the same bits (see matmul_int8.h).
+bool int8_tiles_scalar(DType type, Int8Tiles* tiles);
+bool int8_tiles_avx2(DType type, Int8Tiles* tiles);
+bool int8_tiles_avx512(DType type, Int8Tiles* tiles);
+bool int8_tiles_avx512_vnni(DType type, Int8Tiles* tiles);  // CPUs with AVX-512 VNNI
+void quantize_row_scalar(const float* x, BlockQ8_0* y, int64_t n);
+void quantize_row_avx2(const float* x, BlockQ8_0* y, int64_t n);
+void quantize_row_avx512(const float* x, BlockQ8_0* y, int64_t n);
+
 // Calls fill.template operator()<T>() with `type` as the template argument T, for the
-// dtypes matmul takes; false for any other.
+// dtypes the fp32 tiles take; false for any other.
 template <class Fill>
 bool for_weight_dtype(DType type, Fill&& fill) {
   const auto any_of = [&]<DType... T>() {
     return ((type == T && (fill.template operator()<T>(), true)) || ...);
   };
-  return any_of
-      .template operator()<DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0>();
+  return any_of.template operator()<DType::F32, DType::F16, DType::BF16>();
+}
+
+// The same for the int8 tiles' weight dtypes.
+template <class Fill>
+bool for_int8_weight_dtype(DType type, Fill&& fill) {
+  const auto any_of = [&]<DType... T>() {
+    return ((type == T && (fill.template operator()<T>(), true)) || ...);
+  };
+  return any_of.template operator()<DType::Q8_0, DType::Q4_0>();
 }
 
 // A level's tile set: Rows x Cols wide tiles and Rows x 1 narrow ones, with wide[r] =
 // make.template operator()<r, Cols>() and narrow[r] = make.template operator()<r, 1>() for
 // every r in 1..Rows.
-template <int Rows, int Cols, class Make>
-void set_tiles(MatmulTiles* tiles, Make&& make) {
+template <int Rows, int Cols, class Fn, class Make>
+void set_tiles(Tiles<Fn>* tiles, Make&& make) {
   static_assert(Rows >= 1 && Rows <= kMaxTileRows);
   tiles->rows = Rows;
   tiles->cols = Cols;

@@ -50,6 +50,13 @@ struct Avx2 : simd::Avx2 {
     return _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   }
 
+  // kLanes whole numbers in [-128, 127] (as S::round leaves them) stored as signed bytes.
+  MOON_TARGET_AVX2 static void store_i8(int8_t* p, Vec v) {
+    const __m256i i = _mm256_cvtps_epi32(v);
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packs_epi16(w, w));
+  }
+
   // Quant blocks (32 values): kLanes signed bytes as fp32, and part `part` (values
   // 8 part .. 8 part + 7) of a Q4_0 block's nibbles as q - 8: parts 0 and 1 are the low
   // nibbles of bytes 0..15, parts 2 and 3 the high ones.

@@ -42,6 +42,11 @@ struct Avx512 : simd::Avx512 {
     return _mm512_cvtepi32_epi16(reinterpret_cast<__m512i>(lanes));
   }
 
+  // kLanes whole numbers in [-128, 127] (as S::round leaves them) stored as signed bytes.
+  MOON_TARGET_AVX512 static void store_i8(int8_t* p, Vec v) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(v)));
+  }
+
   // Quant blocks (32 values): kLanes signed bytes as fp32, and part `part` (values
   // 16 part .. 16 part + 15) of a Q4_0 block's nibbles as q - 8, looked up by a permute in a
   // table of the 16 possible values.

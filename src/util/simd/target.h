@@ -28,10 +28,16 @@
 #define MOON_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define MOON_TARGET_AVX512 \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define MOON_TARGET_AVX512_VNNI \
+  __attribute__((target("avx512vnni,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 #else
 #define MOON_NO_FP_CONTRACT __attribute__((optimize("fp-contract=off")))
 #define MOON_TARGET_AVX2 __attribute__((target("avx2,fma,f16c"), optimize("fp-contract=off")))
 #define MOON_TARGET_AVX512                                                   \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"), \
+                 optimize("fp-contract=off")))
+// AVX-512 plus VNNI's vpdpbusd, for the int8 dot products (Cascade Lake, Zen 4 and later).
+#define MOON_TARGET_AVX512_VNNI                                                         \
+  __attribute__((target("avx512vnni,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"), \
                  optimize("fp-contract=off")))
 #endif

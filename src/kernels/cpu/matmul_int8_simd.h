@@ -1,0 +1,125 @@
+// The int8 path's SIMD tiles and activation quantizer, written once for every level that
+// has AVX2 (kernels/cpu/simd.h says how a level's .cpp instantiates them).
+//
+// A tile multiplies Q8_0 activation blocks by Q8_0 or Q4_0 weight blocks, 32 signed bytes by
+// 32 signed bytes, into 8 exact int32 lane sums (lane l: bytes 4l..4l+3), and adds each lane
+// times the block's two scales into an fp32 lane accumulator. `Dot` makes the lane sums:
+// AVX2's maddubs/madd (DotMaddubs below) or VNNI's vpdpbusd; both give the same integers, so
+// the fp32 work, and with it every output bit, is the same at every level (the scalar level
+// in matmul_scalar.cpp repeats it lane by lane).
+#pragma once
+
+#ifndef MOON_SIMD_TARGET
+#error "define MOON_SIMD_TARGET to the including file's target attribute first (see simd.h)"
+#endif
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/matmul_tiles.h"
+#include "tensor/half.h"
+#include "tensor/quant_q4_0.h"
+#include "tensor/quant_q8_0.h"
+#include "util/simd/target.h"
+#include "util/simd/vec_avx2.h"
+
+namespace moon::kernels::detail {
+namespace {
+
+// Lane sums of w * x over 32 signed bytes, with AVX2's unsigned-by-signed multiply: |w| times
+// x carrying w's sign. No pair overflows int16: |x| <= 127 (the quantizer never makes -128)
+// and |w| <= 128.
+struct DotMaddubs {
+  MOON_SIMD_TARGET static __m256i dot(__m256i w, __m256i x) {
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+  }
+};
+
+// Block b of a Q8_0 or Q4_0 weight row as 32 signed bytes in element order, and its scale.
+template <DType T>
+MOON_SIMD_TARGET inline __m256i weight_block(const uint8_t* row, int64_t b, float* scale) {
+  if constexpr (T == DType::Q8_0) {
+    const BlockQ8_0* block = reinterpret_cast<const BlockQ8_0*>(row) + b;
+    *scale = _cvtsh_ss(block->d);
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block->qs));
+  } else {
+    const BlockQ4_0* block = reinterpret_cast<const BlockQ4_0*>(row) + b;
+    *scale = _cvtsh_ss(block->d);
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block->qs));
+    const __m128i nibble = _mm_set1_epi8(0x0F);
+    const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bytes, 4), nibble),
+                                       _mm_and_si128(bytes, nibble));
+    return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+  }
+}
+
+template <class Dot, DType T, int R, int C>
+MOON_SIMD_TARGET void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, const uint8_t* w,
+                                size_t w_row_bytes, float* y, int64_t ldy) {
+  __m256 acc[R][C];
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 16
+    for (int j = 0; j < C; ++j) acc[i][j] = _mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < x_row_blocks; ++b) {
+    __m256i wq[C];
+    float wd[C];
+#pragma GCC unroll 16
+    for (int j = 0; j < C; ++j) wq[j] = weight_block<T>(w + j * w_row_bytes, b, &wd[j]);
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) {
+      const BlockQ8_0& xb = x[i * x_row_blocks + b];
+      const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
+      const float xd = _cvtsh_ss(xb.d);
+#pragma GCC unroll 16
+      for (int j = 0; j < C; ++j) {
+        const __m256 sums = _mm256_cvtepi32_ps(Dot::dot(wq[j], xq));  // exact: |sum| < 2^17
+        acc[i][j] = _mm256_fmadd_ps(sums, _mm256_set1_ps(xd * wd[j]), acc[i][j]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 16
+    for (int j = 0; j < C; ++j) y[i * ldy + j] = simd::Avx2::reduce_add(acc[i][j]);
+  }
+}
+
+// Fills `tiles` with Rows x Cols int8 tiles over `Dot` for a Q8_0 or Q4_0 weight.
+template <class Dot, int Rows, int Cols>
+bool simd_int8_tiles(DType type, Int8Tiles* tiles) {
+  return for_int8_weight_dtype(type, [&]<DType T>() {
+    set_tiles<Rows, Cols>(tiles, []<int R, int C>() { return &int8_tile<Dot, T, R, C>; });
+  });
+}
+
+// The activation quantizer (matmul.h states the rule) over a vector type S with S::kLanes
+// dividing 32.
+template <class S>
+MOON_SIMD_TARGET void quantize_row_simd(const float* x, BlockQ8_0* y, int64_t n) {
+  using Vec = typename S::Vec;
+  constexpr int kParts = kQ8_0BlockSize / S::kLanes;
+  for (int64_t b = 0; b < n / kQ8_0BlockSize; ++b) {
+    const float* xb = x + b * kQ8_0BlockSize;
+    Vec v[kParts];
+    Vec amax = S::zero();
+#pragma GCC unroll 4
+    for (int p = 0; p < kParts; ++p) {
+      v[p] = S::load(xb + p * S::kLanes);
+      amax = S::max(S::max(v[p], S::sub(S::zero(), v[p])), amax);
+    }
+    const float max = S::reduce_max(amax);
+    const Vec scale = S::set1(max != 0.0f ? 127.0f / max : 0.0f);
+    y[b].d = fp32_to_fp16(max / 127.0f);
+#pragma GCC unroll 4
+    for (int p = 0; p < kParts; ++p)
+      S::store_i8(y[b].qs + p * S::kLanes, S::round(S::mul(v[p], scale)));
+  }
+}
+
+}  // namespace
+}  // namespace moon::kernels::detail
