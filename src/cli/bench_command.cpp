@@ -182,6 +182,10 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
       "--result-filename", o.result_filename,
       "JSON file for --save-result (default: moon-bench-<rate>qps-<model>-<date>.json)");
   cmd->add_flag("--disable-tqdm,--no-progress", o.no_progress, "No progress line");
+  cmd->require_subcommand(0, 1);
+  o.bench_cmd = cmd;
+  o.latency_cmd = add_bench_latency_command(*cmd, o.latency);
+  o.throughput_cmd = add_bench_throughput_command(*cmd, o.throughput);
   return cmd;
 }
 
@@ -277,6 +281,18 @@ int run_bench(BenchOptions o) {
     std::fprintf(stderr, "moon bench: %s\n", e.message.c_str());
     return 1;
   };
+  for (CLI::App* offline : {o.latency_cmd, o.throughput_cmd}) {
+    if (offline == nullptr || !offline->parsed()) continue;
+    // The serving benchmark's flags would be silently ignored: refuse them.
+    for (const CLI::Option* opt : o.bench_cmd->get_options()) {
+      if (opt->count() > 0) {
+        return fail(make_error("{} is a flag of the serving benchmark, not of `moon bench {}`",
+                               opt->get_name(), offline->get_name()));
+      }
+    }
+    return offline == o.latency_cmd ? run_bench_latency(o.latency)
+                                    : run_bench_throughput(o.throughput);
+  }
   if (auto st = parse_lists(o); !st.ok()) return fail(st.error());
   BenchConfig& c = o.config;
   if (!(c.request_rate > 0.0)) return fail(make_error("--request-rate must be positive or inf"));

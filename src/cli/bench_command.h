@@ -1,5 +1,7 @@
 // `moon bench`: a serving benchmark for any OpenAI-compatible server (moon's own, vLLM,
-// llama.cpp's llama-server), with the flags and report of vLLM's `vllm bench serve`.
+// llama.cpp's llama-server), with the flags and report of vLLM's `vllm bench serve`; and its
+// subcommands `moon bench latency` and `moon bench throughput`, offline benchmarks of the
+// engine in this process (bench_offline_command.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/bench_offline_command.h"
 #include "loadgen/bench_config.h"
 #include "loadgen/bench_metrics.h"
 #include "util/result.h"
@@ -22,11 +25,19 @@ struct BenchOptions {
   bool save_result = false;
   std::string result_filename;  // default: moon-bench-<rate>qps-<model>-<date>.json
   bool no_progress = false;
+
+  // The offline subcommands; without one, `moon bench` is the serving benchmark.
+  LatencyBenchOptions latency;
+  ThroughputBenchOptions throughput;
+  CLI::App* bench_cmd = nullptr;
+  CLI::App* latency_cmd = nullptr;
+  CLI::App* throughput_cmd = nullptr;
 };
 
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& options);
 
-// Runs the benchmark and prints the report; returns the process exit code.
+// Runs the benchmark (the serving one, or the offline subcommand given) and prints the report;
+// returns the process exit code.
 int run_bench(BenchOptions options);
 
 // The report's text: vLLM's "Serving Benchmark Result" block.
