@@ -13,8 +13,9 @@ bool matmul_tiles_avx2(DType type, MatmulTiles* tiles) {
 }
 
 bool int8_tiles_avx2(DType type, Int8Tiles* tiles) {
-  // 4 x 2 accumulators + 2 weight blocks + x and the products fit the 16 registers.
-  return simd_int8_tiles<DotMaddubs, 4, 2>(type, tiles);
+  // 2 x 4: four weight rows streaming at once keep more memory reads in flight, which decode
+  // (one activation row, weights from DRAM) needs most.
+  return simd_int8_tiles<DotMaddubs, 2, 4>(type, tiles);
 }
 
 void quantize_row_avx2(const float* x, BlockQ8_0* y, int64_t n) {

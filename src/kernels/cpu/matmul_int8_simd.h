@@ -56,6 +56,11 @@ MOON_SIMD_TARGET inline __m256i weight_block(const uint8_t* row, int64_t b, floa
   }
 }
 
+// How far ahead of the current block each weight row is prefetched. The hardware prefetcher
+// alone leaves a decode matvec at about 8 GB/s per core from DRAM; 16 blocks ahead (about
+// 0.5 KiB of Q8_0) measured best, at about 12.
+constexpr int64_t kPrefetchBlocks = 16;
+
 template <class Dot, DType T, int R, int C>
 MOON_SIMD_TARGET void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, const uint8_t* w,
                                 size_t w_row_bytes, float* y, int64_t ldy) {
@@ -65,11 +70,17 @@ MOON_SIMD_TARGET void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, const 
 #pragma GCC unroll 16
     for (int j = 0; j < C; ++j) acc[i][j] = _mm256_setzero_ps();
   }
+  constexpr int64_t block_bytes = T == DType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
   for (int64_t b = 0; b < x_row_blocks; ++b) {
     __m256i wq[C];
     float wd[C];
 #pragma GCC unroll 16
-    for (int j = 0; j < C; ++j) wq[j] = weight_block<T>(w + j * w_row_bytes, b, &wd[j]);
+    for (int j = 0; j < C; ++j) {
+      const uint8_t* row = w + j * w_row_bytes;
+      _mm_prefetch(reinterpret_cast<const char*>(row) + (b + kPrefetchBlocks) * block_bytes,
+                   _MM_HINT_T0);
+      wq[j] = weight_block<T>(row, b, &wd[j]);
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
       const BlockQ8_0& xb = x[i * x_row_blocks + b];
