@@ -4,6 +4,13 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace moon {
 namespace {
@@ -21,6 +28,13 @@ CpuFeatures detect() {
   f.avx512dq = __builtin_cpu_supports("avx512dq");
   f.avx512_bf16 = __builtin_cpu_supports("avx512bf16");
   f.avx512_vnni = __builtin_cpu_supports("avx512vnni");
+#endif
+#if defined(__x86_64__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+    f.amx_tile = (edx >> 24) & 1;
+    f.amx_int8 = (edx >> 25) & 1;
+  }
 #endif
   return f;
 }
@@ -61,7 +75,42 @@ std::atomic<int>& level_storage() {
   return level;
 }
 
+// Linux keeps AMX's 8 KiB of tile state off until a process asks for it; without the grant
+// the first tile instruction faults.
+bool os_grants_amx() {
+#if defined(__x86_64__)
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
+bool amx_hardware() {
+  static const bool usable = cpu_features().amx_tile && cpu_features().amx_int8 && os_grants_amx();
+  return usable;
+}
+
+std::atomic<bool>& amx_wanted() {
+  static std::atomic<bool> wanted{[] {
+    const char* env = std::getenv("MOON_AMX");
+    return env == nullptr || (std::strcmp(env, "off") != 0 && std::strcmp(env, "0") != 0);
+  }()};
+  return wanted;
+}
+
 }  // namespace
+
+bool amx_int8_enabled() {
+  return amx_wanted().load(std::memory_order_relaxed) && simd_level() == SimdLevel::kAvx512 &&
+         amx_hardware();
+}
+
+bool set_amx_enabled(bool enabled) {
+  amx_wanted().store(enabled, std::memory_order_relaxed);
+  return amx_int8_enabled();
+}
 
 SimdLevel simd_level() {
   return static_cast<SimdLevel>(level_storage().load(std::memory_order_relaxed));

@@ -21,6 +21,8 @@ struct CpuFeatures {
   bool avx512dq = false;
   bool avx512_bf16 = false;
   bool avx512_vnni = false;
+  bool amx_tile = false;  // AMX tiles and their int8 multiply (Sapphire Rapids and later)
+  bool amx_int8 = false;
 };
 
 // Kernel instruction-set levels, ordered: each includes everything below it.
@@ -48,6 +50,15 @@ SimdLevel set_simd_level(SimdLevel level);
 // is not above the hardware, else the hardware's; null or unknown requests give `hardware`
 // (unknown ones with a warning on stderr). simd_level() is this applied to the environment.
 SimdLevel apply_simd_request(SimdLevel hardware, const char* request);
+
+// Whether the int8 matmul may use AMX tiles: the CPU has AMX-INT8, Linux granted this
+// process the tile state (arch_prctl(ARCH_REQ_XCOMP_PERM), asked once here), the SIMD level in
+// force is avx512, and neither MOON_AMX=off nor set_amx_enabled(false) turned it off. AMX
+// changes no result bit (kernels/cpu/matmul.h), only speed.
+bool amx_int8_enabled();
+// Turns AMX on or off for tests and benchmarks (never on where the hardware or OS lacks it);
+// returns whether it is usable now. Not safe while a kernel runs.
+bool set_amx_enabled(bool enabled);
 
 // "scalar", "avx2" or "avx512".
 std::string_view simd_level_name(SimdLevel level);

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "kernel_test_util.h"
+#include "kernels/cpu/matmul_tiles.h"
 #include "kernels/ref/ref_kernels.h"
 #include "tensor/half.h"
 
@@ -261,6 +262,60 @@ TEST(MatmulInt8, EveryLevelGivesTheSameBits) {
         kernels::matmul(q, w.view, y.data(), &pool);
         ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * 4)) << "K=" << k_dim;
       });
+    }
+  }
+}
+
+// The AMX kernel gives the vector tiles' bits: called directly (so it surely runs) on whole
+// panels, and through matmul on batches with leftover rows and columns, with and without the
+// pool. Skipped, saying so, where the CPU or OS has no AMX-INT8.
+TEST(MatmulInt8, AmxGivesTheSameBitsAsTheVectorTiles) {
+  if (!set_amx_enabled(true)) {
+    GTEST_SKIP() << "no AMX-INT8 on this CPU (or Linux refused the tile state): the AMX "
+                    "kernel is not tested here";
+  }
+  std::mt19937 rng(17);
+  ThreadPool pool(2);
+  for (DType type : {DType::Q8_0, DType::Q4_0}) {
+    SCOPED_TRACE(dtype_str(type));
+    for (int64_t k_dim : {32, 96, 2048}) {
+      for (int64_t m : {16, 17, 31, 32, 48, 100}) {
+        for (int64_t n_dim : {1, 32, 45, 96}) {
+          SCOPED_TRACE(::testing::Message() << "m=" << m << " n=" << n_dim << " K=" << k_dim);
+          TestWeights w = make_weights(rng, type, n_dim, k_dim);
+          if (type == DType::Q8_0 && n_dim > 1) {  // a -128 weight, which the format allows
+            reinterpret_cast<BlockQ8_0*>(w.bytes.data())[1].qs[3] = -128;
+          }
+          std::vector<float> x = random_floats(rng, m * k_dim);
+          std::fill(x.begin(), x.begin() + std::min<int64_t>(k_dim, 64), 0.0f);  // zero blocks
+          std::vector<float> want(m * n_dim);
+          {
+            ScopedLevel scalar(SimdLevel::kScalar);
+            ASSERT_FALSE(amx_int8_enabled());
+            kernels::matmul(x.data(), m, w.view, want.data(), nullptr);
+          }
+          kernels::QuantizedRows q;
+          kernels::quantize_rows(x.data(), m, k_dim, &q, nullptr);
+          const int64_t panels = n_dim / kernels::detail::kAmxPanelRows;
+          const int64_t m_tiles = m / kernels::detail::kAmxMinRows * kernels::detail::kAmxMinRows;
+          if (panels > 0) {
+            std::vector<float> y(m * n_dim, NAN);
+            ASSERT_TRUE(kernels::detail::amx_int8_columns(
+                type, q.blocks.data(), m_tiles, q.row_blocks(), w.view.data, w.view.row_bytes,
+                panels, y.data(), n_dim));
+            for (int64_t i = 0; i < m_tiles; ++i) {
+              ASSERT_EQ(0, std::memcmp(y.data() + i * n_dim, want.data() + i * n_dim,
+                                       panels * kernels::detail::kAmxPanelRows * 4))
+                  << "row " << i;
+            }
+          }
+          for (ThreadPool* p : {&pool, static_cast<ThreadPool*>(nullptr)}) {
+            std::vector<float> y(m * n_dim, NAN);
+            kernels::matmul(q, w.view, y.data(), p);
+            ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * 4));
+          }
+        }
+      }
     }
   }
 }

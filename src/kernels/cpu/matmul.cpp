@@ -113,6 +113,40 @@ void run_matmul(const detail::Tiles<Fn>& tiles, const X* x, int64_t x_stride, in
   }
 }
 
+// The int8 path with AMX (m >= kAmxMinRows): whole 32-row weight panels times the first
+// multiple of 16 activation rows on tiles, the rest on the vector tiles, which give the same
+// bits. Work is split across the pool by panel.
+void run_amx(const Int8Tiles& tiles, const QuantizedRows& x, const WeightView& w, float* y,
+             ThreadPool* pool) {
+  using detail::kAmxPanelRows;
+  const int64_t m = x.rows, n_dim = w.rows, row_blocks = x.row_blocks();
+  const int64_t x_row_bytes = row_blocks * static_cast<int64_t>(sizeof(BlockQ8_0));
+  const int64_t m_tiles = m / detail::kAmxMinRows * detail::kAmxMinRows;
+  const int64_t full_panels = n_dim / kAmxPanelRows;
+  const int64_t num_units = (n_dim + kAmxPanelRows - 1) / kAmxPanelRows;
+  auto body = [&](int64_t u0, int64_t u1) {
+    const int64_t n0 = u0 * kAmxPanelRows, n1 = std::min(n_dim, u1 * kAmxPanelRows);
+    const int64_t panels = std::min(u1, full_panels) - u0;
+    const int64_t n_tiles = n0 + std::max<int64_t>(0, panels) * kAmxPanelRows;
+    if (panels > 0) {
+      detail::amx_int8_columns(w.type, x.blocks.data(), m_tiles, row_blocks, w.row(n0), w.row_bytes,
+                               panels, y + n0, n_dim);
+    }
+    if (n_tiles < n1) {  // the last weight rows, short of a panel
+      matmul_columns(tiles, x.blocks.data(), row_blocks, x_row_bytes, m_tiles, w, y, n_tiles, n1);
+    }
+    if (m_tiles < m) {  // the last activation rows, short of a tile
+      matmul_columns(tiles, x.row(m_tiles), row_blocks, x_row_bytes, m - m_tiles, w,
+                     y + m_tiles * n_dim, n0, n1);
+    }
+  };
+  if (pool != nullptr) {
+    pool->parallel_for(num_units, body, 1);
+  } else {
+    body(0, num_units);
+  }
+}
+
 }  // namespace
 
 bool uses_int8_path(DType weight_type) {
@@ -166,6 +200,10 @@ void matmul(const QuantizedRows& x, const WeightView& w, float* y, ThreadPool* p
     return;
   }
   const Int8Tiles tiles = select_int8_tiles(w.type);
+  if (m >= detail::kAmxMinRows && amx_int8_enabled()) {
+    run_amx(tiles, x, w, y, pool);
+    return;
+  }
   const int64_t row_blocks = x.row_blocks();
   run_matmul(tiles, x.blocks.data(), row_blocks,
              row_blocks * static_cast<int64_t>(sizeof(BlockQ8_0)), m, w, y, pool);

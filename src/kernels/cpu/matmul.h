@@ -6,8 +6,10 @@
 // - Q8_0, Q4_0 (the int8 path): each activation row is quantized once to Q8_0 blocks (32
 //   values with one fp16 scale d = max|x| / 127, q = x * 127 / max|x| rounded to nearest
 //   even, which is how llama.cpp quantizes activations for these weights), and each block
-//   pair is an exact integer dot product scaled by the two block scales. The quantization
-//   adds an error of at most d / 2 per activation element.
+//   pair is an exact integer dot product scaled by the two block scales: per output,
+//   acc = fma(float(block sum), d_x * d_w, acc) block after block. The quantization adds an
+//   error of at most d / 2 per activation element. Batches of 16 rows or more run on AMX
+//   tiles where the CPU has them (util/cpu_features.h), with the same bits.
 #pragma once
 
 #include <cstdint>

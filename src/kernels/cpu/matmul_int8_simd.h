@@ -2,11 +2,12 @@
 // has AVX2 (kernels/cpu/simd.h says how a level's .cpp instantiates them).
 //
 // A tile multiplies Q8_0 activation blocks by Q8_0 or Q4_0 weight blocks, 32 signed bytes by
-// 32 signed bytes, into 8 exact int32 lane sums (lane l: bytes 4l..4l+3), and adds each lane
-// times the block's two scales into an fp32 lane accumulator. `Dot` makes the lane sums:
-// AVX2's maddubs/madd (DotMaddubs below) or VNNI's vpdpbusd; both give the same integers, so
-// the fp32 work, and with it every output bit, is the same at every level (the scalar level
-// in matmul_scalar.cpp repeats it lane by lane).
+// 32 signed bytes, into exact int32 block sums, and follows the int8 rule stated in
+// matmul_scalar.cpp: acc = fma(float(block sum), d_x * d_w, acc), block after block. `Dot`
+// makes 8 partial lane sums per block pair (AVX2's maddubs/madd, DotMaddubs below, or VNNI's
+// vpdpbusd); four pairs' lanes are then summed together with horizontal adds, so one fp32
+// FMA serves four outputs. Integer sums do not depend on their order, so every level, and
+// the AMX kernel (matmul_amx.cpp), gives the same bits.
 #pragma once
 
 #ifndef MOON_SIMD_TARGET
@@ -61,25 +62,38 @@ MOON_SIMD_TARGET inline __m256i weight_block(const uint8_t* row, int64_t b, floa
 // 0.5 KiB of Q8_0) measured best, at about 12.
 constexpr int64_t kPrefetchBlocks = 16;
 
+// The exact block sums of four pairs' lane sums, as four int32.
+MOON_SIMD_TARGET inline __m128i block_sums4(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
 template <class Dot, DType T, int R, int C>
 MOON_SIMD_TARGET void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, const uint8_t* w,
                                 size_t w_row_bytes, float* y, int64_t ldy) {
-  __m256 acc[R][C];
+  // Output (i, j) is pair p = i * C + j, in group p / 4 at position p % 4.
+  constexpr int kPairs = R * C;
+  constexpr int kGroups = (kPairs + 3) / 4;
+  __m128 acc[kGroups];
 #pragma GCC unroll 16
-  for (int i = 0; i < R; ++i) {
-#pragma GCC unroll 16
-    for (int j = 0; j < C; ++j) acc[i][j] = _mm256_setzero_ps();
-  }
+  for (int g = 0; g < kGroups; ++g) acc[g] = _mm_setzero_ps();
   constexpr int64_t block_bytes = T == DType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
   for (int64_t b = 0; b < x_row_blocks; ++b) {
     __m256i wq[C];
-    float wd[C];
+    alignas(16) float wd[C < 4 ? 4 : C];
 #pragma GCC unroll 16
     for (int j = 0; j < C; ++j) {
       const uint8_t* row = w + j * w_row_bytes;
       _mm_prefetch(reinterpret_cast<const char*>(row) + (b + kPrefetchBlocks) * block_bytes,
                    _MM_HINT_T0);
       wq[j] = weight_block<T>(row, b, &wd[j]);
+    }
+    __m256i lanes[kGroups * 4];
+    alignas(16) float scale[kGroups * 4];
+#pragma GCC unroll 16
+    for (int p = kPairs; p < kGroups * 4; ++p) {
+      lanes[p] = _mm256_setzero_si256();
+      scale[p] = 0.0f;
     }
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
@@ -88,15 +102,24 @@ MOON_SIMD_TARGET void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, const 
       const float xd = _cvtsh_ss(xb.d);
 #pragma GCC unroll 16
       for (int j = 0; j < C; ++j) {
-        const __m256 sums = _mm256_cvtepi32_ps(Dot::dot(wq[j], xq));  // exact: |sum| < 2^17
-        acc[i][j] = _mm256_fmadd_ps(sums, _mm256_set1_ps(xd * wd[j]), acc[i][j]);
+        lanes[i * C + j] = Dot::dot(wq[j], xq);
+        scale[i * C + j] = xd * wd[j];
       }
     }
+#pragma GCC unroll 16
+    for (int g = 0; g < kGroups; ++g) {
+      const __m128i sums = block_sums4(lanes[4 * g], lanes[4 * g + 1], lanes[4 * g + 2],
+                                       lanes[4 * g + 3]);  // exact: |sum| < 2^20
+      acc[g] = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), _mm_load_ps(scale + 4 * g), acc[g]);
+    }
   }
+  alignas(16) float out[kGroups * 4];
+#pragma GCC unroll 16
+  for (int g = 0; g < kGroups; ++g) _mm_store_ps(out + 4 * g, acc[g]);
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) {
 #pragma GCC unroll 16
-    for (int j = 0; j < C; ++j) y[i * ldy + j] = simd::Avx2::reduce_add(acc[i][j]);
+    for (int j = 0; j < C; ++j) y[i * ldy + j] = out[i * C + j];
   }
 }
 

@@ -4,10 +4,9 @@
 // reference, but a tile dequantizes each 32-element piece of a weight row once and uses it
 // for all of its activation rows.
 //
-// The int8 tiles repeat the SIMD ones (matmul_int8_simd.h) lane by lane, so that they give
-// the same bits: 8 lane accumulators, lane l taking the exact integer sum of elements
-// 4l..4l+3 of each block times the block's two scales in one fused multiply-add, then the
-// lanes summed in simd::Avx2::reduce_add's order.
+// The int8 tiles state the rule every int8 kernel (SIMD, AMX) follows to the bit: per
+// output one fp32 accumulator, and for each block in increasing order
+// acc = fma(float(exact integer block sum), d_x * d_w, acc).
 #include <algorithm>
 #include <cmath>
 
@@ -78,8 +77,7 @@ float weight_scale(const uint8_t* row, int64_t b) {
 template <DType T, int R, int C>
 MOON_NO_FP_CONTRACT void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, const uint8_t* w,
                                    size_t w_row_bytes, float* y, int64_t ldy) {
-  constexpr int kLanes = 8;
-  float acc[R][C][kLanes] = {};
+  float acc[R][C] = {};
   for (int64_t b = 0; b < x_row_blocks; ++b) {
     for (int j = 0; j < C; ++j) {
       const uint8_t* row = w + j * w_row_bytes;
@@ -88,20 +86,14 @@ MOON_NO_FP_CONTRACT void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, con
       const float wd = weight_scale<T>(row, b);
       for (int i = 0; i < R; ++i) {
         const BlockQ8_0& xb = x[i * x_row_blocks + b];
-        const float scale = fp16_to_fp32(xb.d) * wd;
-        for (int l = 0; l < kLanes; ++l) {
-          int32_t sum = 0;
-          for (int k = 4 * l; k < 4 * l + 4; ++k) sum += wq[k] * xb.qs[k];
-          acc[i][j][l] = std::fma(static_cast<float>(sum), scale, acc[i][j][l]);
-        }
+        int32_t sum = 0;
+        for (int k = 0; k < kQ8_0BlockSize; ++k) sum += wq[k] * xb.qs[k];
+        acc[i][j] = std::fma(static_cast<float>(sum), fp16_to_fp32(xb.d) * wd, acc[i][j]);
       }
     }
   }
   for (int i = 0; i < R; ++i) {
-    for (int j = 0; j < C; ++j) {
-      const float* a = acc[i][j];
-      y[i * ldy + j] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
-    }
+    for (int j = 0; j < C; ++j) y[i * ldy + j] = acc[i][j];
   }
 }
 

@@ -50,6 +50,14 @@ bool int8_tiles_scalar(DType type, Int8Tiles* tiles);
 bool int8_tiles_avx2(DType type, Int8Tiles* tiles);
 bool int8_tiles_avx512(DType type, Int8Tiles* tiles);
 bool int8_tiles_avx512_vnni(DType type, Int8Tiles* tiles);  // CPUs with AVX-512 VNNI
+
+// The AMX kernel (matmul_amx.cpp; only where amx_int8_enabled()): y rows [0, m) x columns
+// [0, 32 * panels) for weight rows [0, 32 * panels) of a Q8_0 or Q4_0 weight, m a multiple of
+// 16; the same bits as the int8 tiles. False for other dtypes.
+inline constexpr int64_t kAmxPanelRows = 32;
+inline constexpr int64_t kAmxMinRows = 16;
+bool amx_int8_columns(DType type, const BlockQ8_0* x, int64_t m, int64_t row_blocks,
+                      const uint8_t* w, size_t w_row_bytes, int64_t panels, float* y, int64_t ldy);
 void quantize_row_scalar(const float* x, BlockQ8_0* y, int64_t n);
 void quantize_row_avx2(const float* x, BlockQ8_0* y, int64_t n);
 void quantize_row_avx512(const float* x, BlockQ8_0* y, int64_t n);

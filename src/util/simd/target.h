@@ -30,6 +30,10 @@
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 #define MOON_TARGET_AVX512_VNNI \
   __attribute__((target("avx512vnni,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define MOON_TARGET_AMX                                                              \
+  __attribute__((                                                                    \
+      target("amx-tile,amx-int8,avx512vnni,avx512f,avx512bw,avx512vl,avx512dq,avx2," \
+             "fma,f16c")))
 #else
 #define MOON_NO_FP_CONTRACT __attribute__((optimize("fp-contract=off")))
 #define MOON_TARGET_AVX2 __attribute__((target("avx2,fma,f16c"), optimize("fp-contract=off")))
@@ -39,5 +43,10 @@
 // AVX-512 plus VNNI's vpdpbusd, for the int8 dot products (Cascade Lake, Zen 4 and later).
 #define MOON_TARGET_AVX512_VNNI                                                         \
   __attribute__((target("avx512vnni,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"), \
+                 optimize("fp-contract=off")))
+// AVX-512 plus AMX's int8 tiles (Sapphire Rapids and later), for the int8 matmul's batches.
+#define MOON_TARGET_AMX                                                                         \
+  __attribute__((target("amx-tile,amx-int8,avx512vnni,avx512f,avx512bw,avx512vl,avx512dq,avx2," \
+                        "fma,f16c"),                                                            \
                  optimize("fp-contract=off")))
 #endif

@@ -1,0 +1,212 @@
+// The int8 matmul on AMX tiles, for batches of 16 activation rows or more on CPUs that have
+// AMX-INT8 (util/cpu_features.h says when it is used).
+//
+// One tdpbssd multiplies 16 activation rows by 16 weight rows over one 32-value block, into
+// the 256 exact int32 block sums; each is then scaled into its fp32 accumulator by the
+// int8 rule of matmul_scalar.cpp, acc = fma(float(sum), d_x * d_w, acc), block after block.
+// The integers are the ones every other level makes and the float work is the same, so the
+// bits are too, and a row's result cannot depend on whether its batch was large enough for
+// AMX.
+//
+// Operands: A is 16 activation rows x 32 bytes, read in place from the quantized rows (a tile
+// load takes a row stride). B must be in the VNNI layout, 8 rows of (16 weight rows x 4
+// consecutive bytes), which no weight file stores, so each thread packs its 32 weight rows
+// into a panel once per call (and Q4_0's nibbles into bytes) and reuses it for every
+// activation row of the batch.
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/matmul_tiles.h"
+#include "kernels/cpu/simd_avx512.h"  // first: see its note on <immintrin.h>
+#include "tensor/half.h"
+#include "tensor/quant_q4_0.h"
+#include "tensor/quant_q8_0.h"
+
+namespace moon::kernels::detail {
+namespace {
+
+constexpr int kBlock = kQ8_0BlockSize;         // 32 values per block
+constexpr int64_t kPanelRows = kAmxPanelRows;  // two B tiles
+constexpr int64_t kBTileBytes = 8 * 64;        // B: 8 rows (32 values / 4) x 64 bytes
+constexpr int64_t kPanelBlockBytes = 2 * kBTileBytes + kPanelRows * sizeof(float);
+
+// The tile configuration (palette 1). A constant in static storage: GCC 12 drops stores into
+// a local configuration struct that only _tile_loadconfig reads, which leaves the tiles
+// unconfigured and the first tile instruction faulting.
+struct alignas(64) TileConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+// Tiles 0-1: A, 16 activation rows x 32 bytes; 2-3: B, 8 x 64 bytes (16 weight rows); 4-5:
+// C, 16 x 16 int32. Even blocks use 0, 2, 4 and odd ones 1, 3, 5.
+constexpr TileConfig kTileConfig = {1, 0, {}, {32, 32, 64, 64, 64, 64}, {16, 16, 8, 8, 16, 16}};
+
+// Packs weight rows [0, 32) of w, blocks [0, row_blocks), into the panel layout: per block,
+// B0 (rows 0-15) and B1 (rows 16-31) as 8 x (16 rows x 4 bytes), then the 32 row scales as
+// fp32.
+template <DType T>
+MOON_TARGET_AMX void pack_panel(const uint8_t* w, size_t w_row_bytes, int64_t row_blocks,
+                                uint8_t* panel) {
+  for (int64_t r = 0; r < kPanelRows; ++r) {
+    const uint8_t* row = w + r * w_row_bytes;
+    for (int64_t b = 0; b < row_blocks; ++b) {
+      uint8_t* dst = panel + b * kPanelBlockBytes + (r / 16) * kBTileBytes + (r % 16) * 4;
+      alignas(32) int8_t q[kBlock];
+      float d;
+      if constexpr (T == DType::Q8_0) {
+        const BlockQ8_0& block = reinterpret_cast<const BlockQ8_0*>(row)[b];
+        std::memcpy(q, block.qs, kBlock);
+        d = _cvtsh_ss(block.d);
+      } else {
+        const BlockQ4_0& block = reinterpret_cast<const BlockQ4_0*>(row)[b];
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
+        const __m128i nibble = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+        _mm_store_si128(reinterpret_cast<__m128i*>(q),
+                        _mm_sub_epi8(_mm_and_si128(bytes, nibble), eight));
+        _mm_store_si128(reinterpret_cast<__m128i*>(q + 16),
+                        _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(bytes, 4), nibble), eight));
+        d = _cvtsh_ss(block.d);
+      }
+      for (int k4 = 0; k4 < kBlock / 4; ++k4) std::memcpy(dst + k4 * 64, q + 4 * k4, 4);
+      std::memcpy(panel + b * kPanelBlockBytes + 2 * kBTileBytes + r * sizeof(float), &d,
+                  sizeof(float));
+    }
+  }
+}
+
+// The activations repacked for tile loads: per group of 16 rows and block, the 16 rows' 32
+// quants back to back (a 512-byte A tile in 8 whole cache lines) and then their 16 scales as
+// fp32. Read in place, a tile row would straddle cache lines at the 34-byte block stride.
+constexpr int kGroupRows = 16;
+constexpr int64_t kATileBytes = kGroupRows * kBlock;
+constexpr int64_t kGroupBlockBytes = kATileBytes + kGroupRows * sizeof(float);
+
+MOON_TARGET_AMX void pack_activations(const BlockQ8_0* x, int64_t m, int64_t row_blocks,
+                                      uint8_t* out) {
+  for (int64_t g = 0; g < m / kGroupRows; ++g) {
+    for (int64_t b = 0; b < row_blocks; ++b) {
+      uint8_t* dst = out + (g * row_blocks + b) * kGroupBlockBytes;
+      float* scales = reinterpret_cast<float*>(dst + kATileBytes);
+      for (int r = 0; r < kGroupRows; ++r) {
+        const BlockQ8_0& block = x[(g * kGroupRows + r) * row_blocks + b];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(dst + r * kBlock),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs)));
+        scales[r] = _cvtsh_ss(block.d);
+      }
+    }
+  }
+}
+
+// A 64-byte-aligned buffer of at least `bytes`, kept per thread and grown as needed.
+struct ScratchBuffer {
+  std::vector<uint8_t> storage;
+  uint8_t* get(size_t bytes) {
+    if (storage.size() < bytes + 64) storage.resize(bytes + 64);
+    const auto address = reinterpret_cast<uintptr_t>(storage.data());
+    return storage.data() + ((64 - address % 64) % 64);
+  }
+};
+
+// acc[r] += the int8 rule over the 16 x 16 block sums c, for one block: row scales xd[r],
+// column scales wd.
+MOON_TARGET_AMX inline void scale_into(const int32_t* c, const float* xd, const float* wd,
+                                       __m512* acc) {
+  const __m512 w = _mm512_loadu_ps(wd);
+#pragma GCC unroll 16
+  for (int r = 0; r < kGroupRows; ++r) {
+    const __m512 sums = _mm512_cvtepi32_ps(_mm512_load_si512(c + r * 16));
+    acc[r] = _mm512_fmadd_ps(sums, _mm512_mul_ps(_mm512_set1_ps(xd[r]), w), acc[r]);
+  }
+}
+
+// y rows [0, m) x columns [0, 32) for a packed panel and packed activations, m a multiple of
+// 16, in 16 x 16 output tiles whose accumulators stay in registers. Blocks alternate between
+// two sets of tiles, so that the tile unit multiplies block b + 1 while the vector units
+// scale block b's sums.
+MOON_TARGET_AMX void panel_matmul(const uint8_t* xa, int64_t m, int64_t row_blocks,
+                                  const uint8_t* panel, float* y, int64_t ldy) {
+  alignas(64) int32_t c[kGroupRows * 16];
+  for (int64_t g = 0; g < m / kGroupRows; ++g) {
+    const uint8_t* xg = xa + g * row_blocks * kGroupBlockBytes;
+    const auto x_scales = [&](int64_t b) {
+      return reinterpret_cast<const float*>(xg + b * kGroupBlockBytes + kATileBytes);
+    };
+    for (int h = 0; h < 2; ++h) {
+      const auto w_scales = [&](int64_t b) {
+        return reinterpret_cast<const float*>(panel + b * kPanelBlockBytes + 2 * kBTileBytes) +
+               16 * h;
+      };
+      __m512 acc[kGroupRows];
+#pragma GCC unroll 16
+      for (int r = 0; r < kGroupRows; ++r) acc[r] = _mm512_setzero_ps();
+      const auto a = [&](int64_t b) { return xg + b * kGroupBlockBytes; };
+      const auto w = [&](int64_t b) { return panel + b * kPanelBlockBytes + h * kBTileBytes; };
+      // Block b + 1's multiply is issued before block b's sums are stored, so the tile unit
+      // is not idle while a store waits for its product.
+      const auto issue_even = [&](int64_t b) {
+        _tile_loadd(0, a(b), kBlock);
+        _tile_loadd(2, w(b), 64);
+        _tile_zero(4);
+        _tile_dpbssd(4, 0, 2);
+      };
+      const auto issue_odd = [&](int64_t b) {
+        _tile_loadd(1, a(b), kBlock);
+        _tile_loadd(3, w(b), 64);
+        _tile_zero(5);
+        _tile_dpbssd(5, 1, 3);
+      };
+      issue_even(0);
+      for (int64_t b = 0; b < row_blocks; b += 2) {
+        if (b + 1 < row_blocks) issue_odd(b + 1);
+        _tile_stored(4, c, 64);
+        scale_into(c, x_scales(b), w_scales(b), acc);
+        if (b + 1 < row_blocks) {
+          if (b + 2 < row_blocks) issue_even(b + 2);
+          _tile_stored(5, c, 64);
+          scale_into(c, x_scales(b + 1), w_scales(b + 1), acc);
+        }
+      }
+#pragma GCC unroll 16
+      for (int r = 0; r < kGroupRows; ++r) {
+        _mm512_storeu_ps(y + (g * kGroupRows + r) * ldy + 16 * h, acc[r]);
+      }
+    }
+  }
+}
+
+template <DType T>
+MOON_TARGET_AMX void amx_columns(const BlockQ8_0* x, int64_t m, int64_t row_blocks,
+                                 const uint8_t* w, size_t w_row_bytes, int64_t panels, float* y,
+                                 int64_t ldy) {
+  // Per thread, kept: the batch's activations (m x K bytes and scales) and one panel (32 x K
+  // bytes and scales, about 200 KiB for K = 5632, which stays in L2 while the batch streams
+  // past it).
+  thread_local ScratchBuffer activations, panel;
+  uint8_t* xa =
+      activations.get(static_cast<size_t>(m / kGroupRows * row_blocks * kGroupBlockBytes));
+  uint8_t* wp = panel.get(static_cast<size_t>(row_blocks * kPanelBlockBytes));
+  pack_activations(x, m, row_blocks, xa);
+  _tile_loadconfig(&kTileConfig);
+  for (int64_t p = 0; p < panels; ++p) {
+    pack_panel<T>(w + p * kPanelRows * w_row_bytes, w_row_bytes, row_blocks, wp);
+    // GCC's tile loads do not tell the compiler they read memory: the packed stores must not
+    // sink past them.
+    asm volatile("" ::: "memory");
+    panel_matmul(xa, m, row_blocks, wp, y + p * kPanelRows, ldy);
+  }
+  // Frees the tile state, so context switches save and restore no 8 KiB of it.
+  _tile_release();
+}
+
+}  // namespace
+
+bool amx_int8_columns(DType type, const BlockQ8_0* x, int64_t m, int64_t row_blocks,
+                      const uint8_t* w, size_t w_row_bytes, int64_t panels, float* y, int64_t ldy) {
+  return for_int8_weight_dtype(
+      type, [&]<DType T>() { amx_columns<T>(x, m, row_blocks, w, w_row_bytes, panels, y, ldy); });
+}
+
+}  // namespace moon::kernels::detail
