@@ -44,35 +44,64 @@ struct alignas(64) TileConfig {
 // C, 16 x 16 int32. Even blocks use 0, 2, 4 and odd ones 1, 3, 5.
 constexpr TileConfig kTileConfig = {1, 0, {}, {32, 32, 64, 64, 64, 64}, {16, 16, 8, 8, 16, 16}};
 
+// Block b of a weight row as 32 signed bytes in element order, and its scale.
+template <DType T>
+MOON_TARGET_AMX inline __m256i weight_bytes(const uint8_t* row, int64_t b, float* scale) {
+  if constexpr (T == DType::Q8_0) {
+    const BlockQ8_0& block = reinterpret_cast<const BlockQ8_0*>(row)[b];
+    *scale = _cvtsh_ss(block.d);
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs));
+  } else {
+    const BlockQ4_0& block = reinterpret_cast<const BlockQ4_0*>(row)[b];
+    *scale = _cvtsh_ss(block.d);
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
+    const __m128i nibble = _mm_set1_epi8(0x0F);
+    const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bytes, 4), nibble),
+                                       _mm_and_si128(bytes, nibble));
+    return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+  }
+}
+
 // Packs weight rows [0, 32) of w, blocks [0, row_blocks), into the panel layout: per block,
 // B0 (rows 0-15) and B1 (rows 16-31) as 8 x (16 rows x 4 bytes), then the 32 row scales as
-// fp32.
+// fp32. B is the 16 rows' 8 dwords transposed: rows r and r + 8 share a register (low and
+// high half), and an 8 x 8 dword transpose in both halves at once leaves tile row k, the
+// 16 rows' dword k, in one register.
 template <DType T>
 MOON_TARGET_AMX void pack_panel(const uint8_t* w, size_t w_row_bytes, int64_t row_blocks,
                                 uint8_t* panel) {
-  for (int64_t r = 0; r < kPanelRows; ++r) {
-    const uint8_t* row = w + r * w_row_bytes;
-    for (int64_t b = 0; b < row_blocks; ++b) {
-      uint8_t* dst = panel + b * kPanelBlockBytes + (r / 16) * kBTileBytes + (r % 16) * 4;
-      alignas(32) int8_t q[kBlock];
-      float d;
-      if constexpr (T == DType::Q8_0) {
-        const BlockQ8_0& block = reinterpret_cast<const BlockQ8_0*>(row)[b];
-        std::memcpy(q, block.qs, kBlock);
-        d = _cvtsh_ss(block.d);
-      } else {
-        const BlockQ4_0& block = reinterpret_cast<const BlockQ4_0*>(row)[b];
-        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
-        const __m128i nibble = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-        _mm_store_si128(reinterpret_cast<__m128i*>(q),
-                        _mm_sub_epi8(_mm_and_si128(bytes, nibble), eight));
-        _mm_store_si128(reinterpret_cast<__m128i*>(q + 16),
-                        _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(bytes, 4), nibble), eight));
-        d = _cvtsh_ss(block.d);
+  const __m512i lanes_low = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+  const __m512i lanes_high = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+  for (int64_t b = 0; b < row_blocks; ++b) {
+    uint8_t* block_out = panel + b * kPanelBlockBytes;
+    float* scales = reinterpret_cast<float*>(block_out + 2 * kBTileBytes);
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* rows = w + half * 16 * w_row_bytes;
+      __m512i z[8];
+      for (int r = 0; r < 8; ++r) {
+        const __m256i lo = weight_bytes<T>(rows + r * w_row_bytes, b, &scales[16 * half + r]);
+        const __m256i hi =
+            weight_bytes<T>(rows + (r + 8) * w_row_bytes, b, &scales[16 * half + r + 8]);
+        z[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
       }
-      for (int k4 = 0; k4 < kBlock / 4; ++k4) std::memcpy(dst + k4 * 64, q + 4 * k4, 4);
-      std::memcpy(panel + b * kPanelBlockBytes + 2 * kBTileBytes + r * sizeof(float), &d,
-                  sizeof(float));
+      __m512i a[8], t[8];
+      for (int p = 0; p < 4; ++p) {
+        a[2 * p] = _mm512_unpacklo_epi32(z[2 * p], z[2 * p + 1]);
+        a[2 * p + 1] = _mm512_unpackhi_epi32(z[2 * p], z[2 * p + 1]);
+      }
+      for (int q = 0; q < 2; ++q) {  // rows 0-3 (q = 0) and 4-7 of each half
+        t[4 * q + 0] = _mm512_unpacklo_epi64(a[4 * q], a[4 * q + 2]);
+        t[4 * q + 1] = _mm512_unpackhi_epi64(a[4 * q], a[4 * q + 2]);
+        t[4 * q + 2] = _mm512_unpacklo_epi64(a[4 * q + 1], a[4 * q + 3]);
+        t[4 * q + 3] = _mm512_unpackhi_epi64(a[4 * q + 1], a[4 * q + 3]);
+      }
+      // t[k] (k < 4) holds dwords k and k + 4 of rows 0-3; t[4 + k] those of rows 4-7.
+      uint8_t* out = block_out + half * kBTileBytes;
+      for (int k = 0; k < 4; ++k) {
+        _mm512_store_si512(out + k * 64, _mm512_permutex2var_epi64(t[k], lanes_low, t[4 + k]));
+        _mm512_store_si512(out + (k + 4) * 64,
+                           _mm512_permutex2var_epi64(t[k], lanes_high, t[4 + k]));
+      }
     }
   }
 }
