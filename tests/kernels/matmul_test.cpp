@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "kernel_test_util.h"
 #include "kernels/cpu/matmul_tiles.h"
@@ -243,8 +244,10 @@ TEST(MatmulInt8, EveryLevelGivesTheSameBits) {
   ThreadPool pool(2);
   for (DType type : {DType::Q8_0, DType::Q4_0}) {
     SCOPED_TRACE(dtype_str(type));
-    for (int64_t k_dim : {32, 96, 2048}) {
-      const int64_t m = 9, n_dim = 13;
+    // m = 1 and 2 take the decode tiles, 9 the batch ones.
+    for (auto [m, k_dim] :
+         {std::pair<int64_t, int64_t>{1, 2048}, {2, 96}, {9, 32}, {9, 96}, {9, 2048}}) {
+      const int64_t n_dim = 13;
       const TestWeights w = make_weights(rng, type, n_dim, k_dim);
       const std::vector<float> x = random_floats(rng, m * k_dim);
       std::vector<float> want(m * n_dim);

@@ -37,12 +37,14 @@ MatmulTiles select_tiles(DType type) {
   return tiles;
 }
 
-Int8Tiles select_int8_tiles(DType type) {
+// The int8 tiles for m activation rows.
+Int8Tiles select_int8_tiles(DType type, int64_t m) {
   Int8Tiles tiles;
   bool ok = false;
   switch (simd_level()) {
     case SimdLevel::kAvx512:
-      ok = detail::int8_tiles_avx512(type, &tiles);
+      ok = m <= detail::kDecodeMaxRows ? detail::int8_decode_tiles_avx512(type, &tiles)
+                                       : detail::int8_tiles_avx512(type, &tiles);
       break;
     case SimdLevel::kAvx2:
       ok = detail::int8_tiles_avx2(type, &tiles);
@@ -199,7 +201,7 @@ void matmul(const QuantizedRows& x, const WeightView& w, float* y, ThreadPool* p
     std::fill(y, y + m * w.rows, 0.0f);
     return;
   }
-  const Int8Tiles tiles = select_int8_tiles(w.type);
+  const Int8Tiles tiles = select_int8_tiles(w.type, m);
   if (m >= detail::kAmxMinRows && amx_int8_enabled()) {
     run_amx(tiles, x, w, y, pool);
     return;

@@ -17,6 +17,11 @@ bool int8_tiles_avx512(DType type, Int8Tiles* tiles) {
   return simd_int8_tiles<DotMaddubs, 4, 4>(type, tiles);
 }
 
+bool int8_decode_tiles_avx512(DType type, Int8Tiles* tiles) {
+  if (cpu_features().avx512_vnni) return int8_decode_tiles_avx512_vnni(type, tiles);
+  return simd_int8_tiles<DotMaddubs, 2, 8>(type, tiles);
+}
+
 void quantize_row_avx512(const float* x, BlockQ8_0* y, int64_t n) {
   quantize_row_simd<Avx512>(x, y, n);
 }

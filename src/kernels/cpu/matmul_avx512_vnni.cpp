@@ -22,4 +22,8 @@ bool int8_tiles_avx512_vnni(DType type, Int8Tiles* tiles) {
   return simd_int8_tiles<DotVnni, 4, 4>(type, tiles);
 }
 
+bool int8_decode_tiles_avx512_vnni(DType type, Int8Tiles* tiles) {
+  return simd_int8_tiles<DotVnni, 2, 8>(type, tiles);
+}
+
 }  // namespace moon::kernels::detail
