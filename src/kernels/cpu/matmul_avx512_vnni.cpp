@@ -7,12 +7,18 @@
 namespace moon::kernels::detail {
 namespace {
 
-// vpdpbusd multiplies unsigned by signed bytes as maddubs does, adding each lane's four
-// products into int32 without saturating.
+// vpdpbusd multiplies unsigned by signed bytes, adding each lane's four products into int32
+// without saturating, so weights go in offset to unsigned (w + bias) and each lane starts at
+// -bias times its four activations: one instruction per block pair instead of the two
+// sign flips and the multiply that signed weights need.
 struct DotVnni {
-  MOON_SIMD_TARGET static __m256i dot(__m256i w, __m256i x) {
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w),
-                               _mm256_sign_epi8(x, w));
+  static constexpr bool kUnsignedWeights = true;
+  MOON_SIMD_TARGET static __m256i start_lanes(__m256i x, int bias) {
+    const __m256i x_sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), x);
+    return _mm256_mullo_epi32(x_sums, _mm256_set1_epi32(-bias));
+  }
+  MOON_SIMD_TARGET static __m256i dot_unsigned(__m256i start, __m256i w_unsigned, __m256i x) {
+    return _mm256_dpbusd_epi32(start, w_unsigned, x);
   }
 };
 

@@ -33,6 +33,7 @@ namespace {
 // x carrying w's sign. No pair overflows int16: |x| <= 127 (the quantizer never makes -128)
 // and |w| <= 128.
 struct DotMaddubs {
+  static constexpr bool kUnsignedWeights = false;
   MOON_SIMD_TARGET static __m256i dot(__m256i w, __m256i x) {
     const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
     return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
@@ -54,6 +55,28 @@ MOON_SIMD_TARGET inline __m256i weight_block(const uint8_t* row, int64_t b, floa
     const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bytes, 4), nibble),
                                        _mm_and_si128(bytes, nibble));
     return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+  }
+}
+
+// The same block as unsigned bytes u = w + bias (Q8_0: w ^ 0x80, bias 128; Q4_0: the raw
+// nibbles, bias 8), for a Dot that multiplies unsigned weights by signed activations.
+template <DType T>
+constexpr int kWeightBias = T == DType::Q8_0 ? 128 : 8;
+
+template <DType T>
+MOON_SIMD_TARGET inline __m256i unsigned_weight_block(const uint8_t* row, int64_t b, float* scale) {
+  if constexpr (T == DType::Q8_0) {
+    const BlockQ8_0* block = reinterpret_cast<const BlockQ8_0*>(row) + b;
+    *scale = _cvtsh_ss(block->d);
+    return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block->qs)),
+                            _mm256_set1_epi8(static_cast<char>(0x80)));
+  } else {
+    const BlockQ4_0* block = reinterpret_cast<const BlockQ4_0*>(row) + b;
+    *scale = _cvtsh_ss(block->d);
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block->qs));
+    const __m128i nibble = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bytes, 4), nibble),
+                            _mm_and_si128(bytes, nibble));
   }
 }
 
@@ -86,7 +109,11 @@ MOON_SIMD_TARGET void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, const 
       const uint8_t* row = w + j * w_row_bytes;
       _mm_prefetch(reinterpret_cast<const char*>(row) + (b + kPrefetchBlocks) * block_bytes,
                    _MM_HINT_T0);
-      wq[j] = weight_block<T>(row, b, &wd[j]);
+      if constexpr (Dot::kUnsignedWeights) {
+        wq[j] = unsigned_weight_block<T>(row, b, &wd[j]);
+      } else {
+        wq[j] = weight_block<T>(row, b, &wd[j]);
+      }
     }
     __m256i lanes[kGroups * 4];
     alignas(16) float scale[kGroups * 4];
@@ -100,9 +127,17 @@ MOON_SIMD_TARGET void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, const 
       const BlockQ8_0& xb = x[i * x_row_blocks + b];
       const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
       const float xd = _cvtsh_ss(xb.d);
+      // With unsigned weights u = w + bias, each lane starts at -bias * (its four x) so
+      // that it ends at the sum of w * x: integers, exact.
+      __m256i start = _mm256_setzero_si256();
+      if constexpr (Dot::kUnsignedWeights) start = Dot::start_lanes(xq, kWeightBias<T>);
 #pragma GCC unroll 16
       for (int j = 0; j < C; ++j) {
-        lanes[i * C + j] = Dot::dot(wq[j], xq);
+        if constexpr (Dot::kUnsignedWeights) {
+          lanes[i * C + j] = Dot::dot_unsigned(start, wq[j], xq);
+        } else {
+          lanes[i * C + j] = Dot::dot(wq[j], xq);
+        }
         scale[i * C + j] = xd * wd[j];
       }
     }
