@@ -107,8 +107,14 @@ MOON_SIMD_TARGET void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, const 
 #pragma GCC unroll 16
     for (int j = 0; j < C; ++j) {
       const uint8_t* row = w + j * w_row_bytes;
-      _mm_prefetch(reinterpret_cast<const char*>(row) + (b + kPrefetchBlocks) * block_bytes,
-                   _MM_HINT_T0);
+      // Near the end of a row, prefetch the start of the same row of the next tile (the C
+      // rows after this one; past the matrix it is a harmless hint), so that a new tile
+      // does not begin with kPrefetchBlocks cold blocks per row.
+      const int64_t ahead = b + kPrefetchBlocks;
+      const uint8_t* next = ahead < x_row_blocks
+                                ? row + ahead * block_bytes
+                                : row + C * w_row_bytes + (ahead - x_row_blocks) * block_bytes;
+      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
       if constexpr (Dot::kUnsignedWeights) {
         wq[j] = unsigned_weight_block<T>(row, b, &wd[j]);
       } else {
