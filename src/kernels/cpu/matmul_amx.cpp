@@ -8,17 +8,19 @@
 // bits are too, and a row's result cannot depend on whether its batch was large enough for
 // AMX.
 //
-// Operands: A is 16 activation rows x 32 bytes, read in place from the quantized rows (a tile
-// load takes a row stride). B must be in the VNNI layout, 8 rows of (16 weight rows x 4
-// consecutive bytes), which no weight file stores, so each thread packs its 32 weight rows
-// into a panel once per call (and Q4_0's nibbles into bytes) and reuses it for every
-// activation row of the batch.
+// Operands: A is 16 activation rows x 32 bytes, packed per call into 16-row groups so that a
+// tile row never straddles cache lines. B must be in the VNNI layout, 8 rows of (16 weight
+// rows x 4 consecutive bytes), which no weight file stores, so each thread packs its 32
+// weight rows into a panel once per call (and Q4_0's nibbles into bytes) and reuses it for
+// every activation row of the batch.
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include "kernels/cpu/matmul_tiles.h"
 #include "kernels/cpu/simd_avx512.h"  // first: see its note on <immintrin.h>
+#define MOON_SIMD_TARGET MOON_TARGET_AMX
+#include "kernels/cpu/matmul_int8_simd.h"  // weight_block: the weights as signed bytes
+#include "kernels/cpu/matmul_tiles.h"
 #include "tensor/half.h"
 #include "tensor/quant_q4_0.h"
 #include "tensor/quant_q8_0.h"
@@ -45,24 +47,6 @@ struct alignas(64) TileConfig {
 // C, 16 x 16 int32. Even blocks use 0, 2, 4 and odd ones 1, 3, 5.
 constexpr TileConfig kTileConfig = {1, 0, {}, {32, 32, 64, 64, 64, 64}, {16, 16, 8, 8, 16, 16}};
 
-// Block b of a weight row as 32 signed bytes in element order, and its scale.
-template <DType T>
-MOON_TARGET_AMX inline __m256i weight_bytes(const uint8_t* row, int64_t b, float* scale) {
-  if constexpr (T == DType::Q8_0) {
-    const BlockQ8_0& block = reinterpret_cast<const BlockQ8_0*>(row)[b];
-    *scale = _cvtsh_ss(block.d);
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs));
-  } else {
-    const BlockQ4_0& block = reinterpret_cast<const BlockQ4_0*>(row)[b];
-    *scale = _cvtsh_ss(block.d);
-    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
-    const __m128i nibble = _mm_set1_epi8(0x0F);
-    const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bytes, 4), nibble),
-                                       _mm_and_si128(bytes, nibble));
-    return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
-  }
-}
-
 // Packs weight rows [0, 32) of w, blocks [0, row_blocks), into the panel layout: per block,
 // B0 (rows 0-15) and B1 (rows 16-31) as 8 x (16 rows x 4 bytes), then the 32 row scales as
 // fp32. B is the 16 rows' 8 dwords transposed: rows r and r + 8 share a register (low and
@@ -80,9 +64,9 @@ MOON_TARGET_AMX void pack_panel(const uint8_t* w, size_t w_row_bytes, int64_t ro
       const uint8_t* rows = w + half * 16 * w_row_bytes;
       __m512i z[8];
       for (int r = 0; r < 8; ++r) {
-        const __m256i lo = weight_bytes<T>(rows + r * w_row_bytes, b, &scales[16 * half + r]);
+        const __m256i lo = weight_block<T>(rows + r * w_row_bytes, b, &scales[16 * half + r]);
         const __m256i hi =
-            weight_bytes<T>(rows + (r + 8) * w_row_bytes, b, &scales[16 * half + r + 8]);
+            weight_block<T>(rows + (r + 8) * w_row_bytes, b, &scales[16 * half + r + 8]);
         z[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
       }
       __m512i a[8], t[8];

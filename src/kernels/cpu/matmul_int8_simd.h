@@ -103,7 +103,7 @@ MOON_SIMD_TARGET void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, const 
   constexpr int64_t block_bytes = T == DType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
   for (int64_t b = 0; b < x_row_blocks; ++b) {
     __m256i wq[C];
-    alignas(16) float wd[C < 4 ? 4 : C];
+    float wd[C];
 #pragma GCC unroll 16
     for (int j = 0; j < C; ++j) {
       const uint8_t* row = w + j * w_row_bytes;
