@@ -3,6 +3,8 @@
 #include <cstring>
 
 #include "tensor/half.h"
+#include "tensor/quant_k.h"
+#include "tensor/quant_legacy.h"
 #include "tensor/quant_q4_0.h"
 #include "tensor/quant_q8_0.h"
 #include "util/check.h"
@@ -22,7 +24,19 @@ bool is_row_convertible(DType type) {
   }
 }
 
+bool can_dequantize(DType type) {
+  switch (type) {
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+      return true;
+    default:
+      return is_row_convertible(type) || is_super_block_type(type);
+  }
+}
+
 void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
+  if (is_super_block_type(type)) return dequantize_row_super_block(type, src, dst, n);
   switch (type) {
     case DType::F32:
       std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
@@ -42,6 +56,15 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
       return;
     case DType::Q4_0:
       dequantize_row_q4_0(static_cast<const BlockQ4_0*>(src), dst, n);
+      return;
+    case DType::Q4_1:
+      dequantize_row_q4_1(static_cast<const BlockQ4_1*>(src), dst, n);
+      return;
+    case DType::Q5_0:
+      dequantize_row_q5_0(static_cast<const BlockQ5_0*>(src), dst, n);
+      return;
+    case DType::Q5_1:
+      dequantize_row_q5_1(static_cast<const BlockQ5_1*>(src), dst, n);
       return;
     default:
       MOON_FAIL("dequantize_row: unsupported dtype {}", dtype_name(type));

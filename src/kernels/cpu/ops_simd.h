@@ -10,6 +10,7 @@
 
 #include "kernels/cpu/ops_impl.h"
 #include "kernels/cpu/simd.h"
+#include "tensor/convert.h"
 
 namespace moon::kernels::detail {
 namespace {
@@ -142,8 +143,8 @@ void dequantize_row(DType type, const uint8_t* src, float* out, int64_t n) {
       return dequantize_blocks<S, DType::Q8_0>(src, out, n);
     case DType::Q4_0:
       return dequantize_blocks<S, DType::Q4_0>(src, out, n);
-    default:
-      return;  // ops.cpp checks the dtype before dispatching
+    default:  // the formats no SIMD decoder covers yet: one row per token, so plainly
+      return moon::dequantize_row(type, src, out, n);
   }
 }
 
