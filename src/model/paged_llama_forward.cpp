@@ -61,14 +61,18 @@ Status PagedLlamaForward::validate(const ForwardBatch& b) const {
 
 void PagedLlamaForward::project(const float* x, int64_t n,
                                 std::initializer_list<Projection> projections) {
-  const bool int8 = std::all_of(projections.begin(), projections.end(), [](const Projection& p) {
-    return kernels::uses_int8_path(p.w->type);
-  });
-  if (!int8) {
+  // One quantization serves them all when they take the same activation blocks (mixed files
+  // such as Q4_K_M's Q6_K attn_v still share Q8_K blocks).
+  const kernels::ActivationBlocks format = kernels::activation_blocks(projections.begin()->w->type);
+  const bool shared = format != kernels::ActivationBlocks::kNone &&
+                      std::all_of(projections.begin(), projections.end(), [&](const Projection& p) {
+                        return kernels::activation_blocks(p.w->type) == format;
+                      });
+  if (!shared) {
     for (const Projection& p : projections) kernels::matmul(x, n, *p.w, p.y, pool_);
     return;
   }
-  kernels::quantize_rows(x, n, projections.begin()->w->cols, &xq_, pool_);
+  kernels::quantize_rows(x, n, projections.begin()->w->cols, &xq_, pool_, format);
   for (const Projection& p : projections) kernels::matmul(xq_, *p.w, p.y, pool_);
 }
 

@@ -52,8 +52,12 @@ struct DTypeTraits {
 
 // Traits of a type id read from a file; nullptr when the id is unknown.
 const DTypeTraits* dtype_traits(uint32_t type_id);
-inline const DTypeTraits& dtype_traits(DType type) { return *dtype_traits(static_cast<uint32_t>(type)); }
-inline std::string_view dtype_name(DType type) { return dtype_traits(type).name; }
+inline const DTypeTraits& dtype_traits(DType type) {
+  return *dtype_traits(static_cast<uint32_t>(type));
+}
+inline std::string_view dtype_name(DType type) {
+  return dtype_traits(type).name;
+}
 
 // Bytes taken by one row of `n` elements; n must be a multiple of the block size.
 inline size_t dtype_row_bytes(DType type, size_t n) {

@@ -15,19 +15,6 @@ const Block& block_at(const uint8_t* row, int64_t index) {
   return reinterpret_cast<const Block*>(row)[index];
 }
 
-// Q4_K's and Q5_K's 6-bit scale and min of 32-element sub-block j (0..7): sub-blocks 0-3 keep
-// theirs in the low 6 bits of bytes j and j + 4; 4-7 have their low 4 bits in byte j + 4
-// and their top 2 bits in the spare top bits of bytes j - 4 (scale) and j (min).
-void scale_min_k4(const uint8_t* s, int j, int* scale, int* min) {
-  if (j < 4) {
-    *scale = s[j] & 63;
-    *min = s[j + 4] & 63;
-  } else {
-    *scale = (s[j + 4] & 0x0F) | (s[j - 4] >> 6) << 4;
-    *min = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-  }
-}
-
 void unpack_q2_k(const BlockQ2_K& b, SuperBlock* out) {
   out->d = fp16_to_fp32(b.d);
   out->dmin = fp16_to_fp32(b.dmin);
@@ -51,13 +38,11 @@ void unpack_q3_k(const BlockQ3_K& b, SuperBlock* out) {
     const bool high = (b.hmask[l] >> (4 * half + j)) & 1;
     out->q[k] = static_cast<int8_t>(low - (high ? 0 : 4));
   }
-  // Scale s: its low 4 bits in nibble s / 8 of byte s % 8, its top 2 bits in bits
-  // 2 (s / 4) of byte 8 + s % 4.
-  for (int s = 0; s < kSuperBlockGroups; ++s) {
-    const int low = (b.scales[s % 8] >> (4 * (s / 8))) & 0x0F;
-    const int high = (b.scales[8 + s % 4] >> (2 * (s / 4))) & 3;
-    out->scale[s] = static_cast<int16_t>((low | high << 4) - 32);
-    out->min[s] = 0;
+  int8_t scales[16];
+  decode_scales_q3_k(b.scales, scales);
+  for (int g = 0; g < kSuperBlockGroups; ++g) {
+    out->scale[g] = scales[g];
+    out->min[g] = 0;
   }
 }
 
@@ -75,13 +60,11 @@ void unpack_q45_k(const Block& b, bool fifth_bit, SuperBlock* out) {
     }
     out->q[k] = static_cast<int8_t>(q);
   }
-  for (int j = 0; j < 8; ++j) {
-    int scale, min;
-    scale_min_k4(b.scales, j, &scale, &min);
-    for (int g = 2 * j; g < 2 * j + 2; ++g) {
-      out->scale[g] = static_cast<int16_t>(scale);
-      out->min[g] = static_cast<int16_t>(min);
-    }
+  uint8_t scales[8], mins[8];
+  decode_scales_k4(b.scales, scales, mins);
+  for (int g = 0; g < kSuperBlockGroups; ++g) {
+    out->scale[g] = scales[g / 2];
+    out->min[g] = mins[g / 2];
   }
 }
 
@@ -108,13 +91,11 @@ void unpack_iq4_xs(const BlockIQ4_XS& b, SuperBlock* out) {
     const int nibble = (b.qs[16 * ib + j % 16] >> (4 * (j / 16))) & 0x0F;
     out->q[k] = kIq4Values[nibble];
   }
-  for (int ib = 0; ib < 8; ++ib) {
-    const int low = (b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0F;
-    const int high = (b.scales_h >> (2 * ib)) & 3;
-    for (int g = 2 * ib; g < 2 * ib + 2; ++g) {
-      out->scale[g] = static_cast<int16_t>((low | high << 4) - 32);
-      out->min[g] = 0;
-    }
+  int8_t scales[8];
+  decode_scales_iq4_xs(b, scales);
+  for (int g = 0; g < kSuperBlockGroups; ++g) {
+    out->scale[g] = scales[g / 2];
+    out->min[g] = 0;
   }
 }
 

@@ -64,6 +64,50 @@ static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(Bloc
 inline constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                           1,    13,   25,  38,  53,  69,  89,  113};
 
+// The packed scales, decoded. Kernels call these per super-block, so they work on 32-bit
+// words, four values at once; the layouts are the formats' own.
+inline uint32_t load_u32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+}
+inline void store_u32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+// Q4_K and Q5_K: 8 six-bit scales and mins (per 32 elements) in 12 bytes. Sub-blocks 0-3
+// keep theirs in the low 6 bits of bytes 0-3 (scales) and 4-7 (mins); 4-7 have their low 4
+// bits in the nibbles of bytes 8-11 and their top 2 bits in the spare top bits of bytes 0-7.
+inline void decode_scales_k4(const uint8_t s[12], uint8_t scales[8], uint8_t mins[8]) {
+  const uint32_t w0 = load_u32(s), w1 = load_u32(s + 4), w2 = load_u32(s + 8);
+  store_u32(scales, w0 & 0x3F3F3F3Fu);
+  store_u32(mins, w1 & 0x3F3F3F3Fu);
+  store_u32(scales + 4, (w2 & 0x0F0F0F0Fu) | ((w0 >> 6) & 0x03030303u) << 4);
+  store_u32(mins + 4, ((w2 >> 4) & 0x0F0F0F0Fu) | ((w1 >> 6) & 0x03030303u) << 4);
+}
+
+// Q3_K: 16 six-bit scales (per 16 elements, stored plus 32) in 12 bytes: the low 4 bits in
+// the nibbles of bytes 0-7 (low nibbles are scales 0-7), the top 2 bits in bytes 8-11
+// (bits 2t..2t+1 of byte 8 + i are scale 4t + i's).
+inline void decode_scales_q3_k(const uint8_t s[12], int8_t scales[16]) {
+  const uint32_t w0 = load_u32(s), w1 = load_u32(s + 4), w2 = load_u32(s + 8);
+  uint8_t raw[16];
+  store_u32(raw, (w0 & 0x0F0F0F0Fu) | (w2 & 0x03030303u) << 4);
+  store_u32(raw + 4, (w1 & 0x0F0F0F0Fu) | ((w2 >> 2) & 0x03030303u) << 4);
+  store_u32(raw + 8, ((w0 >> 4) & 0x0F0F0F0Fu) | ((w2 >> 4) & 0x03030303u) << 4);
+  store_u32(raw + 12, ((w1 >> 4) & 0x0F0F0F0Fu) | ((w2 >> 6) & 0x03030303u) << 4);
+  for (int i = 0; i < 16; ++i) scales[i] = static_cast<int8_t>(raw[i] - 32);
+}
+
+// IQ4_XS: 8 six-bit scales (per 32 elements, stored plus 32): the low 4 bits are nibble ib
+// of scales_l, the top 2 bits are bits 2 ib..2 ib + 1 of scales_h.
+inline void decode_scales_iq4_xs(const BlockIQ4_XS& b, int8_t scales[8]) {
+  const uint32_t low = load_u32(b.scales_l);
+  for (int ib = 0; ib < 8; ++ib) {
+    const int ls = ((low >> (4 * ib)) & 0x0F) | ((b.scales_h >> (2 * ib)) & 3) << 4;
+    scales[ib] = static_cast<int8_t>(ls - 32);
+  }
+}
+
 // A super-block in the common form described above (min all zero and dmin 0 where the
 // format has none).
 struct SuperBlock {

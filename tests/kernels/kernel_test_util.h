@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "tensor/convert.h"
+#include "tensor/half.h"
 #include "tensor/tensor_view.h"
 #include "util/cpu_features.h"
 #include "util/simd/target.h"
@@ -73,6 +75,47 @@ inline TestWeights make_weights(std::mt19937& rng, DType type, int64_t rows, int
   const std::vector<float> source = random_floats(rng, rows * cols);
   for (int64_t r = 0; r < rows; ++r) {
     quantize_row(type, source.data() + r * cols, w.bytes.data() + r * row_bytes, cols);
+    dequantize_row(type, w.bytes.data() + r * row_bytes, w.values.data() + r * cols, cols);
+  }
+  w.view = make_weight_view(type, w.bytes.data(), rows, cols);
+  return w;
+}
+
+// A random [rows, cols] matrix in a block format moon only reads (Q4_1, Q5_0, Q5_1, the
+// K-quants, IQ4_XS): random bytes, with every fp16 scale (d, and the offset or dmin where the
+// format has one) set to a sane random value, so that all bit patterns of the quants and of
+// the packed sub-block scales occur.
+inline TestWeights make_random_block_weights(std::mt19937& rng, DType type, int64_t rows,
+                                             int64_t cols) {
+  struct Layout {
+    DType type;
+    int d, second;  // byte offsets of the fp16 scale and of the offset / dmin (-1: none)
+  };
+  static constexpr Layout kLayouts[] = {
+      {DType::Q4_1, 0, 2},   {DType::Q5_0, 0, -1},   {DType::Q5_1, 0, 2},
+      {DType::Q2_K, 80, 82}, {DType::Q3_K, 108, -1}, {DType::Q4_K, 0, 2},
+      {DType::Q5_K, 0, 2},   {DType::Q6_K, 208, -1}, {DType::IQ4_XS, 0, -1}};
+  const Layout* layout = nullptr;
+  for (const Layout& l : kLayouts) layout = l.type == type ? &l : layout;
+  EXPECT_NE(layout, nullptr) << "no random layout for " << dtype_name(type);
+  TestWeights w;
+  const DTypeTraits& traits = dtype_traits(type);
+  const size_t row_bytes = dtype_row_bytes(type, static_cast<size_t>(cols));
+  w.bytes.resize(row_bytes * static_cast<size_t>(rows));
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (uint8_t& b : w.bytes) b = static_cast<uint8_t>(byte(rng));
+  std::uniform_real_distribution<float> scale(0.001f, 0.02f), offset(-0.3f, 0.1f);
+  for (size_t at = 0; layout != nullptr && at < w.bytes.size(); at += traits.block_bytes) {
+    const uint16_t d = fp32_to_fp16(scale(rng));
+    std::memcpy(&w.bytes[at + layout->d], &d, 2);
+    if (layout->second >= 0) {
+      const uint16_t m =
+          fp32_to_fp16(type == DType::Q4_1 || type == DType::Q5_1 ? offset(rng) : scale(rng));
+      std::memcpy(&w.bytes[at + layout->second], &m, 2);
+    }
+  }
+  w.values.resize(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
     dequantize_row(type, w.bytes.data() + r * row_bytes, w.values.data() + r * cols, cols);
   }
   w.view = make_weight_view(type, w.bytes.data(), rows, cols);

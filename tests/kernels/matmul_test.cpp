@@ -279,13 +279,14 @@ TEST(MatmulInt8, AmxGivesTheSameBitsAsTheVectorTiles) {
   }
   std::mt19937 rng(17);
   ThreadPool pool(2);
-  for (DType type : {DType::Q8_0, DType::Q4_0}) {
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q5_0}) {
     SCOPED_TRACE(dtype_str(type));
     for (int64_t k_dim : {32, 96, 2048}) {
       for (int64_t m : {16, 17, 31, 32, 48, 100}) {
         for (int64_t n_dim : {1, 32, 45, 96}) {
           SCOPED_TRACE(::testing::Message() << "m=" << m << " n=" << n_dim << " K=" << k_dim);
-          TestWeights w = make_weights(rng, type, n_dim, k_dim);
+          TestWeights w = type == DType::Q5_0 ? make_random_block_weights(rng, type, n_dim, k_dim)
+                                              : make_weights(rng, type, n_dim, k_dim);
           if (type == DType::Q8_0 && n_dim > 1) {  // a -128 weight, which the format allows
             reinterpret_cast<BlockQ8_0*>(w.bytes.data())[1].qs[3] = -128;
           }

@@ -144,12 +144,13 @@ TEST(LlamaModel, UnsupportedTensorTypeNamesTensorAndType) {
   w.add_uint32("llama.attention.head_count", 2);
   w.add_uint32("llama.vocab_size", 4);
   ASSERT_TRUE(
-      w.add_tensor("token_embd.weight", {256, 4}, DType::Q6_K, zeros(DType::Q6_K, 256, 4)).ok());
+      w.add_tensor("token_embd.weight", {256, 4}, DType::IQ2_XXS, zeros(DType::IQ2_XXS, 256, 4))
+          .ok());
   auto file = gguf::GgufFile::from_bytes(w.serialize(), "k.gguf");
   ASSERT_TRUE(file.ok()) << file.error().message;
   auto model = make_llama_model(std::move(file).value());
   ASSERT_FALSE(model.ok());
-  EXPECT_NE(model.error().message.find("'token_embd.weight' has type Q6_K"), std::string::npos)
+  EXPECT_NE(model.error().message.find("'token_embd.weight' has type IQ2_XXS"), std::string::npos)
       << model.error().message;
 }
 

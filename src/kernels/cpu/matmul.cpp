@@ -1,8 +1,11 @@
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
 #include "kernels/cpu/matmul_tiles.h"
+#include "tensor/half.h"
 #include "util/check.h"
 #include "util/cpu_features.h"
 #include "util/simd/target.h"
@@ -54,6 +57,31 @@ Int8Tiles select_int8_tiles(DType type, int64_t m) {
       break;
   }
   MOON_CHECK(ok, "matmul: {} weights do not take the int8 path", dtype_name(type));
+  return tiles;
+}
+
+detail::Q8_1Tiles select_q8_1_tiles(DType type) {
+  detail::Q8_1Tiles tiles;
+  MOON_CHECK(detail::q8_1_tiles_scalar(type, &tiles), "matmul: {} weights do not take Q8_1 blocks",
+             dtype_name(type));
+  return tiles;
+}
+
+detail::SuperBlockTiles select_super_block_tiles(DType type) {
+  detail::SuperBlockTiles tiles;
+  bool ok = false;
+  switch (simd_level()) {
+    case SimdLevel::kAvx512:
+      ok = detail::super_block_tiles_avx512(type, &tiles);
+      break;
+    case SimdLevel::kAvx2:
+      ok = detail::super_block_tiles_avx2(type, &tiles);
+      break;
+    case SimdLevel::kScalar:
+      ok = detail::super_block_tiles_scalar(type, &tiles);
+      break;
+  }
+  MOON_CHECK(ok, "matmul: {} weights do not take Q8_K blocks", dtype_name(type));
   return tiles;
 }
 
@@ -149,23 +177,69 @@ void run_amx(const Int8Tiles& tiles, const QuantizedRows& x, const WeightView& w
   }
 }
 
-}  // namespace
-
-bool uses_int8_path(DType weight_type) {
-  return weight_type == DType::Q8_0 || weight_type == DType::Q4_0;
+// Q8_1: Q8_0's bytes (the level's quantizer) plus s = d * sum(q) with d = max|x| / 127 before
+// its rounding to fp16, as llama.cpp's x86 quantizer computes it.
+void quantize_row_q8_1(QuantizeRowFn quantize_q8_0, const float* x, BlockQ8_1* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQ8_0BlockSize; ++b) {
+    const float* xb = x + b * kQ8_0BlockSize;
+    BlockQ8_0 q;
+    quantize_q8_0(xb, &q, kQ8_0BlockSize);
+    float max = 0.0f;
+    int sum = 0;
+    for (int k = 0; k < kQ8_0BlockSize; ++k) {
+      max = std::max(max, std::fabs(xb[k]));
+      sum += q.qs[k];
+    }
+    y[b].d = q.d;
+    y[b].s = fp32_to_fp16(max / 127.0f * static_cast<float>(sum));
+    std::memcpy(y[b].qs, q.qs, sizeof(q.qs));
+  }
 }
 
-void quantize_rows(const float* x, int64_t m, int64_t k, QuantizedRows* out, ThreadPool* pool) {
-  MOON_CHECK(k % kQ8_0BlockSize == 0, "quantize_rows: row length {} is not a multiple of 32", k);
+template <class Block>
+Block* reserve(std::vector<Block>& blocks, int64_t count) {
+  if (blocks.size() < static_cast<size_t>(count)) blocks.resize(static_cast<size_t>(count));
+  return blocks.data();
+}
+
+}  // namespace
+
+ActivationBlocks activation_blocks(DType weight_type) {
+  switch (weight_type) {
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q5_0:
+      return ActivationBlocks::kQ8_0;
+    case DType::Q4_1:
+    case DType::Q5_1:
+      return ActivationBlocks::kQ8_1;
+    default:
+      return is_super_block_type(weight_type) ? ActivationBlocks::kQ8_K : ActivationBlocks::kNone;
+  }
+}
+
+void quantize_rows(const float* x, int64_t m, int64_t k, QuantizedRows* out, ThreadPool* pool,
+                   ActivationBlocks format) {
+  MOON_CHECK(format != ActivationBlocks::kNone, "quantize_rows: no activation block format");
+  out->format = format;
   out->rows = m;
   out->cols = k;
-  const int64_t row_blocks = k / kQ8_0BlockSize;
-  if (out->blocks.size() < static_cast<size_t>(m * row_blocks)) {
-    out->blocks.resize(static_cast<size_t>(m * row_blocks));
-  }
+  const int64_t block = format == ActivationBlocks::kQ8_K ? kSuperBlockSize : kQ8_0BlockSize;
+  MOON_CHECK(k % block == 0, "quantize_rows: row length {} is not a multiple of {}", k, block);
+  const int64_t row_blocks = k / block;
   const QuantizeRowFn quantize = select_quantizer();
+  BlockQ8_0* q8_0 =
+      format == ActivationBlocks::kQ8_0 ? reserve(out->blocks, m * row_blocks) : nullptr;
+  BlockQ8_1* q8_1 =
+      format == ActivationBlocks::kQ8_1 ? reserve(out->blocks_q8_1, m * row_blocks) : nullptr;
+  BlockQ8_K* q8_k =
+      format == ActivationBlocks::kQ8_K ? reserve(out->blocks_q8_k, m * row_blocks) : nullptr;
   auto body = [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) quantize(x + r * k, out->blocks.data() + r * row_blocks, k);
+    for (int64_t r = r0; r < r1; ++r) {
+      if (q8_0 != nullptr) quantize(x + r * k, q8_0 + r * row_blocks, k);
+      if (q8_1 != nullptr) quantize_row_q8_1(quantize, x + r * k, q8_1 + r * row_blocks, k);
+      if (q8_k != nullptr) quantize_row_q8_k(x + r * k, q8_k + r * row_blocks, k);
+    }
   };
   // A row is cheap (a few hundred cycles per 1,000 values): split only long batches.
   constexpr int64_t kMinParallelValues = 1 << 15;
@@ -182,10 +256,11 @@ void matmul(const float* x, int64_t m, const WeightView& w, float* y, ThreadPool
     std::fill(y, y + m * w.rows, 0.0f);
     return;
   }
-  if (uses_int8_path(w.type)) {
+  if (const ActivationBlocks format = activation_blocks(w.type);
+      format != ActivationBlocks::kNone) {
     // One buffer per calling thread, kept: the engine calls this for every layer.
     thread_local QuantizedRows quantized;
-    quantize_rows(x, m, w.cols, &quantized, pool);
+    quantize_rows(x, m, w.cols, &quantized, pool, format);
     matmul(quantized, w, y, pool);
     return;
   }
@@ -195,10 +270,23 @@ void matmul(const float* x, int64_t m, const WeightView& w, float* y, ThreadPool
 
 void matmul(const QuantizedRows& x, const WeightView& w, float* y, ThreadPool* pool) {
   MOON_CHECK(x.cols == w.cols, "matmul: activations have {} columns, weights {}", x.cols, w.cols);
+  MOON_CHECK(x.format == activation_blocks(w.type),
+             "matmul: {} weights need other activation blocks", dtype_name(w.type));
   const int64_t m = x.rows;
   if (m <= 0 || w.rows <= 0) return;
   if (w.cols == 0) {
     std::fill(y, y + m * w.rows, 0.0f);
+    return;
+  }
+  const int64_t row_blocks = x.row_blocks();
+  if (x.format == ActivationBlocks::kQ8_1) {
+    run_matmul(select_q8_1_tiles(w.type), x.blocks_q8_1.data(), row_blocks,
+               row_blocks * static_cast<int64_t>(sizeof(BlockQ8_1)), m, w, y, pool);
+    return;
+  }
+  if (x.format == ActivationBlocks::kQ8_K) {
+    run_matmul(select_super_block_tiles(w.type), x.blocks_q8_k.data(), row_blocks,
+               row_blocks * static_cast<int64_t>(sizeof(BlockQ8_K)), m, w, y, pool);
     return;
   }
   const Int8Tiles tiles = select_int8_tiles(w.type, m);
@@ -206,7 +294,6 @@ void matmul(const QuantizedRows& x, const WeightView& w, float* y, ThreadPool* p
     run_amx(tiles, x, w, y, pool);
     return;
   }
-  const int64_t row_blocks = x.row_blocks();
   run_matmul(tiles, x.blocks.data(), row_blocks,
              row_blocks * static_cast<int64_t>(sizeof(BlockQ8_0)), m, w, y, pool);
 }

@@ -4,6 +4,7 @@
 #define MOON_SIMD_TARGET MOON_TARGET_AVX2
 #include "kernels/cpu/matmul_int8_simd.h"
 #include "kernels/cpu/matmul_simd.h"
+#include "kernels/cpu/matmul_super_block_simd.h"
 
 namespace moon::kernels::detail {
 
@@ -16,6 +17,10 @@ bool int8_tiles_avx2(DType type, Int8Tiles* tiles) {
   // 2 x 4: four weight rows streaming at once keep more memory reads in flight, which decode
   // (one activation row, weights from DRAM) needs most.
   return simd_int8_tiles<DotMaddubs, 2, 4>(type, tiles);
+}
+
+bool super_block_tiles_avx2(DType type, SuperBlockTiles* tiles) {
+  return simd_super_block_tiles<4, 4>(type, tiles);
 }
 
 void quantize_row_avx2(const float* x, BlockQ8_0* y, int64_t n) {

@@ -4,6 +4,7 @@
 #define MOON_SIMD_TARGET MOON_TARGET_AVX512
 #include "kernels/cpu/matmul_int8_simd.h"
 #include "kernels/cpu/matmul_simd.h"
+#include "kernels/cpu/matmul_super_block_simd.h"
 
 namespace moon::kernels::detail {
 
@@ -20,6 +21,10 @@ bool int8_tiles_avx512(DType type, Int8Tiles* tiles) {
 bool int8_decode_tiles_avx512(DType type, Int8Tiles* tiles) {
   if (cpu_features().avx512_vnni) return int8_decode_tiles_avx512_vnni(type, tiles);
   return simd_int8_tiles<DotMaddubs, 2, 8>(type, tiles);
+}
+
+bool super_block_tiles_avx512(DType type, SuperBlockTiles* tiles) {
+  return simd_super_block_tiles<4, 4>(type, tiles);
 }
 
 void quantize_row_avx512(const float* x, BlockQ8_0* y, int64_t n) {

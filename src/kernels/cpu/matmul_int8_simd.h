@@ -21,6 +21,7 @@
 
 #include "kernels/cpu/matmul_tiles.h"
 #include "tensor/half.h"
+#include "tensor/quant_legacy.h"
 #include "tensor/quant_q4_0.h"
 #include "tensor/quant_q8_0.h"
 #include "util/simd/target.h"
@@ -40,32 +41,65 @@ struct DotMaddubs {
   }
 };
 
-// Block b of a Q8_0 or Q4_0 weight row as 32 signed bytes in element order, and its scale.
+template <DType T>
+constexpr int64_t kWeightBlockBytes = T == DType::Q8_0   ? sizeof(BlockQ8_0)
+                                      : T == DType::Q4_0 ? sizeof(BlockQ4_0)
+                                                         : sizeof(BlockQ5_0);
+
+// A Q4_0 or Q5_0 block's 16 bytes of nibbles as 32 bytes 0..15 in element order.
+MOON_SIMD_TARGET inline __m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i nibble = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bytes, 4), nibble),
+                          _mm_and_si128(bytes, nibble));
+}
+
+// A Q5_0 block's 5-bit quants 0..31: bit j of qh becomes 16 in byte j, which takes qh's
+// byte j / 8 (a shuffle within each 128-bit half) and tests bit j % 8.
+MOON_SIMD_TARGET inline __m256i q5_0_unsigned(const BlockQ5_0* block) {
+  const __m256i spread =
+      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(q5_high_bits(block->qh))),
+                          _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                           2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_or_si256(unpack_nibbles(block->qs), _mm256_and_si256(set, _mm256_set1_epi8(16)));
+}
+
+// Block b of a Q8_0, Q4_0 or Q5_0 weight row as 32 signed bytes in element order, and its
+// scale.
 template <DType T>
 MOON_SIMD_TARGET inline __m256i weight_block(const uint8_t* row, int64_t b, float* scale) {
-  if constexpr (T == DType::Q8_0) {
+  if constexpr (T == DType::Q5_0) {
+    const BlockQ5_0* block = reinterpret_cast<const BlockQ5_0*>(row) + b;
+    *scale = _cvtsh_ss(block->d);
+    return _mm256_sub_epi8(q5_0_unsigned(block), _mm256_set1_epi8(16));
+  } else if constexpr (T == DType::Q8_0) {
     const BlockQ8_0* block = reinterpret_cast<const BlockQ8_0*>(row) + b;
     *scale = _cvtsh_ss(block->d);
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block->qs));
   } else {
     const BlockQ4_0* block = reinterpret_cast<const BlockQ4_0*>(row) + b;
     *scale = _cvtsh_ss(block->d);
-    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block->qs));
-    const __m128i nibble = _mm_set1_epi8(0x0F);
-    const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bytes, 4), nibble),
-                                       _mm_and_si128(bytes, nibble));
-    return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+    return _mm256_sub_epi8(unpack_nibbles(block->qs), _mm256_set1_epi8(8));
   }
 }
 
-// The same block as unsigned bytes u = w + bias (Q8_0: w ^ 0x80, bias 128; Q4_0: the raw
-// nibbles, bias 8), for a Dot that multiplies unsigned weights by signed activations.
+// The same block as unsigned bytes u = w + bias (Q8_0: w ^ 0x80, bias 128; Q4_0 and Q5_0:
+// the raw quants, bias 8 and 16), for a Dot that multiplies unsigned weights by signed
+// activations.
 template <DType T>
-constexpr int kWeightBias = T == DType::Q8_0 ? 128 : 8;
+constexpr int kWeightBias = T == DType::Q8_0   ? 128
+                            : T == DType::Q4_0 ? 8
+                                               : 16;
 
 template <DType T>
 MOON_SIMD_TARGET inline __m256i unsigned_weight_block(const uint8_t* row, int64_t b, float* scale) {
-  if constexpr (T == DType::Q8_0) {
+  if constexpr (T == DType::Q5_0) {
+    const BlockQ5_0* block = reinterpret_cast<const BlockQ5_0*>(row) + b;
+    *scale = _cvtsh_ss(block->d);
+    return q5_0_unsigned(block);
+  } else if constexpr (T == DType::Q8_0) {
     const BlockQ8_0* block = reinterpret_cast<const BlockQ8_0*>(row) + b;
     *scale = _cvtsh_ss(block->d);
     return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block->qs)),
@@ -73,10 +107,7 @@ MOON_SIMD_TARGET inline __m256i unsigned_weight_block(const uint8_t* row, int64_
   } else {
     const BlockQ4_0* block = reinterpret_cast<const BlockQ4_0*>(row) + b;
     *scale = _cvtsh_ss(block->d);
-    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block->qs));
-    const __m128i nibble = _mm_set1_epi8(0x0F);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bytes, 4), nibble),
-                            _mm_and_si128(bytes, nibble));
+    return unpack_nibbles(block->qs);
   }
 }
 
@@ -100,7 +131,7 @@ MOON_SIMD_TARGET void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, const 
   __m128 acc[kGroups];
 #pragma GCC unroll 16
   for (int g = 0; g < kGroups; ++g) acc[g] = _mm_setzero_ps();
-  constexpr int64_t block_bytes = T == DType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+  constexpr int64_t block_bytes = kWeightBlockBytes<T>;
   for (int64_t b = 0; b < x_row_blocks; ++b) {
     __m256i wq[C];
     float wd[C];

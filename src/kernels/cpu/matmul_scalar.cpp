@@ -13,6 +13,8 @@
 #include "kernels/cpu/matmul_tiles.h"
 #include "tensor/convert.h"
 #include "tensor/half.h"
+#include "tensor/quant_k.h"
+#include "tensor/quant_legacy.h"
 #include "tensor/quant_q4_0.h"
 #include "util/cpu_features.h"
 #include "util/simd/target.h"
@@ -54,14 +56,16 @@ void typed_tile(const float* x, int64_t k_dim, const uint8_t* w, size_t w_row_by
   tile<R, C>(T, x, k_dim, w, w_row_bytes, y, ldy);
 }
 
-// Element k of block b of a Q8_0 or Q4_0 weight row, as its integer.
+// Element k of block b of a Q8_0, Q4_0 or Q5_0 weight row, as its integer.
 template <DType T>
 int weight_quant(const uint8_t* row, int64_t b, int k) {
   if constexpr (T == DType::Q8_0) {
     return reinterpret_cast<const BlockQ8_0*>(row)[b].qs[k];
-  } else {
+  } else if constexpr (T == DType::Q4_0) {
     const uint8_t byte = reinterpret_cast<const BlockQ4_0*>(row)[b].qs[k % 16];
     return (k < 16 ? byte & 0x0F : byte >> 4) - 8;
+  } else {
+    return q5_quant(reinterpret_cast<const BlockQ5_0*>(row)[b], k) - 16;
   }
 }
 
@@ -69,8 +73,10 @@ template <DType T>
 float weight_scale(const uint8_t* row, int64_t b) {
   if constexpr (T == DType::Q8_0) {
     return fp16_to_fp32(reinterpret_cast<const BlockQ8_0*>(row)[b].d);
-  } else {
+  } else if constexpr (T == DType::Q4_0) {
     return fp16_to_fp32(reinterpret_cast<const BlockQ4_0*>(row)[b].d);
+  } else {
+    return fp16_to_fp32(reinterpret_cast<const BlockQ5_0*>(row)[b].d);
   }
 }
 
@@ -89,6 +95,72 @@ MOON_NO_FP_CONTRACT void int8_tile(const BlockQ8_0* x, int64_t x_row_blocks, con
         int32_t sum = 0;
         for (int k = 0; k < kQ8_0BlockSize; ++k) sum += wq[k] * xb.qs[k];
         acc[i][j] = std::fma(static_cast<float>(sum), fp16_to_fp32(xb.d) * wd, acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    for (int j = 0; j < C; ++j) y[i * ldy + j] = acc[i][j];
+  }
+}
+
+// Q4_1 and Q5_1 weights d * q + m against Q8_1 blocks: the block rule, then the offset's
+// m * s_x.
+template <DType T, int R, int C>
+MOON_NO_FP_CONTRACT void q8_1_tile(const BlockQ8_1* x, int64_t x_row_blocks, const uint8_t* w,
+                                   size_t w_row_bytes, float* y, int64_t ldy) {
+  float acc[R][C] = {};
+  for (int64_t b = 0; b < x_row_blocks; ++b) {
+    for (int j = 0; j < C; ++j) {
+      int wq[kQ8_0BlockSize];
+      float wd, wm;
+      if constexpr (T == DType::Q4_1) {
+        const BlockQ4_1& block = reinterpret_cast<const BlockQ4_1*>(w + j * w_row_bytes)[b];
+        for (int k = 0; k < kQ8_0BlockSize; ++k) wq[k] = q4_1_quant(block, k);
+        wd = fp16_to_fp32(block.d);
+        wm = fp16_to_fp32(block.m);
+      } else {
+        const BlockQ5_1& block = reinterpret_cast<const BlockQ5_1*>(w + j * w_row_bytes)[b];
+        for (int k = 0; k < kQ8_0BlockSize; ++k) wq[k] = q5_quant(block, k);
+        wd = fp16_to_fp32(block.d);
+        wm = fp16_to_fp32(block.m);
+      }
+      for (int i = 0; i < R; ++i) {
+        const BlockQ8_1& xb = x[i * x_row_blocks + b];
+        int32_t sum = 0;
+        for (int k = 0; k < kQ8_0BlockSize; ++k) sum += wq[k] * xb.qs[k];
+        acc[i][j] = std::fma(static_cast<float>(sum), fp16_to_fp32(xb.d) * wd, acc[i][j]);
+        acc[i][j] = std::fma(wm, fp16_to_fp32(xb.s), acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    for (int j = 0; j < C; ++j) y[i * ldy + j] = acc[i][j];
+  }
+}
+
+// The super-block rule of matmul.h on the common form of tensor/quant_k.h.
+template <DType T, int R, int C>
+MOON_NO_FP_CONTRACT void super_block_tile(const BlockQ8_K* x, int64_t x_row_blocks,
+                                          const uint8_t* w, size_t w_row_bytes, float* y,
+                                          int64_t ldy) {
+  float acc[R][C] = {};
+  SuperBlock sb;
+  for (int64_t b = 0; b < x_row_blocks; ++b) {
+    for (int j = 0; j < C; ++j) {
+      unpack(T, w + j * w_row_bytes, b, &sb);
+      for (int i = 0; i < R; ++i) {
+        const BlockQ8_K& xb = x[i * x_row_blocks + b];
+        int32_t s = 0, mins = 0;
+        for (int g = 0; g < kSuperBlockGroups; ++g) {
+          int32_t group = 0;
+          for (int k = 16 * g; k < 16 * g + 16; ++k) group += sb.q[k] * xb.qs[k];
+          s += sb.scale[g] * group;
+          mins += sb.min[g] * xb.bsums[g];
+        }
+        acc[i][j] = std::fma(static_cast<float>(s), xb.d * sb.d, acc[i][j]);
+        if constexpr (T == DType::Q2_K || T == DType::Q4_K || T == DType::Q5_K) {
+          acc[i][j] = std::fma(static_cast<float>(mins), -(xb.d * sb.dmin), acc[i][j]);
+        }
       }
     }
   }
@@ -117,6 +189,22 @@ void quantize_row_scalar(const float* x, BlockQ8_0* y, int64_t n) {
 bool int8_tiles_scalar(DType type, Int8Tiles* tiles) {
   return for_int8_weight_dtype(type, [&]<DType T>() {
     set_tiles<kTileRows, kTileCols>(tiles, []<int R, int C>() { return &int8_tile<T, R, C>; });
+  });
+}
+
+bool q8_1_tiles_scalar(DType type, Q8_1Tiles* tiles) {
+  const auto fill = [&]<DType T>() {
+    set_tiles<kTileRows, kTileCols>(tiles, []<int R, int C>() { return &q8_1_tile<T, R, C>; });
+  };
+  if (type == DType::Q4_1) return fill.template operator()<DType::Q4_1>(), true;
+  if (type == DType::Q5_1) return fill.template operator()<DType::Q5_1>(), true;
+  return false;
+}
+
+bool super_block_tiles_scalar(DType type, SuperBlockTiles* tiles) {
+  return for_super_block_dtype(type, [&]<DType T>() {
+    set_tiles<kTileRows, kTileCols>(tiles,
+                                    []<int R, int C>() { return &super_block_tile<T, R, C>; });
   });
 }
 

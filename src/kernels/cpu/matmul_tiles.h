@@ -11,6 +11,8 @@
 #include <utility>
 
 #include "tensor/dtype.h"
+#include "tensor/quant_k.h"
+#include "tensor/quant_legacy.h"
 #include "tensor/quant_q8_0.h"
 
 namespace moon::kernels::detail {
@@ -25,6 +27,13 @@ using MatmulTileFn = void (*)(const float* x, int64_t k_dim, const uint8_t* w, s
 using Int8TileFn = void (*)(const BlockQ8_0* x, int64_t x_row_blocks, const uint8_t* w,
                             size_t w_row_bytes, float* y, int64_t ldy);
 
+// The same for the other activation blocks: Q8_1 for Q4_1 and Q5_1 weights, Q8_K for the
+// super-block formats (matmul.h states their rules).
+using Q8_1TileFn = void (*)(const BlockQ8_1* x, int64_t x_row_blocks, const uint8_t* w,
+                            size_t w_row_bytes, float* y, int64_t ldy);
+using SuperBlockTileFn = void (*)(const BlockQ8_K* x, int64_t x_row_blocks, const uint8_t* w,
+                                  size_t w_row_bytes, float* y, int64_t ldy);
+
 inline constexpr int kMaxTileRows = 4;
 
 template <class Fn>
@@ -36,6 +45,8 @@ struct Tiles {
 };
 using MatmulTiles = Tiles<MatmulTileFn>;
 using Int8Tiles = Tiles<Int8TileFn>;
+using Q8_1Tiles = Tiles<Q8_1TileFn>;
+using SuperBlockTiles = Tiles<SuperBlockTileFn>;
 
 // The fp32 tiles for weight dtype `type` at each level; false when the level lacks that
 // dtype.
@@ -43,9 +54,9 @@ bool matmul_tiles_scalar(DType type, MatmulTiles* tiles);
 bool matmul_tiles_avx2(DType type, MatmulTiles* tiles);
 bool matmul_tiles_avx512(DType type, MatmulTiles* tiles);
 
-// The int8 tiles for a Q8_0 or Q4_0 weight at each level, and the matching activation
+// The int8 tiles for a Q8_0, Q4_0 or Q5_0 weight at each level, and the matching activation
 // quantizer (one row of n values, n a multiple of 32, to n / 32 blocks). Every level's tiles
-// give the same bits (see matmul_int8.h).
+// give the same bits (see matmul.h).
 bool int8_tiles_scalar(DType type, Int8Tiles* tiles);
 bool int8_tiles_avx2(DType type, Int8Tiles* tiles);
 bool int8_tiles_avx512(DType type, Int8Tiles* tiles);
@@ -63,6 +74,12 @@ inline constexpr int64_t kAmxPanelRows = 32;
 inline constexpr int64_t kAmxMinRows = 16;
 bool amx_int8_columns(DType type, const BlockQ8_0* x, int64_t m, int64_t row_blocks,
                       const uint8_t* w, size_t w_row_bytes, int64_t panels, float* y, int64_t ldy);
+// Q4_1 and Q5_1 weights (one level: files of these types are rare).
+bool q8_1_tiles_scalar(DType type, Q8_1Tiles* tiles);
+// The super-block formats.
+bool super_block_tiles_scalar(DType type, SuperBlockTiles* tiles);
+bool super_block_tiles_avx2(DType type, SuperBlockTiles* tiles);
+bool super_block_tiles_avx512(DType type, SuperBlockTiles* tiles);
 void quantize_row_scalar(const float* x, BlockQ8_0* y, int64_t n);
 void quantize_row_avx2(const float* x, BlockQ8_0* y, int64_t n);
 void quantize_row_avx512(const float* x, BlockQ8_0* y, int64_t n);
@@ -83,7 +100,17 @@ bool for_int8_weight_dtype(DType type, Fill&& fill) {
   const auto any_of = [&]<DType... T>() {
     return ((type == T && (fill.template operator()<T>(), true)) || ...);
   };
-  return any_of.template operator()<DType::Q8_0, DType::Q4_0>();
+  return any_of.template operator()<DType::Q8_0, DType::Q4_0, DType::Q5_0>();
+}
+
+// The same for the super-block formats.
+template <class Fill>
+bool for_super_block_dtype(DType type, Fill&& fill) {
+  const auto any_of = [&]<DType... T>() {
+    return ((type == T && (fill.template operator()<T>(), true)) || ...);
+  };
+  return any_of.template
+  operator()<DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS>();
 }
 
 // A level's tile set: Rows x Cols wide tiles and Rows x 1 narrow ones, with wide[r] =
