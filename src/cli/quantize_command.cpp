@@ -103,7 +103,7 @@ Status quantize_file(const QuantizeOptions& o, DType target) {
   std::vector<DType> types;
   for (const gguf::TensorInfo& t : tensors) {
     const DType type = quantized_tensor_type(t, target);
-    if (type != t.type && !can_dequantize(t.type)) {
+    if (type != t.type && !is_row_convertible(t.type)) {
       return make_error(
           "{}: tensor '{}' has type {}, which moon quantize cannot convert from (it reads F32, "
           "F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K to Q6_K and IQ4_XS)",

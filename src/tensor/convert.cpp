@@ -18,20 +18,12 @@ bool is_row_convertible(DType type) {
     case DType::BF16:
     case DType::Q8_0:
     case DType::Q4_0:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool can_dequantize(DType type) {
-  switch (type) {
     case DType::Q4_1:
     case DType::Q5_0:
     case DType::Q5_1:
       return true;
     default:
-      return is_row_convertible(type) || is_super_block_type(type);
+      return is_super_block_type(type);
   }
 }
 
@@ -72,6 +64,7 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
 }
 
 void quantize_row(DType type, const float* src, void* dst, int64_t n) {
+  if (is_super_block_type(type)) return quantize_row_super_block(type, src, dst, n);
   switch (type) {
     case DType::F32:
       std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
@@ -91,6 +84,15 @@ void quantize_row(DType type, const float* src, void* dst, int64_t n) {
       return;
     case DType::Q4_0:
       quantize_row_q4_0(src, static_cast<BlockQ4_0*>(dst), n);
+      return;
+    case DType::Q4_1:
+      quantize_row_q4_1(src, static_cast<BlockQ4_1*>(dst), n);
+      return;
+    case DType::Q5_0:
+      quantize_row_q5_0(src, static_cast<BlockQ5_0*>(dst), n);
+      return;
+    case DType::Q5_1:
+      quantize_row_q5_1(src, static_cast<BlockQ5_1*>(dst), n);
       return;
     default:
       MOON_FAIL("quantize_row: unsupported dtype {}", dtype_name(type));

@@ -129,6 +129,10 @@ void unpack(DType type, const uint8_t* row, int64_t index, SuperBlock* out);
 // equal ggml's and gguf-py's bit for bit.
 void dequantize_row_super_block(DType type, const void* x, float* y, int64_t n);
 
+// The inverse for the weight formats, with ggml's reference algorithms (tensor/
+// quantize_k.cpp), so the bytes equal llama-quantize's without an importance matrix.
+void quantize_row_super_block(DType type, const float* x, void* y, int64_t n);
+
 // Activations for the super-block formats, as ggml's reference quantizes them: the element
 // of largest magnitude x_max (the first on ties) maps to -127, iscale = -127 / x_max,
 // q = min(127, round-half-even(iscale * x)), d = 1 / iscale; an all-zero block is all

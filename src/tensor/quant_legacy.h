@@ -62,4 +62,12 @@ void dequantize_row_q4_1(const BlockQ4_1* x, float* y, int64_t n);
 void dequantize_row_q5_0(const BlockQ5_0* x, float* y, int64_t n);
 void dequantize_row_q5_1(const BlockQ5_1* x, float* y, int64_t n);
 
+// The inverses, with ggml's reference rounding (so the bytes equal llama-quantize's): Q4_1
+// and Q5_1 map the block's minimum to q = 0 and its maximum to the top quant
+// (d = (max - min) / 15 or 31, q = trunc((x - min) / d + 0.5)); Q5_0 maps the element of
+// largest magnitude to -16 (d = max / -16, q = min(31, trunc(x / d + 16.5))).
+void quantize_row_q4_1(const float* x, BlockQ4_1* y, int64_t n);
+void quantize_row_q5_0(const float* x, BlockQ5_0* y, int64_t n);
+void quantize_row_q5_1(const float* x, BlockQ5_1* y, int64_t n);
+
 }  // namespace moon

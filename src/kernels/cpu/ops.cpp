@@ -122,7 +122,7 @@ void add(const float* a, const float* b, float* out, int64_t n, ThreadPool* pool
 
 void get_row(const WeightView& w, int64_t row, float* out) {
   const OpsImpl* ops = vector_ops();
-  MOON_CHECK(can_dequantize(w.type), "get_row: unsupported dtype {}", dtype_name(w.type));
+  MOON_CHECK(is_row_convertible(w.type), "get_row: unsupported dtype {}", dtype_name(w.type));
   if (ops == nullptr) return ref::get_row_ref(w, row, out);
   ops->dequantize_row(w.type, w.row(row), out, w.cols);
 }
