@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -9,20 +11,19 @@
 #include <fstream>
 #include <vector>
 
+#include "cli/quantize_recipe.h"
 #include "model/llama_model.h"
 #include "tensor/convert.h"
+#include "util/thread_pool.h"
 
 namespace moon {
 namespace {
 
-constexpr DType kTargets[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
-
-Result<DType> parse_target(const std::string& name) {
+Result<const FileType*> parse_target(const std::string& name) {
+  if (const FileType* ft = find_file_type(name)) return ft;
   std::string names;
-  for (DType t : kTargets) {
-    if (dtype_name(t) == name) return t;
-    names += (names.empty() ? "" : ", ") + std::string(dtype_name(t));
-  }
+  for (const FileType& ft : file_types())
+    names += (names.empty() ? "" : ", ") + std::string(ft.name);
   return make_error("unknown --type '{}' (supported: {})", name, names);
 }
 
@@ -36,33 +37,41 @@ double mib(uint64_t bytes) {
   return static_cast<double>(bytes) / (1024.0 * 1024.0);
 }
 
-Result<std::vector<uint8_t>> convert_tensor(const gguf::TensorInfo& t, DType type) {
+// Rows are split across the pool: the K-quant searches cost about a microsecond per value.
+Result<std::vector<uint8_t>> convert_tensor(const gguf::TensorInfo& t, DType type,
+                                            ThreadPool& pool) {
   const auto cols = static_cast<int64_t>(t.ne[0]);
   const auto rows = static_cast<int64_t>(t.n_rows());
   const size_t src_row_bytes = dtype_row_bytes(t.type, static_cast<size_t>(cols));
   const size_t dst_row_bytes = dtype_row_bytes(type, static_cast<size_t>(cols));
   std::vector<uint8_t> out(static_cast<size_t>(rows) * dst_row_bytes);
-  std::vector<float> row(static_cast<size_t>(cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    dequantize_row(t.type, t.data + r * src_row_bytes, row.data(), cols);
-    if (type == DType::F16) {
+  std::atomic<int64_t> bad_row{-1};  // the first row found beyond F16's range, if any
+  pool.parallel_for(rows, [&](int64_t r0, int64_t r1) {
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = r0; r < r1; ++r) {
+      dequantize_row(t.type, t.data + r * src_row_bytes, row.data(), cols);
       // F16 would turn these into infinities, silently wrecking the model.
-      for (int64_t c = 0; c < cols; ++c) {
-        if (std::fabs(row[c]) > 65504.0f) {
-          return make_error(
-              "tensor '{}' holds {} (row {}), beyond F16's range of +-65504: use BF16 or F32",
-              t.name, row[c], r);
-        }
+      if (type == DType::F16 &&
+          std::any_of(row.begin(), row.end(), [](float v) { return std::fabs(v) > 65504.0f; })) {
+        int64_t none = -1;
+        bad_row.compare_exchange_strong(none, r);
+        return;
       }
+      quantize_row(type, row.data(), out.data() + r * dst_row_bytes, cols);
     }
-    quantize_row(type, row.data(), out.data() + r * dst_row_bytes, cols);
+  });
+  if (const int64_t r = bad_row.load(); r >= 0) {
+    return make_error(
+        "tensor '{}' holds a value beyond F16's range of +-65504 (row {}): use BF16 "
+        "or F32",
+        t.name, r);
   }
   return out;
 }
 
 // general.file_type keeps the integer type the input stored it as.
-gguf::Value file_type_value(const gguf::Value& original, DType target) {
-  const uint32_t ftype = llama_file_type(target);
+gguf::Value file_type_value(const gguf::Value& original, const FileType& target) {
+  const uint32_t ftype = target.llama_ftype;
   if (original.type() == gguf::ValueType::UInt64) return gguf::Value::make_uint64(ftype);
   return gguf::Value::make_int(original.type(), ftype);
 }
@@ -73,7 +82,7 @@ bool is_integer_scalar(const gguf::Value& v) {
 
 // Everything that can fail because of the input is checked before the output is touched; the
 // output is probed for writability before the (for a large model, long) conversion starts.
-Status quantize_file(const QuantizeOptions& o, DType target) {
+Status quantize_file(const QuantizeOptions& o, const FileType& target) {
   MOON_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, load_llama_model(o.model));
   const gguf::GgufFile& in = *model->file;
   namespace fs = std::filesystem;
@@ -100,9 +109,12 @@ Status quantize_file(const QuantizeOptions& o, DType target) {
   }
 
   const std::vector<gguf::TensorInfo>& tensors = in.tensors();
+  const LlamaHparams& hp = model->hparams;
+  const RecipeContext context{hp.n_layer, hp.n_head / std::max<int64_t>(1, hp.n_head_kv),
+                              !model->weights.output_tied};
   std::vector<DType> types;
   for (const gguf::TensorInfo& t : tensors) {
-    const DType type = quantized_tensor_type(t, target);
+    const DType type = recipe_tensor_type(target, t, context);
     if (type != t.type && !is_row_convertible(t.type)) {
       return make_error(
           "{}: tensor '{}' has type {}, which moon quantize cannot convert from (it reads F32, "
@@ -117,6 +129,7 @@ Status quantize_file(const QuantizeOptions& o, DType target) {
     std::ofstream probe(o.output, std::ios::binary | std::ios::app);  // app: no truncation yet
     if (!probe) return make_error("cannot create '{}': {}", o.output, std::strerror(errno));
   }
+  ThreadPool pool(o.threads > 0 ? o.threads : ThreadPool::default_num_threads());
   auto convert_and_write = [&]() -> Status {
     size_t converted = 0;
     for (size_t i = 0; i < tensors.size(); ++i) {
@@ -125,7 +138,7 @@ Status quantize_file(const QuantizeOptions& o, DType target) {
       if (types[i] == t.type) {
         data.assign(t.data, t.data + t.n_bytes);
       } else {
-        MOON_ASSIGN_OR_RETURN(data, convert_tensor(t, types[i]));
+        MOON_ASSIGN_OR_RETURN(data, convert_tensor(t, types[i], pool));
         ++converted;
       }
       spdlog::info("tensor {}/{}: {} [{}] {} -> {}", i + 1, tensors.size(), t.name, shape_string(t),
@@ -142,8 +155,8 @@ Status quantize_file(const QuantizeOptions& o, DType target) {
     if (!reloaded.ok()) {
       return make_error("the written file does not load: {}", reloaded.error().message);
     }
-    spdlog::info("wrote '{}': {} of {} tensors converted to {}, {:.3f} MiB -> {:.3f} MiB", o.output,
-                 converted, tensors.size(), dtype_name(target), mib(in.file_size()),
+    spdlog::info("wrote '{}' ({}): {} of {} tensors converted, {:.3f} MiB -> {:.3f} MiB", o.output,
+                 target.name, converted, tensors.size(), mib(in.file_size()),
                  mib((*reloaded)->file->file_size()));
     return Status::success();
   };
@@ -153,28 +166,6 @@ Status quantize_file(const QuantizeOptions& o, DType target) {
 }
 
 }  // namespace
-
-DType quantized_tensor_type(const gguf::TensorInfo& t, DType target) {
-  if (t.n_dims != 2) return t.type;
-  if (t.ne[0] % dtype_traits(target).block_size == 0) return target;
-  return t.type == DType::F32 ? DType::F16 : t.type;
-}
-
-uint32_t llama_file_type(DType type) {
-  // llama.cpp's LLAMA_FTYPE_ALL_F32, MOSTLY_F16, MOSTLY_Q4_0, MOSTLY_Q8_0, MOSTLY_BF16.
-  switch (type) {
-    case DType::F16:
-      return 1;
-    case DType::Q4_0:
-      return 2;
-    case DType::Q8_0:
-      return 7;
-    case DType::BF16:
-      return 32;
-    default:
-      return 0;
-  }
-}
 
 Status add_metadata_value(gguf::GgufWriter& writer, const std::string& key,
                           const gguf::Value& value) {
@@ -233,12 +224,14 @@ CLI::App* add_quantize_command(CLI::App& app, QuantizeOptions& o) {
   cmd->add_option("-m,--model", o.model, "Input GGUF model file")->required();
   cmd->add_option("-o,--output", o.output, "Output GGUF file")->required();
   std::vector<std::string> names;
-  for (DType t : kTargets) names.emplace_back(dtype_name(t));
+  for (const FileType& ft : file_types()) names.emplace_back(ft.name);
   cmd->add_option("--type", o.type,
-                  "Target dtype of the weight matrices; rows that are not whole blocks of it "
-                  "stay F16 (or their own type)")
+                  "File type, as llama-quantize names it (Q4_K_M, q5_k_s, Q8_0, F16, ...): the "
+                  "K-quant mixtures give some tensors more bits, as llama.cpp's do")
       ->required()
       ->transform(CLI::IsMember(names, CLI::ignore_case));
+  cmd->add_option("-t,--threads", o.threads, "Threads quantizing (default: all cores)")
+      ->check(CLI::PositiveNumber);
   return cmd;
 }
 
@@ -248,7 +241,7 @@ int run_quantize(const QuantizeOptions& o) {
     spdlog::error("{}", target.error().message);
     return 1;
   }
-  if (Status s = quantize_file(o, *target); !s.ok()) {
+  if (Status s = quantize_file(o, **target); !s.ok()) {
     spdlog::error("{}", s.error().message);
     return 1;
   }
