@@ -86,7 +86,8 @@ void softmax(float* x, int64_t n) {
 ReferenceForward::ReferenceForward(const LlamaModel& model)
     : hp_(model.hparams), w_(model.weights) {
   const auto matrix = [](const WeightView& w) {
-    return Matrix{dequantize_matrix(w), w.type == DType::Q8_0 || w.type == DType::Q4_0};
+    return Matrix{dequantize_matrix(w),
+                  w.type == DType::Q8_0 || w.type == DType::Q4_0 || w.type == DType::Q5_0};
   };
   token_embd_ = dequantize_matrix(w_.token_embd);
   output_ = matrix(w_.output);

@@ -2,9 +2,11 @@
 // step in the order the Llama papers describe it. It is deliberately plain: it is the
 // oracle that every optimized path (kernels, batched engine forward, paged attention) is
 // tested against, so it shares no kernel code with them. Only weight dequantization, a
-// format definition, is shared. The int8 path's activation quantization (Q8_0 and Q4_0
+// format definition, is shared. The int8 path's activation quantization (Q8_0, Q4_0 and Q5_0
 // weights multiply activations rounded to Q8_0 blocks, as llama.cpp does) is part of the
 // model's arithmetic, so the reference repeats it in plain code before those matrices.
+// Before the other block formats' matrices (Q8_1 and Q8_K activations) it keeps fp32
+// activations: there it is the fp32-activation forward over the quantized weights.
 #pragma once
 
 #include <cstdint>
