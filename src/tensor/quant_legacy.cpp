@@ -9,14 +9,25 @@
 
 namespace moon {
 
-MOON_NO_FP_CONTRACT void dequantize_row_q4_1(const BlockQ4_1* x, float* y, int64_t n) {
+namespace {
+
+// Q4_1 and Q5_1: element = q * d + m, a multiply then an add as ggml rounds them.
+template <class Block, class Quant>
+MOON_NO_FP_CONTRACT void dequantize_offset_blocks(const Block* x, float* y, int64_t n,
+                                                  Quant quant) {
   for (int64_t b = 0; b < n / kLegacyBlockSize; ++b) {
     const float d = fp16_to_fp32(x[b].d), m = fp16_to_fp32(x[b].m);
     for (int k = 0; k < kLegacyBlockSize; ++k) {
-      const float scaled = static_cast<float>(q4_1_quant(x[b], k)) * d;
+      const float scaled = static_cast<float>(quant(x[b], k)) * d;
       y[b * kLegacyBlockSize + k] = scaled + m;
     }
   }
+}
+
+}  // namespace
+
+void dequantize_row_q4_1(const BlockQ4_1* x, float* y, int64_t n) {
+  dequantize_offset_blocks(x, y, n, q4_1_quant);
 }
 
 void dequantize_row_q5_0(const BlockQ5_0* x, float* y, int64_t n) {
@@ -28,14 +39,8 @@ void dequantize_row_q5_0(const BlockQ5_0* x, float* y, int64_t n) {
   }
 }
 
-MOON_NO_FP_CONTRACT void dequantize_row_q5_1(const BlockQ5_1* x, float* y, int64_t n) {
-  for (int64_t b = 0; b < n / kLegacyBlockSize; ++b) {
-    const float d = fp16_to_fp32(x[b].d), m = fp16_to_fp32(x[b].m);
-    for (int k = 0; k < kLegacyBlockSize; ++k) {
-      const float scaled = static_cast<float>(q5_quant(x[b], k)) * d;
-      y[b * kLegacyBlockSize + k] = scaled + m;
-    }
-  }
+void dequantize_row_q5_1(const BlockQ5_1* x, float* y, int64_t n) {
+  dequantize_offset_blocks(x, y, n, q5_quant<BlockQ5_1>);
 }
 
 namespace {

@@ -23,10 +23,8 @@ int nearest_int(float f) {
   return static_cast<int>(std::nearbyint(f));
 }
 
-// Symmetric quants in [-nmax, nmax - 1] for n values: the value of largest magnitude maps
-// to -nmax, then 18 nearby scales are tried and the one with the least x^2-weighted error
-// kept. L gets q + nmax; returns the scale.
-MOON_NO_FP_CONTRACT float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
+// The value of largest magnitude, with its sign (the first on ties).
+float signed_max(const float* x, int n) {
   float max = 0.0f, amax = 0.0f;
   for (int i = 0; i < n; ++i) {
     if (std::fabs(x[i]) > amax) {
@@ -34,7 +32,15 @@ MOON_NO_FP_CONTRACT float make_qx_quants(int n, int nmax, const float* x, int8_t
       max = x[i];
     }
   }
-  if (amax < kGroupMaxEps) {
+  return max;
+}
+
+// Symmetric quants in [-nmax, nmax - 1] for n values: the value of largest magnitude maps
+// to -nmax, then 18 nearby scales are tried and the one with the least x^2-weighted error
+// kept. L gets q + nmax; returns the scale.
+MOON_NO_FP_CONTRACT float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
+  const float max = signed_max(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     std::fill(L, L + n, 0);
     return 0.0f;
   }
@@ -158,14 +164,8 @@ MOON_NO_FP_CONTRACT float make_qkx2_quants(int n, int nmax, const float* x, cons
 // Symmetric 3-bit-style quants in [-nmax, nmax - 1], refined by moving single values while
 // the x^2-weighted fit improves. L gets q + nmax.
 MOON_NO_FP_CONTRACT float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0.0f, amax = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
+  const float max = signed_max(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     std::fill(L, L + n, 0);
     return 0.0f;
   }
@@ -442,14 +442,8 @@ MOON_NO_FP_CONTRACT void quantize_iq4_xs(const float* x, BlockIQ4_XS* y) {
   for (int ib = 0; ib < 8; ++ib) {
     const float* xb = x + 32 * ib;
     for (int j = 0; j < 32; ++j) weight[j] = xb[j] * xb[j];
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < 32; ++j) {
-      if (std::fabs(xb[j]) > amax) {
-        amax = std::fabs(xb[j]);
-        max = xb[j];
-      }
-    }
-    if (amax < kGroupMaxEps) {
+    const float max = signed_max(xb, 32);
+    if (std::fabs(max) < kGroupMaxEps) {
       scales[ib] = 0.0f;
       continue;
     }
