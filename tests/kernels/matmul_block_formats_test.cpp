@@ -5,12 +5,14 @@
 // activations, and every level giving the scalar level's bits.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <utility>
 
 #include "kernel_test_util.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/matmul_tiles.h"
 #include "tensor/half.h"
 
 namespace moon::test {
@@ -176,6 +178,55 @@ TEST(MatmulBlockFormats, EveryLevelGivesTheScalarLevelsBits) {
             << "M=" << m << " K=" << k_dim;
       });
       if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// The AMX kernel for Q4_K and Q5_K gives the super-block tiles' bits: called directly on
+// whole panels, and through matmul on batches with leftover rows and columns. Skipped, saying
+// so, where the CPU or OS has no AMX-INT8.
+TEST(MatmulBlockFormats, AmxGivesTheScalarLevelsBits) {
+  if (!set_amx_enabled(true)) {
+    GTEST_SKIP() << "no AMX-INT8 on this CPU (or Linux refused the tile state): the AMX "
+                    "super-block kernel is not tested here";
+  }
+  std::mt19937 rng(23);
+  ThreadPool pool(2);
+  for (DType type : {DType::Q4_K, DType::Q5_K}) {
+    SCOPED_TRACE(dtype_str(type));
+    for (int64_t k_dim : {256, 1024}) {
+      for (int64_t m : {16, 17, 32, 45}) {
+        for (int64_t n_dim : {16, 37, 64}) {
+          SCOPED_TRACE(::testing::Message() << "m=" << m << " n=" << n_dim << " K=" << k_dim);
+          const TestWeights w = make_random_block_weights(rng, type, n_dim, k_dim);
+          std::vector<float> x = random_floats(rng, m * k_dim);
+          std::fill(x.begin(), x.begin() + 256, 0.0f);  // an all-zero super-block
+          std::vector<float> want(static_cast<size_t>(m * n_dim));
+          {
+            ScopedLevel scalar(SimdLevel::kScalar);
+            ASSERT_FALSE(amx_int8_enabled());
+            kernels::matmul(x.data(), m, w.view, want.data(), nullptr);
+          }
+          kernels::QuantizedRows q;
+          kernels::quantize_rows(x.data(), m, k_dim, &q, nullptr, kernels::ActivationBlocks::kQ8_K);
+          const int64_t panels = n_dim / kernels::detail::kAmxSuperBlockPanelRows;
+          const int64_t m_tiles = m / 16 * 16;
+          std::vector<float> y(want.size(), NAN);
+          ASSERT_TRUE(kernels::detail::amx_super_block_columns(
+              type, q.blocks_q8_k.data(), m_tiles, q.row_blocks(), w.view.data, w.view.row_bytes,
+              panels, y.data(), n_dim));
+          for (int64_t i = 0; i < m_tiles; ++i) {
+            ASSERT_EQ(0, std::memcmp(y.data() + i * n_dim, want.data() + i * n_dim,
+                                     panels * kernels::detail::kAmxSuperBlockPanelRows * 4))
+                << "row " << i;
+          }
+          for (ThreadPool* p : {&pool, static_cast<ThreadPool*>(nullptr)}) {
+            std::fill(y.begin(), y.end(), NAN);
+            kernels::matmul(q, w.view, y.data(), p);
+            ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * 4));
+          }
+        }
+      }
     }
   }
 }

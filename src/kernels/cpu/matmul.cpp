@@ -143,30 +143,27 @@ void run_matmul(const detail::Tiles<Fn>& tiles, const X* x, int64_t x_stride, in
   }
 }
 
-// The int8 path with AMX (m >= kAmxMinRows): whole 32-row weight panels times the first
-// multiple of 16 activation rows on tiles, the rest on the vector tiles, which give the same
-// bits. Work is split across the pool by panel.
-void run_amx(const Int8Tiles& tiles, const QuantizedRows& x, const WeightView& w, float* y,
-             ThreadPool* pool) {
-  using detail::kAmxPanelRows;
-  const int64_t m = x.rows, n_dim = w.rows, row_blocks = x.row_blocks();
-  const int64_t x_row_bytes = row_blocks * static_cast<int64_t>(sizeof(BlockQ8_0));
+// The int8 path with AMX (m >= kAmxMinRows): whole panels of `panel_rows` weight rows times
+// the first multiple of 16 activation rows on tiles (`amx`, one of the AMX kernels), the rest
+// on the vector tiles, which give the same bits. Work is split across the pool by panel.
+template <class Fn, class X, class Amx>
+void run_amx(const detail::Tiles<Fn>& tiles, const X* x, int64_t m, int64_t row_blocks,
+             const WeightView& w, float* y, ThreadPool* pool, int64_t panel_rows, Amx&& amx) {
+  const int64_t n_dim = w.rows;
+  const int64_t x_row_bytes = row_blocks * static_cast<int64_t>(sizeof(X));
   const int64_t m_tiles = m / detail::kAmxMinRows * detail::kAmxMinRows;
-  const int64_t full_panels = n_dim / kAmxPanelRows;
-  const int64_t num_units = (n_dim + kAmxPanelRows - 1) / kAmxPanelRows;
+  const int64_t full_panels = n_dim / panel_rows;
+  const int64_t num_units = (n_dim + panel_rows - 1) / panel_rows;
   auto body = [&](int64_t u0, int64_t u1) {
-    const int64_t n0 = u0 * kAmxPanelRows, n1 = std::min(n_dim, u1 * kAmxPanelRows);
+    const int64_t n0 = u0 * panel_rows, n1 = std::min(n_dim, u1 * panel_rows);
     const int64_t panels = std::min(u1, full_panels) - u0;
-    const int64_t n_tiles = n0 + std::max<int64_t>(0, panels) * kAmxPanelRows;
-    if (panels > 0) {
-      detail::amx_int8_columns(w.type, x.blocks.data(), m_tiles, row_blocks, w.row(n0), w.row_bytes,
-                               panels, y + n0, n_dim);
-    }
+    const int64_t n_tiles = n0 + std::max<int64_t>(0, panels) * panel_rows;
+    if (panels > 0) amx(x, m_tiles, row_blocks, w.row(n0), w.row_bytes, panels, y + n0, n_dim);
     if (n_tiles < n1) {  // the last weight rows, short of a panel
-      matmul_columns(tiles, x.blocks.data(), row_blocks, x_row_bytes, m_tiles, w, y, n_tiles, n1);
+      matmul_columns(tiles, x, row_blocks, x_row_bytes, m_tiles, w, y, n_tiles, n1);
     }
     if (m_tiles < m) {  // the last activation rows, short of a tile
-      matmul_columns(tiles, x.row(m_tiles), row_blocks, x_row_bytes, m - m_tiles, w,
+      matmul_columns(tiles, x + m_tiles * row_blocks, row_blocks, x_row_bytes, m - m_tiles, w,
                      y + m_tiles * n_dim, n0, n1);
     }
   };
@@ -285,13 +282,24 @@ void matmul(const QuantizedRows& x, const WeightView& w, float* y, ThreadPool* p
     return;
   }
   if (x.format == ActivationBlocks::kQ8_K) {
-    run_matmul(select_super_block_tiles(w.type), x.blocks_q8_k.data(), row_blocks,
+    const detail::SuperBlockTiles tiles = select_super_block_tiles(w.type);
+    if (m >= detail::kAmxMinRows && (w.type == DType::Q4_K || w.type == DType::Q5_K) &&
+        amx_int8_enabled()) {
+      const DType type = w.type;
+      run_amx(tiles, x.blocks_q8_k.data(), m, row_blocks, w, y, pool,
+              detail::kAmxSuperBlockPanelRows,
+              [type](auto... args) { detail::amx_super_block_columns(type, args...); });
+      return;
+    }
+    run_matmul(tiles, x.blocks_q8_k.data(), row_blocks,
                row_blocks * static_cast<int64_t>(sizeof(BlockQ8_K)), m, w, y, pool);
     return;
   }
   const Int8Tiles tiles = select_int8_tiles(w.type, m);
   if (m >= detail::kAmxMinRows && amx_int8_enabled()) {
-    run_amx(tiles, x, w, y, pool);
+    const DType type = w.type;
+    run_amx(tiles, x.blocks.data(), m, row_blocks, w, y, pool, detail::kAmxPanelRows,
+            [type](auto... args) { detail::amx_int8_columns(type, args...); });
     return;
   }
   run_matmul(tiles, x.blocks.data(), row_blocks,

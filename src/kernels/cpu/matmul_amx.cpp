@@ -19,6 +19,7 @@
 
 #include "kernels/cpu/simd_avx512.h"  // first: see its note on <immintrin.h>
 #define MOON_SIMD_TARGET MOON_TARGET_AMX
+#include "kernels/cpu/amx_support.h"
 #include "kernels/cpu/matmul_int8_simd.h"  // weight_block: the weights as signed bytes
 #include "kernels/cpu/matmul_tiles.h"
 #include "tensor/half.h"
@@ -33,16 +34,6 @@ constexpr int64_t kPanelRows = kAmxPanelRows;  // two B tiles
 constexpr int64_t kBTileBytes = 8 * 64;        // B: 8 rows (32 values / 4) x 64 bytes
 constexpr int64_t kPanelBlockBytes = 2 * kBTileBytes + kPanelRows * sizeof(float);
 
-// The tile configuration (palette 1). A constant in static storage: GCC 12 drops stores into
-// a local configuration struct that only _tile_loadconfig reads, which leaves the tiles
-// unconfigured and the first tile instruction faulting.
-struct alignas(64) TileConfig {
-  uint8_t palette_id;
-  uint8_t start_row;
-  uint8_t reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
 // Tiles 0-1: A, 16 activation rows x 32 bytes; 2-3: B, 8 x 64 bytes (16 weight rows); 4-5:
 // C, 16 x 16 int32. Even blocks use 0, 2, 4 and odd ones 1, 3, 5.
 constexpr TileConfig kTileConfig = {1, 0, {}, {32, 32, 64, 64, 64, 64}, {16, 16, 8, 8, 16, 16}};
@@ -114,16 +105,6 @@ MOON_TARGET_AMX void pack_activations(const BlockQ8_0* x, int64_t m, int64_t row
     }
   }
 }
-
-// A 64-byte-aligned buffer of at least `bytes`, kept per thread and grown as needed.
-struct ScratchBuffer {
-  std::vector<uint8_t> storage;
-  uint8_t* get(size_t bytes) {
-    if (storage.size() < bytes + 64) storage.resize(bytes + 64);
-    const auto address = reinterpret_cast<uintptr_t>(storage.data());
-    return storage.data() + ((64 - address % 64) % 64);
-  }
-};
 
 // acc[r] += the int8 rule over the 16 x 16 block sums c, for one block: row scales xd[r],
 // column scales wd.

@@ -80,6 +80,14 @@ bool q8_1_tiles_scalar(DType type, Q8_1Tiles* tiles);
 bool super_block_tiles_scalar(DType type, SuperBlockTiles* tiles);
 bool super_block_tiles_avx2(DType type, SuperBlockTiles* tiles);
 bool super_block_tiles_avx512(DType type, SuperBlockTiles* tiles);
+// The AMX kernel for Q4_K and Q5_K weights (matmul_amx_super_block.cpp; only where
+// amx_int8_enabled()): y rows [0, m) x columns [0, 16 * panels) for weight rows
+// [0, 16 * panels), m a multiple of 16, nsb super-blocks per row; the super-block tiles'
+// bits. False for other dtypes.
+inline constexpr int64_t kAmxSuperBlockPanelRows = 16;
+bool amx_super_block_columns(DType type, const BlockQ8_K* x, int64_t m, int64_t nsb,
+                             const uint8_t* w, size_t w_row_bytes, int64_t panels, float* y,
+                             int64_t ldy);
 void quantize_row_scalar(const float* x, BlockQ8_0* y, int64_t n);
 void quantize_row_avx2(const float* x, BlockQ8_0* y, int64_t n);
 void quantize_row_avx512(const float* x, BlockQ8_0* y, int64_t n);
