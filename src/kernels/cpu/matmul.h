@@ -17,8 +17,8 @@
 //     (group's sum of q_x) give acc = fma(float(S), d_x * d_w, acc), then, in the formats
 //     with minimums, acc = fma(float(M), -(d_x * dmin_w), acc).
 //   Quantizing adds an error of at most d / 2 per activation element. Batches of 16 rows or
-//   more of the Q8_0 kind run on AMX tiles where the CPU has them (util/cpu_features.h),
-//   with the same bits.
+//   more of the Q8_0 kind, and of Q4_K and Q5_K, run on AMX tiles where the CPU has them
+//   (util/cpu_features.h), with the same bits.
 #pragma once
 
 #include <cstdint>
