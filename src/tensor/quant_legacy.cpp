@@ -68,11 +68,10 @@ MOON_NO_FP_CONTRACT void quantize_offset_blocks(const float* x, Block* y, int64_
     for (int j = 0; j < 16; ++j) {
       const float scaled_lo = (xb[j] - min) * id;
       const float scaled_hi = (xb[16 + j] - min) * id;
-      int lo = static_cast<int>(static_cast<int8_t>(scaled_lo + 0.5f));
-      int hi = static_cast<int>(static_cast<int8_t>(scaled_hi + 0.5f));
+      int lo, hi;
       if constexpr (kBits == 4) {
-        lo = std::min(15, lo);
-        hi = std::min(15, hi);
+        lo = std::min(15, static_cast<int>(static_cast<int8_t>(scaled_lo + 0.5f)));
+        hi = std::min(15, static_cast<int>(static_cast<int8_t>(scaled_hi + 0.5f)));
       } else {
         lo = static_cast<uint8_t>(scaled_lo + 0.5f);
         hi = static_cast<uint8_t>(scaled_hi + 0.5f);

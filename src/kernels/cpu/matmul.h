@@ -54,7 +54,6 @@ struct QuantizedRows {
   int64_t row_blocks() const {
     return cols / (format == ActivationBlocks::kQ8_K ? kSuperBlockSize : kQ8_0BlockSize);
   }
-  const BlockQ8_0* row(int64_t i) const { return blocks.data() + i * row_blocks(); }
 };
 
 // Quantizes x [m, k] (k a multiple of the block size) into *out as `format` blocks, reusing
