@@ -11,14 +11,14 @@
 #include <random>
 
 #include "engine/engine.h"
-#include "model/llama_model.h"
+#include "model/model.h"
 
 namespace {
 
 using namespace moon;
 
-const LlamaModel& model() {
-  static std::unique_ptr<LlamaModel> m = std::move(load_llama_model("builtin:tiny")).value();
+const Model& model() {
+  static std::unique_ptr<Model> m = std::move(load_model("builtin:tiny")).value();
   return *m;
 }
 

@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/llama_model.h"
+#include "model/model.h"
 
 namespace moon::reference {
 
@@ -24,7 +24,7 @@ struct Matrix {
 class ReferenceForward {
  public:
   // Dequantizes every weight matrix to fp32 up front; `model` must outlive this object.
-  explicit ReferenceForward(const LlamaModel& model);
+  explicit ReferenceForward(const Model& model);
 
   // Feeds `token` at position `pos` (positions must be fed in order from 0) and returns the
   // logits for the next token. // [n_vocab]
@@ -38,8 +38,8 @@ class ReferenceForward {
     Matrix wq, wk, wv, wo, w_gate, w_up, w_down;
   };
 
-  const LlamaHparams& hp_;
-  const LlamaWeights& w_;
+  const ModelHparams& hp_;
+  const ModelWeights& w_;
   std::vector<float> token_embd_;  // [n_vocab][n_embd]
   Matrix output_;                  // [n_vocab][n_embd]
   std::vector<Layer> layers_;

@@ -36,7 +36,7 @@ void add_engine_options(CLI::App& cmd, EngineOptions& o) {
       ->check(CLI::Range(0, 1024));
 }
 
-Result<EngineConfig> make_engine_config(const EngineOptions& o, const LlamaHparams& hp) {
+Result<EngineConfig> make_engine_config(const EngineOptions& o, const ModelHparams& hp) {
   EngineConfig c;
   if (!o.kv_cache_memory.empty()) {
     MOON_ASSIGN_OR_RETURN(c.kv_cache_bytes, parse_memory_size(o.kv_cache_memory));
@@ -62,8 +62,8 @@ Result<LoadedEngine> load_engine(const EngineOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   LoadedEngine e;
   spdlog::info("loading model {}", o.model.empty() ? "builtin:tiny" : o.model);
-  MOON_ASSIGN_OR_RETURN(e.model, load_llama_model(o.model));
-  const LlamaHparams& hp = e.model->hparams;
+  MOON_ASSIGN_OR_RETURN(e.model, load_model(o.model));
+  const ModelHparams& hp = e.model->hparams;
   {
     const uint64_t bytes = gguf::tensor_data_bytes(*e.model->file);
     ProgressLine line("loading weights", bytes);

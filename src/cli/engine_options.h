@@ -9,8 +9,8 @@
 #include <string>
 
 #include "engine/engine.h"
-#include "model/llama_hparams.h"
-#include "model/llama_model.h"
+#include "model/hparams.h"
+#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "util/result.h"
 
@@ -32,13 +32,13 @@ struct EngineOptions {
 void add_engine_options(CLI::App& cmd, EngineOptions& options);
 
 // Resolves the options against the model (max_model_len defaults to its context length).
-Result<EngineConfig> make_engine_config(const EngineOptions& options, const LlamaHparams& hp);
+Result<EngineConfig> make_engine_config(const EngineOptions& options, const ModelHparams& hp);
 
 // Everything a command needs to generate: the model, its tokenizer (checked against the
 // model's vocabulary) and the engine over them. The engine refers to the model, so keep
 // them together.
 struct LoadedEngine {
-  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
   EngineConfig config;
   std::unique_ptr<Engine> engine;

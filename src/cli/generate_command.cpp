@@ -8,7 +8,7 @@
 
 #include "engine/engine.h"
 #include "engine/output_processor.h"
-#include "model/llama_model.h"
+#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "util/logging.h"
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "cli/quantize_recipe.h"
-#include "model/llama_model.h"
+#include "model/model.h"
 #include "tensor/convert.h"
 #include "util/thread_pool.h"
 
@@ -83,7 +83,7 @@ bool is_integer_scalar(const gguf::Value& v) {
 // Everything that can fail because of the input is checked before the output is touched; the
 // output is probed for writability before the (for a large model, long) conversion starts.
 Status quantize_file(const QuantizeOptions& o, const FileType& target) {
-  MOON_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, load_llama_model(o.model));
+  MOON_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, load_model(o.model));
   const gguf::GgufFile& in = *model->file;
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -109,7 +109,7 @@ Status quantize_file(const QuantizeOptions& o, const FileType& target) {
   }
 
   const std::vector<gguf::TensorInfo>& tensors = in.tensors();
-  const LlamaHparams& hp = model->hparams;
+  const ModelHparams& hp = model->hparams;
   const RecipeContext context{hp.n_layer, hp.n_head / std::max<int64_t>(1, hp.n_head_kv),
                               !model->weights.output_tied};
   std::vector<DType> types;
@@ -150,8 +150,8 @@ Status quantize_file(const QuantizeOptions& o, const FileType& target) {
     MOON_TRY(writer.write_file(o.output));
     // A file this command cannot load back would be a bug here, not a problem with the input.
     auto reopened = gguf::GgufFile::open(o.output);
-    auto reloaded = reopened.ok() ? make_llama_model(std::move(reopened).value())
-                                  : Result<std::unique_ptr<LlamaModel>>(reopened.error());
+    auto reloaded = reopened.ok() ? make_model(std::move(reopened).value())
+                                  : Result<std::unique_ptr<Model>>(reopened.error());
     if (!reloaded.ok()) {
       return make_error("the written file does not load: {}", reloaded.error().message);
     }

@@ -73,6 +73,12 @@ DType mixture_type(const FileType& ft, std::string_view name, const RecipeContex
     if (f == "Q4_K_S" && i < n / 8) return DType::Q5_K;
     return base;
   }
+  if (name.find("attn_qkv.weight") != std::string_view::npos) {  // fused (Phi-3)
+    if (f == "Q3_K_M" || f == "Q3_K_L") return DType::Q4_K;
+    if (f == "Q4_K_M") return DType::Q5_K;
+    if (f == "Q5_K_M") return DType::Q6_K;
+    return base;
+  }
   if (name.find("attn_output.weight") != std::string_view::npos) {
     if (f == "Q2_K") return DType::Q3_K;
     if (f == "Q3_K_M") return DType::Q4_K;

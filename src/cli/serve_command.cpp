@@ -10,7 +10,7 @@
 
 #include "chat/chat_template.h"
 #include "engine/engine_client.h"
-#include "model/llama_model.h"
+#include "model/model.h"
 #include "server/http_server.h"
 #include "tokenizer/tokenizer.h"
 #include "util/logging.h"

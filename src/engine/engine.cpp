@@ -11,10 +11,9 @@
 
 namespace moon {
 
-Result<std::unique_ptr<Engine>> Engine::create(const LlamaModel& model,
-                                               std::vector<TokenId> eog_ids,
+Result<std::unique_ptr<Engine>> Engine::create(const Model& model, std::vector<TokenId> eog_ids,
                                                const EngineConfig& config) {
-  const LlamaHparams& hp = model.hparams;
+  const ModelHparams& hp = model.hparams;
   if (config.scheduler.max_num_batched_tokens < 1 || config.scheduler.max_num_seqs < 1) {
     return make_error("max-num-batched-tokens and max-num-seqs must be at least 1");
   }
@@ -45,7 +44,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const LlamaModel& model,
   return std::unique_ptr<Engine>(new Engine(model, std::move(eog_ids), config, std::move(storage)));
 }
 
-Engine::Engine(const LlamaModel& model, std::vector<TokenId> eog_ids, const EngineConfig& config,
+Engine::Engine(const Model& model, std::vector<TokenId> eog_ids, const EngineConfig& config,
                KvStorage storage)
     : model_(model),
       eog_ids_(std::move(eog_ids)),

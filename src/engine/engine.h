@@ -21,7 +21,7 @@
 #include "engine/sequence_update.h"
 #include "kv/kv_cache_manager.h"
 #include "kv/kv_storage.h"
-#include "model/llama_model.h"
+#include "model/model.h"
 #include "sampling/sampler.h"
 #include "util/thread_pool.h"
 
@@ -40,8 +40,7 @@ class Engine {
  public:
   // `model` must outlive the engine. `eog_ids`: tokens that end generation (the
   // tokenizer's end-of-generation set).
-  static Result<std::unique_ptr<Engine>> create(const LlamaModel& model,
-                                                std::vector<TokenId> eog_ids,
+  static Result<std::unique_ptr<Engine>> create(const Model& model, std::vector<TokenId> eog_ids,
                                                 const EngineConfig& config);
 
   // Queues a request; refused at once (with a reason) if it could never run or `params`
@@ -79,7 +78,7 @@ class Engine {
     bool forked = false;
   };
 
-  Engine(const LlamaModel& model, std::vector<TokenId> eog_ids, const EngineConfig& config,
+  Engine(const Model& model, std::vector<TokenId> eog_ids, const EngineConfig& config,
          KvStorage storage);
   // add_request for everything but beam search (the driver's rounds included).
   Status add_sampling_request(RequestId id, std::vector<TokenId> prompt,
@@ -106,7 +105,7 @@ class Engine {
   void retire(SequenceId id, FinishReason reason);
   SequenceId new_sequence_id() { return next_sequence_id_++; }
   bool is_stop(const SamplingParams& params, TokenId token) const;
-  const LlamaModel& model_;
+  const Model& model_;
   std::vector<TokenId> eog_ids_;
   EngineConfig config_;
   ThreadPool pool_;

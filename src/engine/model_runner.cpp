@@ -4,7 +4,7 @@
 
 namespace moon {
 
-ModelRunner::ModelRunner(const LlamaModel& model, KvStorage* storage, const KvCacheManager* kv,
+ModelRunner::ModelRunner(const Model& model, KvStorage* storage, const KvCacheManager* kv,
                          int64_t max_num_batched_tokens, ThreadPool* pool)
     : storage_(storage),
       kv_(kv),

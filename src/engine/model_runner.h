@@ -13,13 +13,13 @@
 #include "kv/kv_cache_manager.h"
 #include "kv/kv_storage.h"
 #include "model/forward_batch.h"
-#include "model/paged_llama_forward.h"
+#include "model/paged_forward.h"
 
 namespace moon {
 
 class ModelRunner {
  public:
-  ModelRunner(const LlamaModel& model, KvStorage* storage, const KvCacheManager* kv,
+  ModelRunner(const Model& model, KvStorage* storage, const KvCacheManager* kv,
               int64_t max_num_batched_tokens, ThreadPool* pool);
 
   struct Logits {
@@ -46,7 +46,7 @@ class ModelRunner {
 
   KvStorage* storage_;
   const KvCacheManager* kv_;
-  PagedLlamaForward forward_;
+  PagedForward forward_;
   int64_t n_vocab_;
   ForwardBatch batch_;
   std::vector<float> logits_;  // [logits rows, n_vocab]

@@ -260,12 +260,12 @@ TEST(QuantizeCommand, BadUsageIsAClearError) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("cannot open '/nonexistent/x.gguf'"), std::string::npos) << r.err;
 
-  // Not a Llama model (a vocabulary-only file of another architecture, and one with no
-  // weights): refused before anything is written.
-  MOON_REQUIRE_TEST_FILE(qwen2, "models/vocab/ggml-vocab-qwen2.gguf");
-  r = run_moon({"quantize", "--model", qwen2, "--output", out, "--type", "Q8_0"});
+  // Not a model moon runs (a vocabulary-only file of an unsupported architecture, and one
+  // with no weights): refused before anything is written.
+  MOON_REQUIRE_TEST_FILE(gpt2, "models/vocab/ggml-vocab-gpt-2.gguf");
+  r = run_moon({"quantize", "--model", gpt2, "--output", out, "--type", "Q8_0"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("architecture 'qwen2' is not supported"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("architecture 'gpt2' is not supported"), std::string::npos) << r.err;
   MOON_REQUIRE_TEST_FILE(spm, "models/vocab/ggml-vocab-llama-spm.gguf");
   r = run_moon({"quantize", "--model", spm, "--output", out, "--type", "Q8_0"});
   EXPECT_EQ(r.exit_code, 1);

@@ -84,6 +84,11 @@ TEST(QuantizeRecipe, MixturesSingleOutLlamaCppsLayersOnTinyLlama) {
   EXPECT_EQ(layers_with("IQ4_XS", "attn_v.weight", DType::Q5_K), all);     // n_gqa 8 >= 4
   EXPECT_EQ(layers_with("Q2_K", "attn_v.weight", DType::Q4_K), all);
   EXPECT_EQ(layers_with("IQ4_XS", "ffn_down.weight", DType::Q5_K), "0,1,");
+  // Phi-3's fused QKV: a size up in every layer for the _M types and Q3_K_L.
+  EXPECT_EQ(layers_with("Q4_K_M", "attn_qkv.weight", DType::Q5_K), all);
+  EXPECT_EQ(layers_with("Q5_K_M", "attn_qkv.weight", DType::Q6_K), all);
+  EXPECT_EQ(layers_with("Q3_K_M", "attn_qkv.weight", DType::Q4_K), all);
+  EXPECT_EQ(layers_with("Q4_K_S", "attn_qkv.weight", DType::Q4_K), all);
   const FileType& q4km = *find_file_type("Q4_K_M");
   EXPECT_EQ(recipe_tensor_type(q4km, matrix("output.weight", 2048, 32000), ctx), DType::Q6_K);
   EXPECT_EQ(recipe_tensor_type(q4km, matrix("token_embd.weight", 2048, 32000), ctx), DType::Q4_K);

@@ -40,7 +40,7 @@ std::vector<std::pair<TokenId, double>> plain_top(const std::vector<float>& logi
   return all;
 }
 
-std::vector<PlainHypothesis> plain_beam_search(const LlamaModel& model,
+std::vector<PlainHypothesis> plain_beam_search(const Model& model,
                                                const std::vector<TokenId>& prompt, int width,
                                                int max_tokens, float penalty,
                                                const std::vector<TokenId>& eog) {
@@ -107,7 +107,7 @@ TEST(BeamSearch, SelectionStopsContinuingAtTheWidthAndSetsStoppedAside) {
 
 TEST(BeamSearch, EngineMatchesPlainBeamSearchOnStories) {
   MOON_REQUIRE_TEST_FILE(path, "models/stories260K-f32.gguf");
-  auto model = load_llama_model(path);
+  auto model = load_model(path);
   ASSERT_TRUE(model.ok());
   auto tok = Tokenizer::from_gguf(*(*model)->file);
   ASSERT_TRUE(tok.ok());

@@ -24,8 +24,8 @@ struct Output {
 
 // The plain loop: one sequence, greedy over logits edited in vLLM's order (bias, the EOS
 // mask before min_tokens, repetition, frequency and presence penalties).
-Output plain_greedy(const LlamaModel& model, const std::vector<TokenId>& prompt,
-                    const SamplingParams& p, const std::vector<TokenId>& eog) {
+Output plain_greedy(const Model& model, const std::vector<TokenId>& prompt, const SamplingParams& p,
+                    const std::vector<TokenId>& eog) {
   reference::ReferenceForward ref(model);
   std::vector<float> logits;
   for (size_t i = 0; i < prompt.size(); ++i) logits = ref.forward(prompt[i], i);
@@ -271,7 +271,7 @@ TEST_F(EngineSamplingTest, SeededFilteredSamplingIsTheSameAloneOrInABatch) {
 }
 
 // Checks prompt logprobs against the reference forward's log-softmax, row by row.
-void expect_prompt_logprobs(const LlamaModel& model, const std::vector<TokenId>& prompt,
+void expect_prompt_logprobs(const Model& model, const std::vector<TokenId>& prompt,
                             const std::vector<PromptLogprob>& got, int k) {
   ASSERT_EQ(got.size(), prompt.size() - 1);
   reference::ReferenceForward ref(model);

@@ -90,7 +90,7 @@ TEST_F(EngineTest, AllGoldenPromptsTogetherGiveTheGoldenTokens) {
 // (activation rows are quantized independently, so a row's blocks cannot depend on the batch).
 TEST_F(EngineTest, Q8_0FileIsBatchInvariant) {
   MOON_REQUIRE_TEST_FILE(q8_path, "models/stories260K-q8_0.gguf");
-  auto q8 = load_llama_model(q8_path);
+  auto q8 = load_model(q8_path);
   ASSERT_TRUE(q8.ok()) << q8.error().message;
   model_ = std::move(q8).value();
   ASSERT_EQ(model_->weights.layers[0].wq.type, DType::Q8_0);

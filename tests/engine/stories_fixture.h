@@ -12,7 +12,7 @@
 
 #include "common/test_data.h"
 #include "engine/engine.h"
-#include "model/llama_model.h"
+#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace moon::test {
@@ -22,7 +22,7 @@ class StoriesTest : public ::testing::Test {
   void SetUp() override {
     MOON_REQUIRE_TEST_FILE(model_path, "models/stories260K-f32.gguf");
     MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
-    auto model = load_llama_model(model_path);
+    auto model = load_model(model_path);
     ASSERT_TRUE(model.ok()) << model.error().message;
     model_ = std::move(model).value();
     auto tok = Tokenizer::from_gguf(*model_->file);
@@ -59,7 +59,7 @@ class StoriesTest : public ::testing::Test {
     return p;
   }
 
-  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<Model> model_;
   std::vector<TokenId> eog_;
   std::vector<std::vector<TokenId>> prompts_;  // golden prompts' token ids
   std::vector<std::vector<TokenId>> outputs_;  // llama.cpp's greedy continuations

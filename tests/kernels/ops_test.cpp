@@ -56,30 +56,33 @@ TEST(Rope, MatchesReferenceBitwise) {
   };
   for_each_level([&] {
     for (const RopeCase& c : cases) {
-      SCOPED_TRACE("head_dim=" + std::to_string(c.head_dim) +
-                   " rot_dim=" + std::to_string(c.rot_dim));
-      const std::vector<float> factors = random_floats(rng, c.rot_dim / 2, 1.0f, 8.0f);
-      kernels::RopeParams params;
-      params.rot_dim = c.rot_dim;
-      params.freq_base = c.head_dim == 128 ? 500000.0f : 10000.0f;
-      params.linear_scale = c.linear_scale;
-      params.freq_factors = c.freq_factors ? factors.data() : nullptr;
-      const std::vector<int32_t> positions = {0, 1, 2, 7, 100, 511, 4095, 65535, 3};
-      const int64_t tokens = static_cast<int64_t>(positions.size());
-      const std::vector<float> x =
-          random_floats(rng, tokens * c.num_heads * c.head_dim, -2.0f, 2.0f);
-      std::vector<float> y = x, y_ref = x;
-      kernels::rope(y.data(), tokens, c.num_heads, c.head_dim, positions.data(), params, &pool);
-      kernels::ref::rope_ref(y_ref.data(), tokens, c.num_heads, c.head_dim, positions.data(),
-                             params);
-      ASSERT_EQ(0, std::memcmp(y.data(), y_ref.data(), y.size() * 4));
-      // Position 0 is the identity, and the tail past rot_dim is untouched.
-      for (int64_t i = 0; i < c.num_heads * c.head_dim; ++i) ASSERT_EQ(y[i], x[i]);
-      for (int64_t t = 0; t < tokens; ++t) {
-        for (int64_t h = 0; h < c.num_heads; ++h) {
-          for (int64_t d = c.rot_dim; d < c.head_dim; ++d) {
-            const int64_t idx = (t * c.num_heads + h) * c.head_dim + d;
-            ASSERT_EQ(y[idx], x[idx]);
+      for (bool neox : {false, true}) {
+        SCOPED_TRACE("head_dim=" + std::to_string(c.head_dim) +
+                     " rot_dim=" + std::to_string(c.rot_dim) + (neox ? " neox" : ""));
+        const std::vector<float> factors = random_floats(rng, c.rot_dim / 2, 1.0f, 8.0f);
+        kernels::RopeParams params;
+        params.rot_dim = c.rot_dim;
+        params.neox = neox;
+        params.freq_base = c.head_dim == 128 ? 500000.0f : 10000.0f;
+        params.linear_scale = c.linear_scale;
+        params.freq_factors = c.freq_factors ? factors.data() : nullptr;
+        const std::vector<int32_t> positions = {0, 1, 2, 7, 100, 511, 4095, 65535, 3};
+        const int64_t tokens = static_cast<int64_t>(positions.size());
+        const std::vector<float> x =
+            random_floats(rng, tokens * c.num_heads * c.head_dim, -2.0f, 2.0f);
+        std::vector<float> y = x, y_ref = x;
+        kernels::rope(y.data(), tokens, c.num_heads, c.head_dim, positions.data(), params, &pool);
+        kernels::ref::rope_ref(y_ref.data(), tokens, c.num_heads, c.head_dim, positions.data(),
+                               params);
+        ASSERT_EQ(0, std::memcmp(y.data(), y_ref.data(), y.size() * 4));
+        // Position 0 is the identity, and the tail past rot_dim is untouched.
+        for (int64_t i = 0; i < c.num_heads * c.head_dim; ++i) ASSERT_EQ(y[i], x[i]);
+        for (int64_t t = 0; t < tokens; ++t) {
+          for (int64_t h = 0; h < c.num_heads; ++h) {
+            for (int64_t d = c.rot_dim; d < c.head_dim; ++d) {
+              const int64_t idx = (t * c.num_heads + h) * c.head_dim + d;
+              ASSERT_EQ(y[idx], x[idx]);
+            }
           }
         }
       }
@@ -100,6 +103,26 @@ TEST(Rope, RotatesAdjacentPairsByTheta) {
   EXPECT_NEAR(x[1], std::sin(3.0), 1e-6);
   EXPECT_NEAR(x[2], std::cos(3.0 / 10.0), 1e-6);  // 100^(-2/4) = 1/10
   EXPECT_NEAR(x[3], std::sin(3.0 / 10.0), 1e-6);
+}
+
+TEST(Rope, NeoxRotatesTheHalvesOfEachHead) {
+  // Pair i is (x[i], x[i + rot_dim/2]); with rot_dim 4 of a 6-wide head, the last two
+  // elements pass through.
+  kernels::RopeParams params;
+  params.rot_dim = 4;
+  params.freq_base = 100.0f;
+  params.neox = true;
+  for_each_level([&] {
+    std::vector<float> x = {1, 1, 0, 0, 5, 6};
+    const int32_t pos = 3;
+    kernels::rope(x.data(), 1, 1, 6, &pos, params, nullptr);
+    EXPECT_NEAR(x[0], std::cos(3.0), 1e-6);
+    EXPECT_NEAR(x[2], std::sin(3.0), 1e-6);
+    EXPECT_NEAR(x[1], std::cos(3.0 / 10.0), 1e-6);
+    EXPECT_NEAR(x[3], std::sin(3.0 / 10.0), 1e-6);
+    EXPECT_EQ(x[4], 5.0f);
+    EXPECT_EQ(x[5], 6.0f);
+  });
 }
 
 TEST(Softmax, MatchesReference) {
@@ -148,6 +171,37 @@ TEST(SiluMul, MatchesReference) {
       for (int64_t i = 0; i < n; ++i) {
         ASSERT_NEAR(out[i], out_ref[i], 2e-6 * std::fabs(out_ref[i]) + 1e-37)
             << "i=" << i << " gate=" << gate[i];
+      }
+    }
+  });
+}
+
+TEST(GeluTanhMul, MatchesReferenceAndTheFormula) {
+  std::mt19937 rng(7);
+  ThreadPool pool(2);
+  for_each_level([&] {
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{384}, int64_t{100003}}) {
+      std::vector<float> gate = random_floats(rng, n, -12.0f, 12.0f);
+      const std::vector<float> up = random_floats(rng, n, -2.0f, 2.0f);
+      if (n > 5) {  // saturation at both ends, and tiny inputs
+        gate[0] = 0.0f;
+        gate[1] = -100.0f;
+        gate[2] = 100.0f;
+        gate[3] = -30.0f;
+        gate[4] = 1e-20f;
+      }
+      std::vector<float> out(n), out_ref(n);
+      kernels::gelu_tanh_mul(gate.data(), up.data(), out.data(), n, &pool);
+      kernels::ref::gelu_tanh_mul_ref(gate.data(), up.data(), out_ref.data(), n);
+      for (int64_t i = 0; i < n; ++i) {
+        const double g = gate[i];
+        const double exact =
+            0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g))) * up[i];
+        // 1 + tanh(u) cancels for negative g, so the reference's error is relative to g * up
+        // (a few float epsilons of it); the vector form, g * sigmoid(2u), is relative.
+        const double floor = 2e-7 * std::fabs(g * up[i]);
+        ASSERT_NEAR(out_ref[i], exact, 1e-6 * std::fabs(exact) + floor) << "g=" << g;
+        ASSERT_NEAR(out[i], exact, 4e-6 * std::fabs(exact) + floor) << "g=" << g;
       }
     }
   });

@@ -121,9 +121,16 @@ struct Step {
   int64_t context_len, num_queries;
 };
 
+// Gemma's extras: a sliding window and soft-capped scores.
+struct Masking {
+  int64_t window = 0;
+  float softcap = 0.0f;
+};
+
 // Runs one paged_attention call over `steps`; returns out, [total queries, q_dim].
 std::vector<float> run_batch(const PagedCache& c, const std::vector<SeqData>& seqs,
-                             const std::vector<Step>& steps, int64_t num_heads, ThreadPool* pool) {
+                             const std::vector<Step>& steps, int64_t num_heads, ThreadPool* pool,
+                             Masking masking = {}) {
   const int64_t q_dim = num_heads * c.layout.head_dim;
   int64_t stride = 1;
   for (const Step& s : steps) stride = std::max<int64_t>(stride, c.tables[s.seq].size());
@@ -146,6 +153,8 @@ std::vector<float> run_batch(const PagedCache& c, const std::vector<SeqData>& se
   b.out = out.data();
   b.num_heads = num_heads;
   b.scale = 1.0f / std::sqrt(static_cast<float>(c.layout.head_dim));
+  b.window = masking.window;
+  b.softcap = masking.softcap;
   b.num_seqs = static_cast<int64_t>(steps.size());
   b.query_start = query_start.data();
   b.context_len = context_len.data();
@@ -160,7 +169,8 @@ std::vector<float> run_batch(const PagedCache& c, const std::vector<SeqData>& se
 
 // The reference's answer for every step's queries, on the cache's dequantized contents.
 std::vector<float> run_reference(const PagedCache& c, const std::vector<SeqData>& seqs,
-                                 const std::vector<Step>& steps, int64_t num_heads) {
+                                 const std::vector<Step>& steps, int64_t num_heads,
+                                 Masking masking = {}) {
   const KvLayout& l = c.layout;
   const int64_t q_dim = num_heads * l.head_dim;
   std::vector<float> out;
@@ -169,10 +179,10 @@ std::vector<float> run_reference(const PagedCache& c, const std::vector<SeqData>
     const std::vector<float> v = read_back(c, c.v, s.seq, s.context_len);
     const size_t at = out.size();
     out.resize(at + static_cast<size_t>(s.num_queries * q_dim));
-    kernels::ref::attention_ref(&seqs[s.seq].q[(s.context_len - s.num_queries) * q_dim], k.data(),
-                                v.data(), out.data() + at, s.num_queries, s.context_len, num_heads,
-                                l.num_kv_heads, l.head_dim,
-                                1.0f / std::sqrt(static_cast<float>(l.head_dim)));
+    kernels::ref::attention_ref(
+        &seqs[s.seq].q[(s.context_len - s.num_queries) * q_dim], k.data(), v.data(),
+        out.data() + at, s.num_queries, s.context_len, num_heads, l.num_kv_heads, l.head_dim,
+        1.0f / std::sqrt(static_cast<float>(l.head_dim)), masking.softcap, masking.window);
   }
   return out;
 }
@@ -205,6 +215,9 @@ TEST(PagedAttention, MatchesReference) {
     const int64_t block_size = pick<int64_t>(rng, {1, 8, 16, 32});
     const int64_t num_seqs = 1 + static_cast<int64_t>(rng() % 16);
     const float q_range = pick<float>(rng, {1.0f, 2.0f, 8.0f});  // 8: a peaked softmax
+    // Windows that cut inside a tile, at its edge, past every context, and a single key.
+    const Masking masking{pick<int64_t>(rng, {0, 0, 0, 1, 37, 64, 100, 1000}),
+                          pick<float>(rng, {0.0f, 0.0f, 0.5f, 10.0f})};
     // Keeps the double-precision reference affordable.
     const int64_t max_queries = head_dim >= 64 ? 48 : 300;
     const int64_t q_dim = num_heads * head_dim, kv_dim = num_kv_heads * head_dim;
@@ -224,14 +237,16 @@ TEST(PagedAttention, MatchesReference) {
     for (DType dtype : kCacheTypes) {
       const PagedCache cache =
           make_cache(rng, make_layout(num_kv_heads, head_dim, block_size, dtype), seqs);
-      const std::vector<float> expected = run_reference(cache, seqs, steps, num_heads);
+      const std::vector<float> expected = run_reference(cache, seqs, steps, num_heads, masking);
       for (SimdLevel level : supported_levels()) {
         ScopedLevel scoped(level);
         SCOPED_TRACE("iteration " + std::to_string(iteration) + " " + dtype_str(dtype) +
                      " head_dim=" + std::to_string(head_dim) +
                      " heads=" + std::to_string(num_heads) + "/" + std::to_string(num_kv_heads) +
-                     " block_size=" + std::to_string(block_size));
-        const std::vector<float> out = run_batch(cache, seqs, steps, num_heads, &pool);
+                     " block_size=" + std::to_string(block_size) +
+                     " window=" + std::to_string(masking.window) +
+                     " softcap=" + std::to_string(masking.softcap));
+        const std::vector<float> out = run_batch(cache, seqs, steps, num_heads, &pool, masking);
         ASSERT_EQ(out.size(), expected.size());
         for (size_t i = 0; i < out.size(); ++i) {
           // Outputs are averages of values in [-1, 1], summed in fp32 over up to 300 keys:
@@ -264,6 +279,7 @@ TEST(PagedAttention, LargeGroupsSplitAcrossItems) {
 
 struct InvarianceCase {
   int64_t num_kv_heads, num_heads, head_dim;
+  Masking masking;
 };
 
 TEST(PagedAttention, BatchInvariant) {
@@ -272,7 +288,10 @@ TEST(PagedAttention, BatchInvariant) {
   ThreadPool pool1(1), pool2(2), pool3(3), pool5(5);
   // Groups of 4 fill the kernels' 4-query register blocks evenly; groups of 3 move every
   // query through blocks of each size depending on what is computed alongside it.
-  for (const InvarianceCase& shape : {InvarianceCase{2, 8, 64}, InvarianceCase{1, 3, 20}}) {
+  for (const InvarianceCase& shape :
+       {InvarianceCase{2, 8, 64}, InvarianceCase{1, 3, 20}, InvarianceCase{1, 3, 20, {37, 10.0f}},
+        InvarianceCase{2, 8, 64, {64, 0.0f}}}) {
+    const Masking masking = shape.masking;
     const int64_t q_dim = shape.num_heads * shape.head_dim;
     const int64_t kv_dim = shape.num_kv_heads * shape.head_dim;
     // Sequence 0 is the one watched; the others keep it company.
@@ -291,11 +310,11 @@ TEST(PagedAttention, BatchInvariant) {
         SCOPED_TRACE(dtype_str(dtype) + " heads=" + std::to_string(shape.num_heads));
         // The whole prompt at once, alone, on one thread: the bits everything must match.
         const std::vector<float> alone =
-            run_batch(cache, seqs, {{0, prompt, prompt}}, shape.num_heads, &pool1);
+            run_batch(cache, seqs, {{0, prompt, prompt}}, shape.num_heads, &pool1, masking);
         // Token by token, as decode steps.
         for (int64_t i = 0; i < prompt; ++i) {
           const std::vector<float> out =
-              run_batch(cache, seqs, {{0, i + 1, 1}}, shape.num_heads, &pool2);
+              run_batch(cache, seqs, {{0, i + 1, 1}}, shape.num_heads, &pool2, masking);
           expect_bits_equal(out.data(), &alone[i * q_dim], q_dim, "decode at " + std::to_string(i));
         }
         // In uneven chunks, each in a batch with other sequences' work, on various pools.
@@ -309,15 +328,17 @@ TEST(PagedAttention, BatchInvariant) {
                                            {0, end, chunks[c]},
                                            {2, 1, 1},
                                            {4, 40, 3}};
-          const std::vector<float> out = run_batch(cache, seqs, steps, shape.num_heads, pools[c]);
+          const std::vector<float> out =
+              run_batch(cache, seqs, steps, shape.num_heads, pools[c], masking);
           const int64_t first = steps[0].num_queries + steps[1].num_queries;  // its first row
           expect_bits_equal(&out[first * q_dim], &alone[done * q_dim], chunks[c] * q_dim,
                             "chunk " + std::to_string(c));
           done = end;
         }
         // Other block placement and block size, with the sequence last in a mixed batch.
-        const std::vector<float> moved = run_batch(
-            other, seqs, {{3, 200, 50}, {1, 90, 1}, {0, prompt, prompt}}, shape.num_heads, &pool3);
+        const std::vector<float> moved =
+            run_batch(other, seqs, {{3, 200, 50}, {1, 90, 1}, {0, prompt, prompt}}, shape.num_heads,
+                      &pool3, masking);
         expect_bits_equal(&moved[51 * q_dim], alone.data(), prompt * q_dim, "other placement");
       }
     }

@@ -28,7 +28,7 @@ namespace {
 void expect_golden(const std::string& model_file) {
   MOON_REQUIRE_TEST_FILE(model_path, model_file);
   MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
-  auto model = load_llama_model(model_path);
+  auto model = load_model(model_path);
   ASSERT_TRUE(model.ok()) << model.error().message;
   auto tokenizer = Tokenizer::from_gguf(*(*model)->file);
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.error().message;
@@ -74,7 +74,7 @@ constexpr float kNearTie = 0.25f;
 TEST(GoldenGeneration, StoriesQ8_0FollowsLlamaCppsInt8Output) {
   MOON_REQUIRE_TEST_FILE(model_path, "models/stories260K-q8_0.gguf");
   MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K-q8_0.jsonl");
-  auto model = load_llama_model(model_path);
+  auto model = load_model(model_path);
   ASSERT_TRUE(model.ok()) << model.error().message;
   ASSERT_EQ((*model)->weights.layers[0].wq.type, DType::Q8_0);
   const int64_t n_vocab = (*model)->hparams.n_vocab;

@@ -7,7 +7,7 @@
 
 namespace moon {
 
-LlamaForward::LlamaForward(const LlamaModel& model, int64_t max_context, ThreadPool* pool,
+LlamaForward::LlamaForward(const Model& model, int64_t max_context, ThreadPool* pool,
                            int64_t max_batch)
     : n_vocab_(model.hparams.n_vocab),
       max_context_(std::max<int64_t>(max_context, 1)),
@@ -22,7 +22,7 @@ LlamaForward::LlamaForward(const LlamaModel& model, int64_t max_context, ThreadP
   auto storage = KvStorage::create(layout);
   MOON_CHECK(storage.ok(), "cannot allocate a KV cache: {}", storage.error().message);
   kv_ = std::make_unique<KvStorage>(std::move(storage).value());
-  paged_ = std::make_unique<PagedLlamaForward>(model, kv_.get(), max_batch_, pool);
+  paged_ = std::make_unique<PagedForward>(model, kv_.get(), max_batch_, pool);
   batch_.block_table_stride = layout.num_blocks;
 }
 

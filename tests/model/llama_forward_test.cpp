@@ -24,7 +24,7 @@ std::vector<int32_t> random_prompt(std::mt19937& rng, int64_t n_vocab, int64_t l
 
 // Feeds a random prompt in random-sized chunks (1 to 40 tokens) and compares the logits of
 // every position with the reference forward.
-void expect_matches_reference(const LlamaModel& model, int threads, uint32_t seed) {
+void expect_matches_reference(const Model& model, int threads, uint32_t seed) {
   std::mt19937 rng(seed);
   const int64_t n_vocab = model.hparams.n_vocab;
   ThreadPool pool(threads);
@@ -54,7 +54,7 @@ void expect_matches_reference(const LlamaModel& model, int threads, uint32_t see
 
 TEST(LlamaForward, MatchesReferenceOnStoriesF32) {
   MOON_REQUIRE_TEST_FILE(path, "models/stories260K-f32.gguf");
-  auto model = load_llama_model(path);
+  auto model = load_model(path);
   ASSERT_TRUE(model.ok()) << model.error().message;
   expect_matches_reference(**model, 1, 1);
   expect_matches_reference(**model, 2, 2);
@@ -62,20 +62,20 @@ TEST(LlamaForward, MatchesReferenceOnStoriesF32) {
 
 TEST(LlamaForward, MatchesReferenceOnStoriesQ8_0) {
   MOON_REQUIRE_TEST_FILE(path, "models/stories260K-q8_0.gguf");
-  auto model = load_llama_model(path);
+  auto model = load_model(path);
   ASSERT_TRUE(model.ok()) << model.error().message;
   expect_matches_reference(**model, 2, 3);
 }
 
 TEST(LlamaForward, MatchesReferenceOnBuiltinTiny) {
-  auto model = load_llama_model("builtin:tiny");
+  auto model = load_model("builtin:tiny");
   ASSERT_TRUE(model.ok()) << model.error().message;
   expect_matches_reference(**model, 2, 4);
 }
 
 TEST(LlamaForward, LastTokenLogitsEqualAllLogitsRow) {
   MOON_REQUIRE_TEST_FILE(path, "models/stories260K-f32.gguf");
-  auto model = load_llama_model(path);
+  auto model = load_model(path);
   ASSERT_TRUE(model.ok());
   const int64_t n_vocab = (*model)->hparams.n_vocab;
   std::mt19937 rng(5);
@@ -90,7 +90,7 @@ TEST(LlamaForward, LastTokenLogitsEqualAllLogitsRow) {
 }
 
 TEST(LlamaForward, RejectsOutOfRangeInput) {
-  auto model = load_llama_model("builtin:tiny");
+  auto model = load_model("builtin:tiny");
   ASSERT_TRUE(model.ok());
   ThreadPool pool(1);
   LlamaForward engine(**model, 8, &pool);

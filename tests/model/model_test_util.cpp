@@ -102,10 +102,10 @@ Status add_random_llama(gguf::GgufWriter& w, const RandomLlamaSpec& s) {
   return Status::success();
 }
 
-Result<std::unique_ptr<LlamaModel>> load_from_writer(const gguf::GgufWriter& w,
-                                                     const std::string& name) {
+Result<std::unique_ptr<Model>> load_from_writer(const gguf::GgufWriter& w,
+                                                const std::string& name) {
   MOON_ASSIGN_OR_RETURN(auto file, gguf::GgufFile::from_bytes(w.serialize(), name));
-  return make_llama_model(std::move(file));
+  return make_model(std::move(file));
 }
 
 Status copy_metadata(gguf::GgufWriter& w, const gguf::GgufFile& src,
@@ -207,7 +207,7 @@ std::vector<int32_t> random_prompt(uint32_t seed, int64_t n_vocab, int64_t lengt
   return ids;
 }
 
-std::vector<std::vector<float>> reference_logits(const LlamaModel& model,
+std::vector<std::vector<float>> reference_logits(const Model& model,
                                                  const std::vector<int32_t>& prompt) {
   reference::ReferenceForward ref(model);
   return ref.forward_all(prompt);
@@ -224,8 +224,8 @@ float max_abs_diff(const std::vector<std::vector<float>>& a,
   return m;
 }
 
-void expect_engine_matches_reference(const LlamaModel& model, int threads, uint32_t seed,
-                                     int trials, int64_t max_len, float tol) {
+void expect_engine_matches_reference(const Model& model, int threads, uint32_t seed, int trials,
+                                     int64_t max_len, float tol) {
   SplitMix64 rng(seed);
   const int64_t n_vocab = model.hparams.n_vocab;
   ThreadPool pool(threads);
@@ -254,10 +254,10 @@ void expect_engine_matches_reference(const LlamaModel& model, int threads, uint3
   }
 }
 
-LogitsComparison::LogitsComparison(const LlamaModel& model, float tol) : tol_(tol) {
+LogitsComparison::LogitsComparison(const Model& model, float tol) : tol_(tol) {
   const auto int8 = [](const WeightView& w) { return kernels::uses_int8_path(w.type); };
   int8_ = int8(model.weights.output);
-  for (const LlamaLayerWeights& l : model.weights.layers) {
+  for (const LayerWeights& l : model.weights.layers) {
     int8_ = int8_ || int8(l.wq) || int8(l.wk) || int8(l.wv) || int8(l.wo) || int8(l.w_gate) ||
             int8(l.w_up) || int8(l.w_down);
   }

@@ -12,7 +12,7 @@
 
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
-#include "model/llama_model.h"
+#include "model/model.h"
 #include "tensor/dtype.h"
 #include "util/result.h"
 
@@ -66,8 +66,7 @@ struct RandomLlamaSpec {
 Status add_random_llama(gguf::GgufWriter& w, const RandomLlamaSpec& spec);
 
 // Serializes `w` and loads it as a model (from memory, as tests of built files do).
-Result<std::unique_ptr<LlamaModel>> load_from_writer(const gguf::GgufWriter& w,
-                                                     const std::string& name);
+Result<std::unique_ptr<Model>> load_from_writer(const gguf::GgufWriter& w, const std::string& name);
 
 // Copies `src`'s metadata through the writer's typed adders, in order, skipping keys for
 // which `keep` returns false. Fails on value types the writer cannot write.
@@ -102,7 +101,7 @@ class LogitsComparison {
  public:
   static constexpr float kInt8FlipBound = 0.5f;
 
-  LogitsComparison(const LlamaModel& model, float tol);
+  LogitsComparison(const Model& model, float tol);
   ~LogitsComparison();
 
   // One position: got [n_vocab] against want; `where` names it in failures.
@@ -118,11 +117,11 @@ class LogitsComparison {
 // Feeds random prompts (lengths 1..max_len) to the engine in random chunks (1..17 tokens,
 // internal batch of 8) and compares every position's logits with the reference's
 // (LogitsComparison with `tol`).
-void expect_engine_matches_reference(const LlamaModel& model, int threads, uint32_t seed,
-                                     int trials = 2, int64_t max_len = 40, float tol = 1e-4f);
+void expect_engine_matches_reference(const Model& model, int threads, uint32_t seed, int trials = 2,
+                                     int64_t max_len = 40, float tol = 1e-4f);
 
 // Reference logits of every position of `prompt`.
-std::vector<std::vector<float>> reference_logits(const LlamaModel& model,
+std::vector<std::vector<float>> reference_logits(const Model& model,
                                                  const std::vector<int32_t>& prompt);
 
 // Largest |a - b| over all positions and logits.

@@ -10,7 +10,7 @@
 
 #include "common/test_data.h"
 #include "model/llama_forward.h"
-#include "model/llama_model.h"
+#include "model/model.h"
 #include "model/model_test_util.h"
 #include "tensor/convert.h"
 #include "tokenizer/tokenizer.h"
@@ -24,8 +24,7 @@ using test::RandomLlamaSpec;
 constexpr const char* kSpmSpace = "\xE2\x96\x81";  // SentencePiece's word-start mark
 constexpr const char* kSpmVocabFile = "models/vocab/ggml-vocab-llama-spm.gguf";
 
-std::unique_ptr<LlamaModel> build(const RandomLlamaSpec& spec,
-                                  const test::SmallVocab* vocab = nullptr) {
+std::unique_ptr<Model> build(const RandomLlamaSpec& spec, const test::SmallVocab* vocab = nullptr) {
   gguf::GgufWriter w;
   const Status s = test::add_random_llama(w, spec);
   EXPECT_TRUE(s.ok()) << s.error().message;
@@ -43,13 +42,13 @@ Error build_error(const RandomLlamaSpec& spec) {
   return model.ok() ? Error{} : model.error();
 }
 
-void expect_matches_reference(const LlamaModel& model, uint32_t seed) {
+void expect_matches_reference(const Model& model, uint32_t seed) {
   test::expect_engine_matches_reference(model, 1, seed);
   test::expect_engine_matches_reference(model, 2, seed + 1);
 }
 
 // How far two models' reference logits are apart on the same prompt.
-float logits_distance(const LlamaModel& a, const LlamaModel& b) {
+float logits_distance(const Model& a, const Model& b) {
   const auto prompt = test::random_prompt(99, a.hparams.n_vocab, 24);
   return test::max_abs_diff(test::reference_logits(a, prompt), test::reference_logits(b, prompt));
 }
@@ -74,7 +73,7 @@ std::optional<TestVocab> small_vocab(const std::string& path, int64_t n,
 
 // The tokenizer the model carries round-trips text, and what it produces runs through the
 // engine as it does through the reference.
-void expect_tokenizer_works(const LlamaModel& model) {
+void expect_tokenizer_works(const Model& model) {
   auto tok = Tokenizer::from_gguf(*model.file);
   ASSERT_TRUE(tok.ok()) << tok.error().message;
   EXPECT_EQ((*tok)->vocab_size(), model.hparams.n_vocab);
@@ -152,7 +151,7 @@ TEST_P(StoriesDtype, EngineMatchesReference) {
   // Block types convert all but the five 172-wide ffn_down.
   EXPECT_EQ(converted, dtype_traits(type).block_size > 1 ? 32 : 37);
 
-  auto model = make_llama_model(std::move(file).value());
+  auto model = make_model(std::move(file).value());
   ASSERT_TRUE(model.ok()) << model.error().message;
   EXPECT_EQ((*model)->weights.layers[0].wq.type, type);
   expect_matches_reference(**model, 10 + static_cast<uint32_t>(type));
@@ -172,7 +171,7 @@ TEST_P(StoriesDtype, EngineMatchesReferenceAtMisalignedAddresses) {
     ASSERT_TRUE(bytes.ok()) << bytes.error().message;
     auto file = gguf::GgufFile::from_bytes(std::move(bytes).value(), "stories260K-misaligned");
     ASSERT_TRUE(file.ok()) << file.error().message;
-    auto model = make_llama_model(std::move(file).value());
+    auto model = make_model(std::move(file).value());
     ASSERT_TRUE(model.ok()) << model.error().message;
     for (const WeightView* w : {&(*model)->weights.layers[0].wq, &(*model)->weights.output,
                                 &(*model)->weights.layers[4].w_down}) {
@@ -207,9 +206,9 @@ TEST(ModelFamilies, Llama2StyleMultiHeadDefaultRopeBase) {
   spec.seed = 2;
   auto model = build(spec, &vocab->small);
   ASSERT_TRUE(model);
-  const LlamaHparams& hp = model->hparams;
-  EXPECT_EQ(hp.rope_freq_base, 10000.0f);
-  EXPECT_EQ(hp.rope_freq_scale, 1.0f);
+  const ModelHparams& hp = model->hparams;
+  EXPECT_EQ(hp.layers[0].rope_freq_base, 10000.0f);
+  EXPECT_EQ(hp.layers[0].rope_freq_scale, 1.0f);
   EXPECT_EQ(hp.n_gqa(), 1);
   EXPECT_EQ(hp.n_vocab, 321);
   EXPECT_FALSE(model->weights.output_tied);
@@ -273,7 +272,7 @@ TEST(ModelFamilies, Llama3StyleRopeFreqsAndHighBase) {
   spec.n_vocab = vocab->small.size();
   auto model = build(spec, &vocab->small);
   ASSERT_TRUE(model);
-  EXPECT_EQ(model->hparams.rope_freq_base, 500000.0f);
+  EXPECT_EQ(model->hparams.layers[0].rope_freq_base, 500000.0f);
   EXPECT_EQ(model->hparams.n_gqa(), 4);
   EXPECT_EQ(model->weights.rope_freqs, spec.rope_freqs);
   expect_matches_reference(*model, 120);
@@ -327,7 +326,7 @@ TEST(ModelFamilies, MistralStyleGqaWithExplicitHeadSizes) {
   ASSERT_TRUE(model);
   EXPECT_EQ(model->hparams.head_dim, 8);
   EXPECT_EQ(model->hparams.n_gqa(), 4);
-  EXPECT_EQ(model->hparams.rope_freq_base, 1000000.0f);
+  EXPECT_EQ(model->hparams.layers[0].rope_freq_base, 1000000.0f);
   expect_matches_reference(*model, 130);
   expect_tokenizer_works(*model);
 }
@@ -359,7 +358,7 @@ TEST(ModelFamilies, LinearRopeScaling) {
   spec.seed = 7;
   auto model = build(spec);
   ASSERT_TRUE(model);
-  EXPECT_EQ(model->hparams.rope_freq_scale, 0.25f);
+  EXPECT_EQ(model->hparams.layers[0].rope_freq_scale, 0.25f);
   expect_matches_reference(*model, 150);
 
   RandomLlamaSpec unscaled = spec;

@@ -16,7 +16,7 @@ namespace {
 TEST(ReferenceForward, MatchesGoldenLogitsAtEveryPosition) {
   MOON_REQUIRE_TEST_FILE(model_path, "models/stories260K-f32.gguf");
   MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-logits-stories260K.json");
-  auto model = load_llama_model(model_path);
+  auto model = load_model(model_path);
   ASSERT_TRUE(model.ok()) << model.error().message;
   std::ifstream in(golden_path);
   const nlohmann::json golden = nlohmann::json::parse(in);

@@ -86,12 +86,23 @@ void rope(float* x, int64_t num_tokens, int64_t num_heads, int64_t head_dim,
         if (params.freq_factors != nullptr) theta /= params.freq_factors[i];
         const float c = static_cast<float>(std::cos(theta));
         const float s = static_cast<float>(std::sin(theta));
+        if (params.neox) {  // the first halves of the tables serve as plain cos and sin
+          cos_dup[i] = c;
+          sin_signed[i] = s;
+          continue;
+        }
         cos_dup[2 * i] = c;
         cos_dup[2 * i + 1] = c;
         sin_signed[2 * i] = -s;
         sin_signed[2 * i + 1] = s;
       }
-      ops->rope_token(x + t * token_size, num_heads, head_dim, params.rot_dim, cos_dup, sin_signed);
+      if (params.neox) {
+        ops->rope_neox_token(x + t * token_size, num_heads, head_dim, params.rot_dim, cos_dup,
+                             sin_signed);
+      } else {
+        ops->rope_token(x + t * token_size, num_heads, head_dim, params.rot_dim, cos_dup,
+                        sin_signed);
+      }
     }
   });
 }
@@ -109,6 +120,14 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n, ThreadP
   run(pool, n, kMinElementsPerChunk, [&](int64_t i0, int64_t i1) {
     if (ops == nullptr) return ref::silu_mul_ref(gate + i0, up + i0, out + i0, i1 - i0);
     ops->silu_mul(gate + i0, up + i0, out + i0, i1 - i0);
+  });
+}
+
+void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n, ThreadPool* pool) {
+  const OpsImpl* ops = vector_ops();
+  run(pool, n, kMinElementsPerChunk, [&](int64_t i0, int64_t i1) {
+    if (ops == nullptr) return ref::gelu_tanh_mul_ref(gate + i0, up + i0, out + i0, i1 - i0);
+    ops->gelu_tanh_mul(gate + i0, up + i0, out + i0, i1 - i0);
   });
 }
 

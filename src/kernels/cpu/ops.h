@@ -30,6 +30,10 @@ void softmax(float* x, int64_t rows, int64_t cols, ThreadPool* pool = nullptr);
 void silu_mul(const float* gate, const float* up, float* out, int64_t n,
               ThreadPool* pool = nullptr);
 
+// out[i] = gelu(gate[i]) * up[i] with the tanh approximation of GELU (Gemma's FFN). All [n];
+// out may alias either input.
+void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n,
+                   ThreadPool* pool = nullptr);
 // out[i] = a[i] + b[i] (the residual add). All [n]; out may alias either input.
 void add(const float* a, const float* b, float* out, int64_t n, ThreadPool* pool = nullptr);
 

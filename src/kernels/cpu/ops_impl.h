@@ -16,8 +16,12 @@ struct OpsImpl {
   // both [rot_dim]. x: [num_heads, head_dim].
   void (*rope_token)(float* x, int64_t num_heads, int64_t head_dim, int64_t rot_dim,
                      const float* cos_dup, const float* sin_signed);
+  // NEOX pairs (i, i + rot_dim/2): cos and sin are [rot_dim / 2].
+  void (*rope_neox_token)(float* x, int64_t num_heads, int64_t head_dim, int64_t rot_dim,
+                          const float* cos, const float* sin);
   void (*softmax_row)(float* x, int64_t cols);
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
+  void (*gelu_tanh_mul)(const float* gate, const float* up, float* out, int64_t n);
   void (*add)(const float* a, const float* b, float* out, int64_t n);
   // F32, F16, BF16, Q8_0, Q4_0 (n a multiple of 32 for the block types).
   void (*dequantize_row)(DType type, const uint8_t* src, float* out, int64_t n);

@@ -10,6 +10,7 @@
 
 #include "kernels/cpu/ops_impl.h"
 #include "kernels/cpu/simd.h"
+#include "kernels/ref/ref_kernels.h"  // the GELU constants
 #include "tensor/convert.h"
 
 namespace moon::kernels::detail {
@@ -63,6 +64,26 @@ MOON_SIMD_TARGET void rope_token(float* x, int64_t num_heads, int64_t head_dim, 
 }
 
 template <class S>
+MOON_SIMD_TARGET void rope_neox_token(float* x, int64_t num_heads, int64_t head_dim,
+                                      int64_t rot_dim, const float* cos, const float* sin) {
+  using Vec = typename S::Vec;
+  constexpr int64_t kLanes = S::kLanes;
+  const int64_t half = rot_dim / 2;
+  for (int64_t h = 0; h < num_heads; ++h) {
+    float* lo = x + h * head_dim;  // [half], paired element-wise with hi
+    float* hi = lo + half;
+    for (int64_t i = 0; i < half; i += kLanes) {
+      const typename S::Tail m = S::tail(std::min(kLanes, half - i));
+      const Vec a = S::load(lo + i, m), b = S::load(hi + i, m);
+      const Vec c = S::load(cos + i, m), s = S::load(sin + i, m);
+      // Multiply then add, no FMA: the reference's two roundings, so the bits match.
+      S::store(lo + i, m, S::sub(S::mul(a, c), S::mul(b, s)));
+      S::store(hi + i, m, S::add(S::mul(a, s), S::mul(b, c)));
+    }
+  }
+}
+
+template <class S>
 MOON_SIMD_TARGET void softmax_row(float* x, int64_t cols) {
   using Vec = typename S::Vec;
   constexpr int64_t kLanes = S::kLanes;
@@ -98,6 +119,24 @@ MOON_SIMD_TARGET void silu_mul(const float* gate, const float* up, float* out, i
     const Vec e = exp<S>(S::sub(S::zero(), g));
     const Vec silu = S::div(g, S::add(one, e));
     S::store(out + i, m, S::mul(silu, S::load(up + i, m)));
+  }
+}
+
+// 0.5 g (1 + tanh(u)) is g * sigmoid(2u), which needs only the vector exp silu uses.
+template <class S>
+MOON_SIMD_TARGET void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) {
+  using Vec = typename S::Vec;
+  constexpr int64_t kLanes = S::kLanes;
+  const Vec one = S::set1(1.0f);
+  const Vec cubic = S::set1(ref::kGeluCubic);
+  const Vec minus_two_sqrt_2_over_pi = S::set1(-2.0f * ref::kGeluSqrt2OverPi);
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const typename S::Tail m = S::tail(std::min(kLanes, n - i));
+    const Vec g = S::load(gate + i, m);
+    const Vec inner = S::fmadd(S::mul(cubic, g), S::mul(g, g), g);  // g + 0.044715 g^3
+    const Vec e = exp<S>(S::mul(minus_two_sqrt_2_over_pi, inner));
+    const Vec gelu = S::div(g, S::add(one, e));
+    S::store(out + i, m, S::mul(gelu, S::load(up + i, m)));
   }
 }
 
@@ -151,8 +190,9 @@ void dequantize_row(DType type, const uint8_t* src, float* out, int64_t n) {
 // The table ops.cpp dispatches to for level S.
 template <class S>
 const OpsImpl& simd_ops() {
-  static const OpsImpl impl{&rmsnorm_row<S>, &rope_token<S>, &softmax_row<S>,
-                            &silu_mul<S>,    &add<S>,        &dequantize_row<S>};
+  static const OpsImpl impl{&rmsnorm_row<S>, &rope_token<S>,    &rope_neox_token<S>,
+                            &softmax_row<S>, &silu_mul<S>,      &gelu_tanh_mul<S>,
+                            &add<S>,         &dequantize_row<S>};
   return impl;
 }
 

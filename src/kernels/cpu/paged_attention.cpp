@@ -44,6 +44,7 @@ struct WorkItem {
 void check_batch(const PagedAttentionBatch& b) {
   static constexpr const char* kName = "paged_attention";
   check_layout(kName, b.layout);
+  MOON_CHECK(b.window >= 0 && b.softcap >= 0.0f, "{}: negative window or soft cap", kName);
   MOON_CHECK(b.num_heads > 0 && b.num_heads % b.layout.num_kv_heads == 0,
              "{}: num_heads {} is not a positive multiple of num_kv_heads", kName, b.num_heads);
   for (int64_t s = 0; s < b.num_seqs; ++s) {
@@ -96,6 +97,7 @@ void run_item(const PagedAttentionBatch& b, const PagedAttentionImpl& impl, cons
   task.head_dim = hd;
   task.block_size = layout.block_size;
   task.scale = b.scale;
+  task.softcap = b.softcap;
   task.k_cache = static_cast<const uint8_t*>(b.k_cache);
   task.v_cache = static_cast<const uint8_t*>(b.v_cache);
   task.block_table = b.block_tables + item.seq * b.block_table_stride;
@@ -108,7 +110,9 @@ void run_item(const PagedAttentionBatch& b, const PagedAttentionImpl& impl, cons
       const int64_t offset = (row0 + t) * q_dim + (item.kv_head * group + h) * hd;
       task.q[task.num_queries] = b.q + offset;
       task.out[task.num_queries] = b.out + offset;
-      task.num_keys[task.num_queries] = ctx - queries + t + 1;
+      const int64_t keys = ctx - queries + t + 1;
+      task.num_keys[task.num_queries] = keys;
+      task.first_key[task.num_queries] = b.window > 0 ? std::max<int64_t>(0, keys - b.window) : 0;
       ++task.num_queries;
     }
   }

@@ -29,13 +29,16 @@ void kv_write(const KvLayout& layout, void* k_layer, void* v_layer, const float*
 // One layer's attention for a batch of sequences. The new tokens' K and V must already be
 // in the cache (kv_write). Sequence s owns query rows query_start[s] .. query_start[s+1]-1;
 // with n_s = that count, its row i sits at position context_len[s] - n_s + i and attends
-// to cached positions 0 ..= that position. Query head h reads KV head
+// to cached positions 0 ..= that position (with a sliding window W, only the last W of
+// them: position - W < key <= position). Query head h reads KV head
 // h / (num_heads / layout.num_kv_heads).
 struct PagedAttentionBatch {
   const float* q = nullptr;  // [num_tokens, num_heads * head_dim], rows indexed by query_start
   float* out = nullptr;      // [num_tokens, num_heads * head_dim]; must not alias q
   int64_t num_heads = 0;     // query heads, a multiple of layout.num_kv_heads
   float scale = 0.0f;        // applied to q.k, usually 1 / sqrt(head_dim)
+  float softcap = 0.0f;      // 0: none; else scores become softcap * tanh(scores / softcap)
+  int64_t window = 0;        // 0: every earlier position; else the sliding window W
 
   int64_t num_seqs = 0;
   const int64_t* query_start = nullptr;  // [num_seqs + 1], non-decreasing

@@ -2,6 +2,8 @@
 // body computes and the helpers every level uses. Not part of the kernel's interface.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -26,6 +28,7 @@ struct AttendTask {
   int64_t head_dim = 0;
   int64_t block_size = 0;
   float scale = 0.0f;
+  float softcap = 0.0f;
   const uint8_t* k_cache = nullptr;  // the layer's K bytes
   const uint8_t* v_cache = nullptr;
   const BlockId* block_table = nullptr;  // the sequence's row
@@ -34,10 +37,25 @@ struct AttendTask {
   size_t row_bytes = 0;                  // one position of one head
 
   int64_t num_queries = 0;
-  const float* q[kMaxItemQueries];    // each [head_dim]
-  float* out[kMaxItemQueries];        // each [head_dim]
-  int64_t num_keys[kMaxItemQueries];  // position + 1: keys 0 .. num_keys - 1 are visible
+  const float* q[kMaxItemQueries];     // each [head_dim]
+  float* out[kMaxItemQueries];         // each [head_dim]
+  int64_t num_keys[kMaxItemQueries];   // position + 1: keys before it are visible...
+  int64_t first_key[kMaxItemQueries];  // ...from this one on (0 without a sliding window)
 };
+
+// The tile that holds query j's first visible key is its first: it starts its running max.
+inline bool is_first_tile(const AttendTask& task, int64_t j, int64_t start) {
+  return start <= task.first_key[j];
+}
+
+// Query j's scaled scores over keys start .. start + n - 1, soft-capped, and -inf before its
+// window (so that they weigh nothing). Plain code, shared by every level.
+inline void cap_and_mask(const AttendTask& task, int64_t j, int64_t start, float* s, int64_t n) {
+  if (task.softcap > 0.0f) {
+    for (int64_t t = 0; t < n; ++t) s[t] = task.softcap * std::tanh(s[t] / task.softcap);
+  }
+  for (int64_t t = 0; t < std::min(n, task.first_key[j] - start); ++t) s[t] = -INFINITY;
+}
 
 // The K and V rows of positions first .. first + count - 1 of the task's sequence and head.
 inline void gather_rows(const AttendTask& task, int64_t first, int64_t count,

@@ -33,21 +33,22 @@ void attend_typed(const AttendTask& task) {
   for (int64_t j = 0; j < nq; ++j) std::fill(task.out[j], task.out[j] + hd, 0.0f);
 
   const int64_t total = task.num_keys[nq - 1];
-  for (int64_t start = 0; start < total; start += kKeyTile) {
+  for (int64_t start = task.first_key[0] / kKeyTile * kKeyTile; start < total; start += kKeyTile) {
     const int64_t len = std::min(kKeyTile, total - start);
     gather_rows(task, start, len, k_rows, v_rows);
     for (int64_t j = 0; j < nq; ++j) {
       const int64_t n = std::min(len, task.num_keys[j] - start);
-      if (n <= 0) continue;
+      if (n <= 0 || task.first_key[j] >= start + len) continue;
       const float* q = task.q[j];
-      float tile_max = -INFINITY;
       for (int64_t t = 0; t < n; ++t) {
         float dot = 0.0f;
         for (int64_t d = 0; d < hd; ++d) dot += q[d] * load_element<T>(k_rows[t], d);
         p[t] = dot * task.scale;
-        tile_max = std::max(tile_max, p[t]);
       }
-      const bool first_tile = start == 0;
+      cap_and_mask(task, j, start, p, n);
+      float tile_max = -INFINITY;
+      for (int64_t t = 0; t < n; ++t) tile_max = std::max(tile_max, p[t]);
+      const bool first_tile = is_first_tile(task, j, start);
       const float m_new = first_tile ? tile_max : std::max(m[j], tile_max);
       float tile_sum = 0.0f;
       for (int64_t t = 0; t < n; ++t) {

@@ -96,19 +96,29 @@ MOON_SIMD_TARGET void scale_row(float* x, int64_t n, float factor) {
   }
 }
 
-// Turns one query's n raw dot products s into softmax weights against the running max m,
-// folding the tile into the running sum l and rescaling out (the weighted V so far).
+// Turns query j's n raw dot products s over the tile at `start` into softmax weights
+// against the running max m, folding the tile into the running sum l and rescaling out (the
+// weighted V so far).
 template <class S>
-MOON_SIMD_TARGET void softmax_tile(float* s, int64_t n, float scale, bool first_tile, float& m,
-                                   float& l, float* out, int64_t hd) {
+MOON_SIMD_TARGET void softmax_tile(const AttendTask& task, int64_t j, int64_t start, float* s,
+                                   int64_t n, float& m, float& l, float* out, int64_t hd) {
   using Vec = typename S::Vec;
-  const Vec vscale = S::set1(scale);
+  const bool first_tile = is_first_tile(task, j, start);
+  const bool plain = task.softcap == 0.0f && task.first_key[j] <= start;
+  const Vec vscale = S::set1(task.scale);
   Vec vmax = S::set1(-INFINITY);
   for (int64_t c = 0; c < n; c += S::kLanes) {
     const typename S::Tail mask = S::tail(std::min<int64_t>(S::kLanes, n - c));
     const Vec x = S::mul(S::load(s + c, mask), vscale);
     S::store(s + c, mask, x);
-    vmax = S::mask_max(vmax, mask, x);
+    if (plain) vmax = S::mask_max(vmax, mask, x);
+  }
+  if (!plain) {
+    cap_and_mask(task, j, start, s, n);
+    for (int64_t c = 0; c < n; c += S::kLanes) {
+      const typename S::Tail mask = S::tail(std::min<int64_t>(S::kLanes, n - c));
+      vmax = S::mask_max(vmax, mask, S::load(s + c, mask));
+    }
   }
   const float tile_max = S::reduce_max(vmax);
   const float m_new = first_tile ? tile_max : std::max(m, tile_max);
@@ -152,31 +162,38 @@ MOON_SIMD_TARGET void attend_typed(const AttendTask& task) {
   }
 
   const int64_t total = task.num_keys[nq - 1];
-  for (int64_t start = 0; start < total && start < kPrefetchTiles * kKeyTile; start += kKeyTile) {
+  // Tiles stay at multiples of kKeyTile whatever the window, so that a query's reduction
+  // never depends on which other queries share its task.
+  const int64_t begin = task.first_key[0] / kKeyTile * kKeyTile;
+  for (int64_t start = begin; start < total && start < begin + kPrefetchTiles * kKeyTile;
+       start += kKeyTile) {
     prefetch_tile(task, start, std::min(kKeyTile, total - start));
   }
-  for (int64_t start = 0; start < total; start += kKeyTile) {
+  for (int64_t start = begin; start < total; start += kKeyTile) {
     const int64_t len = std::min(kKeyTile, total - start);
     gather_rows(task, start, len, k_rows, v_rows);
     const int64_t ahead = start + kPrefetchTiles * kKeyTile;
     const int64_t ahead_len = std::clamp(total - ahead, int64_t{0}, kKeyTile);
     gather_rows(task, ahead, ahead_len, k_ahead, v_ahead);
-    int64_t first = 0;  // queries before it see no key of this tile
+    // Queries [first, last) see keys of this tile: those before have passed their last key,
+    // those after have windows that start later.
+    int64_t first = 0, last = nq;
     while (task.num_keys[first] <= start) ++first;
-    for (int64_t j = first; j < nq; ++j) n[j] = std::min(len, task.num_keys[j] - start);
+    while (last > first && task.first_key[last - 1] >= start + len) --last;
+    for (int64_t j = first; j < last; ++j) n[j] = std::min(len, task.num_keys[j] - start);
 
     // Key-major, so each K row is read once for every query that sees it.
     int64_t active = first;
     for (int64_t t = 0; t < len; ++t) {
-      while (n[active] <= t) ++active;
+      while (active < last && n[active] <= t) ++active;
       if (t < ahead_len) {  // spread over the tile so that the requests trickle out
         prefetch_row(k_ahead[t], task.row_bytes);
         prefetch_row(v_ahead[t], task.row_bytes);
       }
-      for (int64_t j = active; j < nq; j += kBlock) {
+      for (int64_t j = active; j < last; j += kBlock) {
         const uint8_t* k = k_rows[t];
         float* s = &scores[j][t];
-        switch (std::min(kBlock, nq - j)) {
+        switch (std::min(kBlock, last - j)) {
           case 1:
             dot_block<S, T, 1>(k, task.q + j, hd, tail, s);
             break;
@@ -192,12 +209,12 @@ MOON_SIMD_TARGET void attend_typed(const AttendTask& task) {
         }
       }
     }
-    for (int64_t j = first; j < nq; ++j) {
-      softmax_tile<S>(scores[j], n[j], task.scale, start == 0, m[j], l[j], task.out[j], hd);
+    for (int64_t j = first; j < last; ++j) {
+      softmax_tile<S>(task, j, start, scores[j], n[j], m[j], l[j], task.out[j], hd);
     }
-    for (int64_t j = first; j < nq; j += kBlock) {
+    for (int64_t j = first; j < last; j += kBlock) {
       float* const* out = task.out + j;
-      switch (std::min(kBlock, nq - j)) {
+      switch (std::min(kBlock, last - j)) {
         case 1:
           accumulate_block<S, T, 1>(v_rows, p + j, out, n + j, hd, tail);
           break;

@@ -28,10 +28,12 @@ void rope_ref(float* x, int64_t num_tokens, int64_t num_heads, int64_t head_dim,
         if (params.freq_factors != nullptr) theta /= params.freq_factors[i];
         const float c = static_cast<float>(std::cos(theta));
         const float s = static_cast<float>(std::sin(theta));
-        const float x0 = head[2 * i];
-        const float x1 = head[2 * i + 1];
-        head[2 * i] = x0 * c - x1 * s;
-        head[2 * i + 1] = x0 * s + x1 * c;
+        const int64_t i0 = params.neox ? i : 2 * i;
+        const int64_t i1 = params.neox ? i + params.rot_dim / 2 : 2 * i + 1;
+        const float x0 = head[i0];
+        const float x1 = head[i1];
+        head[i0] = x0 * c - x1 * s;
+        head[i1] = x0 * s + x1 * c;
       }
     }
   }
@@ -55,6 +57,14 @@ void silu_mul_ref(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void gelu_tanh_mul_ref(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    const float u = kGeluSqrt2OverPi * (g + kGeluCubic * g * g * g);
+    out[i] = 0.5f * g * (1.0f + std::tanh(u)) * up[i];
   }
 }
 

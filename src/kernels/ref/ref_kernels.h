@@ -34,6 +34,13 @@ void softmax_ref(float* x, int64_t rows, int64_t cols);
 // out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). All [n]; out may alias either.
 void silu_mul_ref(const float* gate, const float* up, float* out, int64_t n);
 
+// The tanh approximation of GELU that Gemma uses, and its constants.
+inline constexpr float kGeluSqrt2OverPi = 0.7978845608028654f;
+inline constexpr float kGeluCubic = 0.044715f;
+// out[i] = gelu(gate[i]) * up[i], gelu(g) = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))).
+// All [n]; out may alias either.
+void gelu_tanh_mul_ref(const float* gate, const float* up, float* out, int64_t n);
+
 // out[i] = a[i] + b[i]. All [n]; out may alias either.
 void add_ref(const float* a, const float* b, float* out, int64_t n);
 

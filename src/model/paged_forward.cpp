@@ -1,4 +1,4 @@
-#include "model/paged_llama_forward.h"
+#include "model/paged_forward.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,18 +7,34 @@
 #include "kernels/cpu/paged_attention.h"
 
 namespace moon {
+namespace {
 
-PagedLlamaForward::PagedLlamaForward(const LlamaModel& model, KvStorage* kv, int64_t max_num_tokens,
-                                     ThreadPool* pool)
+// x[r] += bias for each of the n rows, when the family has the bias.
+void add_bias(float* x, int64_t n, const std::vector<float>& bias) {
+  const auto width = static_cast<int64_t>(bias.size());
+  for (int64_t r = 0; r < n && width > 0; ++r) {
+    kernels::add(x + r * width, bias.data(), x + r * width, width);
+  }
+}
+
+}  // namespace
+
+PagedForward::PagedForward(const Model& model, KvStorage* kv, int64_t max_num_tokens,
+                           ThreadPool* pool)
     : model_(model),
       hp_(model.hparams),
       kv_(kv),
       pool_(pool),
       max_num_tokens_(std::max<int64_t>(max_num_tokens, 1)) {
-  rope_.rot_dim = hp_.n_rot;
-  rope_.freq_base = hp_.rope_freq_base;
-  rope_.linear_scale = 1.0f / hp_.rope_freq_scale;
-  rope_.freq_factors = model.weights.rope_freqs.empty() ? nullptr : model.weights.rope_freqs.data();
+  for (const LayerAttention& layer : hp_.layers) {
+    kernels::RopeParams& rope = rope_.emplace_back();
+    rope.rot_dim = hp_.n_rot;
+    rope.neox = hp_.rope_neox;
+    rope.freq_base = layer.rope_freq_base;
+    rope.linear_scale = 1.0f / layer.rope_freq_scale;
+    rope.freq_factors =
+        model.weights.rope_freqs.empty() ? nullptr : model.weights.rope_freqs.data();
+  }
   const auto n = static_cast<size_t>(max_num_tokens_);
   x_.resize(n * hp_.n_embd);
   xb_.resize(n * hp_.n_embd);
@@ -31,7 +47,7 @@ PagedLlamaForward::PagedLlamaForward(const LlamaModel& model, KvStorage* kv, int
   tmp_.resize(n * hp_.n_embd);
 }
 
-Status PagedLlamaForward::validate(const ForwardBatch& b) const {
+Status PagedForward::validate(const ForwardBatch& b) const {
   const int64_t n = b.num_tokens();
   if (n == 0) return make_error("forward called with no tokens");
   if (n > max_num_tokens_) {
@@ -59,8 +75,8 @@ Status PagedLlamaForward::validate(const ForwardBatch& b) const {
   return Status::success();
 }
 
-void PagedLlamaForward::project(const float* x, int64_t n,
-                                std::initializer_list<Projection> projections) {
+void PagedForward::project(const float* x, int64_t n,
+                           std::initializer_list<Projection> projections) {
   // One quantization serves them all when they take the same activation blocks (mixed files
   // such as Q4_K_M's Q6_K attn_v still share Q8_K blocks).
   const kernels::ActivationBlocks format = kernels::activation_blocks(projections.begin()->w->type);
@@ -76,17 +92,21 @@ void PagedLlamaForward::project(const float* x, int64_t n,
   for (const Projection& p : projections) kernels::matmul(xq_, *p.w, p.y, pool_);
 }
 
-Status PagedLlamaForward::forward(const ForwardBatch& b, float* logits) {
+Status PagedForward::forward(const ForwardBatch& b, float* logits) {
   MOON_TRY(validate(b));
   const int64_t n = b.num_tokens(), dim = hp_.n_embd;
-  const LlamaWeights& w = model_.weights;
+  const ModelWeights& w = model_.weights;
   for (int64_t i = 0; i < n; ++i) kernels::get_row(w.token_embd, b.tokens[i], &x_[i * dim]);
+  if (hp_.embd_scale != 1.0f) {
+    for (int64_t i = 0; i < n * dim; ++i) x_[i] *= hp_.embd_scale;
+  }
 
   kernels::PagedAttentionBatch att;
   att.q = q_.data();
   att.out = att_.data();
   att.num_heads = hp_.n_head;
-  att.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+  att.scale = hp_.attn_scale;
+  att.softcap = hp_.attn_softcap;
   att.num_seqs = b.num_seqs();
   att.query_start = b.query_start.data();
   att.context_len = b.context_len.data();
@@ -95,23 +115,45 @@ Status PagedLlamaForward::forward(const ForwardBatch& b, float* logits) {
   att.layout = kv_->layout();
 
   for (int64_t l = 0; l < hp_.n_layer; ++l) {
-    const LlamaLayerWeights& lw = w.layers[l];
+    const LayerWeights& lw = w.layers[l];
     kernels::rmsnorm(x_.data(), lw.attn_norm.data(), xb_.data(), n, dim, hp_.rms_eps, pool_);
     project(xb_.data(), n, {{&lw.wq, q_.data()}, {&lw.wk, k_.data()}, {&lw.wv, v_.data()}});
-    kernels::rope(q_.data(), n, hp_.n_head, hp_.head_dim, b.positions.data(), rope_, pool_);
-    kernels::rope(k_.data(), n, hp_.n_head_kv, hp_.head_dim, b.positions.data(), rope_, pool_);
+    add_bias(q_.data(), n, lw.bq);
+    add_bias(k_.data(), n, lw.bk);
+    add_bias(v_.data(), n, lw.bv);
+    if (!lw.q_norm.empty()) {  // per head: rows of head_dim
+      kernels::rmsnorm(q_.data(), lw.q_norm.data(), q_.data(), n * hp_.n_head, hp_.head_dim,
+                       hp_.rms_eps, pool_);
+      kernels::rmsnorm(k_.data(), lw.k_norm.data(), k_.data(), n * hp_.n_head_kv, hp_.head_dim,
+                       hp_.rms_eps, pool_);
+    }
+    kernels::rope(q_.data(), n, hp_.n_head, hp_.head_dim, b.positions.data(), rope_[l], pool_);
+    kernels::rope(k_.data(), n, hp_.n_head_kv, hp_.head_dim, b.positions.data(), rope_[l], pool_);
     kernels::kv_write(kv_->layout(), kv_->k(l), kv_->v(l), k_.data(), v_.data(),
                       b.slot_mapping.data(), n);
     att.k_cache = kv_->k(l);
     att.v_cache = kv_->v(l);
+    att.window = hp_.layers[l].window;
     kernels::paged_attention(att, pool_);
     kernels::matmul(att_.data(), n, lw.wo, tmp_.data(), pool_);
+    if (hp_.post_norms) {
+      kernels::rmsnorm(tmp_.data(), lw.post_attention_norm.data(), tmp_.data(), n, dim, hp_.rms_eps,
+                       pool_);
+    }
     kernels::add(x_.data(), tmp_.data(), x_.data(), n * dim, pool_);
 
     kernels::rmsnorm(x_.data(), lw.ffn_norm.data(), xb_.data(), n, dim, hp_.rms_eps, pool_);
     project(xb_.data(), n, {{&lw.w_gate, gate_.data()}, {&lw.w_up, up_.data()}});
-    kernels::silu_mul(gate_.data(), up_.data(), gate_.data(), n * hp_.n_ff, pool_);
+    if (hp_.ffn_act == FfnActivation::kGeluTanh) {
+      kernels::gelu_tanh_mul(gate_.data(), up_.data(), gate_.data(), n * hp_.n_ff, pool_);
+    } else {
+      kernels::silu_mul(gate_.data(), up_.data(), gate_.data(), n * hp_.n_ff, pool_);
+    }
     kernels::matmul(gate_.data(), n, lw.w_down, tmp_.data(), pool_);
+    if (hp_.post_norms) {
+      kernels::rmsnorm(tmp_.data(), lw.post_ffw_norm.data(), tmp_.data(), n, dim, hp_.rms_eps,
+                       pool_);
+    }
     kernels::add(x_.data(), tmp_.data(), x_.data(), n * dim, pool_);
   }
   // Only the rows whose logits are wanted go through the (large) output projection.
@@ -122,6 +164,9 @@ Status PagedLlamaForward::forward(const ForwardBatch& b, float* logits) {
   }
   kernels::rmsnorm(tmp_.data(), w.output_norm.data(), xb_.data(), rows, dim, hp_.rms_eps, pool_);
   kernels::matmul(xb_.data(), rows, w.output, logits, pool_);
+  if (const float cap = hp_.final_softcap; cap > 0.0f) {
+    for (int64_t i = 0; i < rows * hp_.n_vocab; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
+  }
   return Status::success();
 }
 

@@ -1,18 +1,18 @@
-#include "model/llama_model.h"
+#include "model/model.h"
 
 #include "model/builtin_model.h"
 
 namespace moon {
 
-Result<std::unique_ptr<LlamaModel>> make_llama_model(std::unique_ptr<gguf::GgufFile> file) {
-  auto model = std::make_unique<LlamaModel>();
-  MOON_ASSIGN_OR_RETURN(model->hparams, read_llama_hparams(*file));
-  MOON_ASSIGN_OR_RETURN(model->weights, read_llama_weights(*file, model->hparams));
+Result<std::unique_ptr<Model>> make_model(std::unique_ptr<gguf::GgufFile> file) {
+  auto model = std::make_unique<Model>();
+  MOON_ASSIGN_OR_RETURN(model->hparams, read_hparams(*file));
+  MOON_ASSIGN_OR_RETURN(model->weights, read_weights(*file, model->hparams));
   model->file = std::move(file);  // the views above point into its mapping, which does not move
   return model;
 }
 
-Result<std::unique_ptr<LlamaModel>> load_llama_model(const std::string& spec) {
+Result<std::unique_ptr<Model>> load_model(const std::string& spec) {
   const std::string resolved = spec.empty() ? std::string(kDefaultBuiltinModel) : spec;
   std::unique_ptr<gguf::GgufFile> file;
   if (resolved.rfind(kBuiltinPrefix, 0) == 0) {
@@ -22,7 +22,7 @@ Result<std::unique_ptr<LlamaModel>> load_llama_model(const std::string& spec) {
   } else {
     MOON_ASSIGN_OR_RETURN(file, gguf::GgufFile::open(resolved));
   }
-  return make_llama_model(std::move(file));
+  return make_model(std::move(file));
 }
 
 }  // namespace moon

@@ -1,4 +1,5 @@
-// The engine's Llama forward over a batch of many sequences with a paged KV cache: every
+// The engine's forward over a batch of many sequences with a paged KV cache, for every
+// family ModelHparams describes (its switches, never the architecture's name): every
 // token of the step goes through the layers together (one matrix-matrix product per
 // weight), new K/V are stored in their slots, and each sequence's queries attend over its
 // own blocks (kernels/paged_attention). Results match the reference forward to fp32
@@ -18,17 +19,16 @@
 #include "kernels/rope_params.h"
 #include "kv/kv_storage.h"
 #include "model/forward_batch.h"
-#include "model/llama_model.h"
+#include "model/model.h"
 #include "util/result.h"
 #include "util/thread_pool.h"
 
 namespace moon {
 
-class PagedLlamaForward {
+class PagedForward {
  public:
   // `kv` must have the model's layers, KV heads and head size; both must outlive this.
-  PagedLlamaForward(const LlamaModel& model, KvStorage* kv, int64_t max_num_tokens,
-                    ThreadPool* pool);
+  PagedForward(const Model& model, KvStorage* kv, int64_t max_num_tokens, ThreadPool* pool);
 
   // Runs the batch; writes batch.logits_rows.size() rows of logits ([rows, n_vocab]).
   // Errors (not aborts) for malformed batches: too many tokens, ids outside the vocabulary,
@@ -47,12 +47,12 @@ class PagedLlamaForward {
   // y = x [n, cols] times each w; x is quantized once when every w takes the int8 path.
   void project(const float* x, int64_t n, std::initializer_list<Projection> projections);
 
-  const LlamaModel& model_;
-  const LlamaHparams& hp_;
+  const Model& model_;
+  const ModelHparams& hp_;
   KvStorage* kv_;
   ThreadPool* pool_;
   int64_t max_num_tokens_;
-  kernels::RopeParams rope_;
+  std::vector<kernels::RopeParams> rope_;  // [n_layer]: Gemma 3's local and global differ
 
   std::vector<float> x_;       // [max_num_tokens, n_embd] residual stream
   std::vector<float> xb_;      // [max_num_tokens, n_embd] normed

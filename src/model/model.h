@@ -6,23 +6,23 @@
 #include <string>
 
 #include "gguf/gguf_file.h"
-#include "model/llama_hparams.h"
-#include "model/llama_weights.h"
+#include "model/hparams.h"
+#include "model/weights.h"
 #include "util/result.h"
 
 namespace moon {
 
-struct LlamaModel {
+struct Model {
   std::unique_ptr<gguf::GgufFile> file;
-  LlamaHparams hparams;
-  LlamaWeights weights;
+  ModelHparams hparams;
+  ModelWeights weights;
 };
 
 // `spec` is a GGUF path or "builtin:<name>" (see builtin_model.h); an empty spec means the
 // built-in default.
-Result<std::unique_ptr<LlamaModel>> load_llama_model(const std::string& spec);
+Result<std::unique_ptr<Model>> load_model(const std::string& spec);
 
 // Builds the model from an already parsed file.
-Result<std::unique_ptr<LlamaModel>> make_llama_model(std::unique_ptr<gguf::GgufFile> file);
+Result<std::unique_ptr<Model>> make_model(std::unique_ptr<gguf::GgufFile> file);
 
 }  // namespace moon
