@@ -50,8 +50,9 @@ class ArchEngine : public ::testing::TestWithParam<const char*> {
     }
   }
 
+  // Runs golden prompts which[i] as request i, all added at once.
   std::map<RequestId, Generated> run(const std::vector<size_t>& which, int64_t budget,
-                                     bool prefix_caching) {
+                                     bool prefix_caching, int64_t* prefix_hits = nullptr) {
     EngineConfig c;
     c.scheduler.max_num_batched_tokens = budget;
     c.scheduler.max_num_seqs = 16;
@@ -67,9 +68,9 @@ class ArchEngine : public ::testing::TestWithParam<const char*> {
     greedy.temperature = 0.0f;
     greedy.max_tokens = 32;
     greedy.ignore_eos = true;  // the goldens never stop
-    for (size_t g : which) {
-      EXPECT_TRUE(
-          (*engine)->add_request(static_cast<RequestId>(g), goldens_[g].prompt, greedy).ok());
+    for (size_t i = 0; i < which.size(); ++i) {
+      const auto id = static_cast<RequestId>(i);
+      EXPECT_TRUE((*engine)->add_request(id, goldens_[which[i]].prompt, greedy).ok());
     }
     for (int steps = 0; (*engine)->has_work() && steps < 10000; ++steps) {
       auto updates = (*engine)->step();
@@ -81,6 +82,7 @@ class ArchEngine : public ::testing::TestWithParam<const char*> {
         out[u.request_id].logprobs.push_back(u.logprob);
       }
     }
+    if (prefix_hits) *prefix_hits = (*engine)->kv_stats().num_prefix_hit_tokens;
     return out;
   }
 
@@ -95,7 +97,7 @@ TEST_P(ArchEngine, GreedyTokensAreLlamaCppsAndBatchInvariant) {
   std::map<RequestId, Generated> alone;
   for (size_t g = 0; g < goldens_.size(); ++g) {
     all.push_back(g);
-    alone[g] = run({g}, 512, false)[g];
+    alone[g] = run({g}, 512, false)[0];
     // Equal until the first step where llama.cpp's top two are within twice the 1e-4
     // tolerance: from there a correct engine may take the runner-up.
     const Golden& want = goldens_[g];
@@ -115,6 +117,26 @@ TEST_P(ArchEngine, GreedyTokensAreLlamaCppsAndBatchInvariant) {
                                alone[g].logprobs.size() * sizeof(float)))
           << "prompt " << g << " budget " << budget;
     }
+  }
+}
+
+// The long prompt (past every window) three times: the later copies prefill from the blocks
+// the first cached, in small chunks, and must still give its tokens and logprobs exactly.
+TEST_P(ArchEngine, PrefixCachedCopiesOfALongPromptMatchItAlone) {
+  size_t longest = 0;
+  for (size_t g = 0; g < goldens_.size(); ++g) {
+    if (goldens_[g].prompt.size() > goldens_[longest].prompt.size()) longest = g;
+  }
+  ASSERT_GT(goldens_[longest].prompt.size(), 200u);
+  const Generated alone = run({longest}, 512, false)[0];
+  int64_t hits = 0;
+  std::map<RequestId, Generated> copies = run({longest, longest, longest}, 5, true, &hits);
+  EXPECT_GE(hits, 2 * 200) << "the copies did not find the first one's blocks";
+  for (RequestId id = 0; id < 3; ++id) {
+    ASSERT_EQ(copies[id].tokens, alone.tokens) << "copy " << id;
+    EXPECT_EQ(0, std::memcmp(copies[id].logprobs.data(), alone.logprobs.data(),
+                             alone.logprobs.size() * sizeof(float)))
+        << "copy " << id;
   }
 }
 

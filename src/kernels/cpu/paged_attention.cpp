@@ -70,8 +70,12 @@ void plan(const PagedAttentionBatch& b, std::vector<WorkItem>& items) {
     const int64_t first_keys = b.context_len[s] - queries + 1;  // keys of its first query
     for (int64_t t0 = 0; t0 < queries; t0 += tokens_per_item) {
       const int64_t t1 = std::min(queries, t0 + tokens_per_item);
-      // sum over t in [t0, t1) of first_keys + t
-      const int64_t keys = (t1 - t0) * first_keys + (t0 + t1 - 1) * (t1 - t0) / 2;
+      // sum over t in [t0, t1) of first_keys + t, or of the window where it is shorter
+      int64_t keys = (t1 - t0) * first_keys + (t0 + t1 - 1) * (t1 - t0) / 2;
+      if (b.window > 0) {
+        keys = 0;
+        for (int64_t t = t0; t < t1; ++t) keys += std::min(first_keys + t, b.window);
+      }
       for (int64_t g = 0; g < b.layout.num_kv_heads; ++g) {
         for (int64_t h0 = 0; h0 < group; h0 += heads_per_item) {
           const int64_t h1 = std::min(group, h0 + heads_per_item);
