@@ -164,8 +164,8 @@ Status PagedForward::forward(const ForwardBatch& b, float* logits) {
   }
   kernels::rmsnorm(tmp_.data(), w.output_norm.data(), xb_.data(), rows, dim, hp_.rms_eps, pool_);
   kernels::matmul(xb_.data(), rows, w.output, logits, pool_);
-  if (const float cap = hp_.final_softcap; cap > 0.0f) {
-    for (int64_t i = 0; i < rows * hp_.n_vocab; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
+  if (hp_.final_softcap > 0.0f) {
+    kernels::softcap(logits, rows * hp_.n_vocab, hp_.final_softcap, pool_);
   }
   return Status::success();
 }

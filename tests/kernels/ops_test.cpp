@@ -207,6 +207,29 @@ TEST(GeluTanhMul, MatchesReferenceAndTheFormula) {
   });
 }
 
+TEST(Softcap, MatchesTanh) {
+  std::mt19937 rng(8);
+  ThreadPool pool(2);
+  for_each_level([&] {
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{1000}, int64_t{70001}}) {
+      for (float cap : {1.0f, 30.0f}) {
+        std::vector<float> x = random_floats(rng, n, -100.0f, 100.0f);
+        if (n > 4) x[0] = 0.0f, x[1] = 1e-30f, x[2] = -1e4f, x[3] = 1e4f;
+        std::vector<float> y = x, y_ref = x;
+        kernels::softcap(y.data(), n, cap, &pool);
+        kernels::ref::softcap_ref(y_ref.data(), n, cap);
+        for (int64_t i = 0; i < n; ++i) {
+          const double exact = cap * std::tanh(static_cast<double>(x[i]) / cap);
+          ASSERT_NEAR(y_ref[i], exact, 2e-7 * cap) << "x=" << x[i];
+          // 1 - 2 / (e + 1) cancels near 0: an absolute error of a few ulp of cap.
+          ASSERT_NEAR(y[i], exact, 4e-7 * cap) << "x=" << x[i];
+          ASSERT_LE(std::fabs(y[i]), cap);
+        }
+      }
+    }
+  });
+}
+
 TEST(Add, IsExact) {
   std::mt19937 rng(5);
   ThreadPool pool(2);

@@ -131,6 +131,14 @@ void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n, Th
   });
 }
 
+void softcap(float* x, int64_t n, float cap, ThreadPool* pool) {
+  const OpsImpl* ops = vector_ops();
+  run(pool, n, kMinElementsPerChunk, [&](int64_t i0, int64_t i1) {
+    if (ops == nullptr) return ref::softcap_ref(x + i0, i1 - i0, cap);
+    ops->softcap(x + i0, i1 - i0, cap);
+  });
+}
+
 void add(const float* a, const float* b, float* out, int64_t n, ThreadPool* pool) {
   const OpsImpl* ops = vector_ops();
   run(pool, n, kMinElementsPerChunk, [&](int64_t i0, int64_t i1) {

@@ -34,6 +34,8 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n,
 // out may alias either input.
 void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n,
                    ThreadPool* pool = nullptr);
+// x[i] = cap * tanh(x[i] / cap) in place, cap > 0 (Gemma's soft-capped logits). x: [n].
+void softcap(float* x, int64_t n, float cap, ThreadPool* pool = nullptr);
 // out[i] = a[i] + b[i] (the residual add). All [n]; out may alias either input.
 void add(const float* a, const float* b, float* out, int64_t n, ThreadPool* pool = nullptr);
 

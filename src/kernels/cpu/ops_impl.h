@@ -22,6 +22,7 @@ struct OpsImpl {
   void (*softmax_row)(float* x, int64_t cols);
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
   void (*gelu_tanh_mul)(const float* gate, const float* up, float* out, int64_t n);
+  void (*softcap)(float* x, int64_t n, float cap);
   void (*add)(const float* a, const float* b, float* out, int64_t n);
   // F32, F16, BF16, Q8_0, Q4_0 (n a multiple of 32 for the block types).
   void (*dequantize_row)(DType type, const uint8_t* src, float* out, int64_t n);

@@ -140,6 +140,20 @@ MOON_SIMD_TARGET void gelu_tanh_mul(const float* gate, const float* up, float* o
   }
 }
 
+// cap * tanh(x / cap) as cap * (1 - 2 / (e^(2x / cap) + 1)): the vector exp again.
+template <class S>
+MOON_SIMD_TARGET void softcap(float* x, int64_t n, float cap) {
+  using Vec = typename S::Vec;
+  constexpr int64_t kLanes = S::kLanes;
+  const Vec vcap = S::set1(cap), two_over_cap = S::set1(2.0f / cap);
+  const Vec one = S::set1(1.0f), two = S::set1(2.0f);
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const typename S::Tail m = S::tail(std::min(kLanes, n - i));
+    const Vec e = exp<S>(S::mul(S::load(x + i, m), two_over_cap));
+    S::store(x + i, m, S::mul(vcap, S::sub(one, S::div(two, S::add(e, one)))));
+  }
+}
+
 template <class S>
 MOON_SIMD_TARGET void add(const float* a, const float* b, float* out, int64_t n) {
   constexpr int64_t kLanes = S::kLanes;
@@ -190,9 +204,9 @@ void dequantize_row(DType type, const uint8_t* src, float* out, int64_t n) {
 // The table ops.cpp dispatches to for level S.
 template <class S>
 const OpsImpl& simd_ops() {
-  static const OpsImpl impl{&rmsnorm_row<S>, &rope_token<S>,    &rope_neox_token<S>,
-                            &softmax_row<S>, &silu_mul<S>,      &gelu_tanh_mul<S>,
-                            &add<S>,         &dequantize_row<S>};
+  static const OpsImpl impl{&rmsnorm_row<S>, &rope_token<S>, &rope_neox_token<S>,
+                            &softmax_row<S>, &silu_mul<S>,   &gelu_tanh_mul<S>,
+                            &softcap<S>,     &add<S>,        &dequantize_row<S>};
   return impl;
 }
 

@@ -48,12 +48,10 @@ inline bool is_first_tile(const AttendTask& task, int64_t j, int64_t start) {
   return start <= task.first_key[j];
 }
 
-// Query j's scaled scores over keys start .. start + n - 1, soft-capped, and -inf before its
-// window (so that they weigh nothing). Plain code, shared by every level.
-inline void cap_and_mask(const AttendTask& task, int64_t j, int64_t start, float* s, int64_t n) {
-  if (task.softcap > 0.0f) {
-    for (int64_t t = 0; t < n; ++t) s[t] = task.softcap * std::tanh(s[t] / task.softcap);
-  }
+// Query j's scores over keys start .. start + n - 1 become -inf before its window (so that
+// they weigh nothing).
+inline void mask_before_window(const AttendTask& task, int64_t j, int64_t start, float* s,
+                               int64_t n) {
   for (int64_t t = 0; t < std::min(n, task.first_key[j] - start); ++t) s[t] = -INFINITY;
 }
 

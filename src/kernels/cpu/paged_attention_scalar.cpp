@@ -45,7 +45,10 @@ void attend_typed(const AttendTask& task) {
         for (int64_t d = 0; d < hd; ++d) dot += q[d] * load_element<T>(k_rows[t], d);
         p[t] = dot * task.scale;
       }
-      cap_and_mask(task, j, start, p, n);
+      if (task.softcap > 0.0f) {
+        for (int64_t t = 0; t < n; ++t) p[t] = task.softcap * std::tanh(p[t] / task.softcap);
+      }
+      mask_before_window(task, j, start, p, n);
       float tile_max = -INFINITY;
       for (int64_t t = 0; t < n; ++t) tile_max = std::max(tile_max, p[t]);
       const bool first_tile = is_first_tile(task, j, start);

@@ -114,7 +114,17 @@ MOON_SIMD_TARGET void softmax_tile(const AttendTask& task, int64_t j, int64_t st
     if (plain) vmax = S::mask_max(vmax, mask, x);
   }
   if (!plain) {
-    cap_and_mask(task, j, start, s, n);
+    if (task.softcap > 0.0f) {  // cap * tanh(x / cap), as cap * (1 - 2 / (e^(2x / cap) + 1))
+      const Vec cap = S::set1(task.softcap), two_over_cap = S::set1(2.0f / task.softcap);
+      const Vec one = S::set1(1.0f), two = S::set1(2.0f);
+      for (int64_t c = 0; c < n; c += S::kLanes) {
+        const typename S::Tail mask = S::tail(std::min<int64_t>(S::kLanes, n - c));
+        const Vec e = exp<S>(S::mul(S::load(s + c, mask), two_over_cap));
+        const Vec tanh = S::sub(one, S::div(two, S::add(e, one)));
+        S::store(s + c, mask, S::mul(cap, tanh));
+      }
+    }
+    mask_before_window(task, j, start, s, n);
     for (int64_t c = 0; c < n; c += S::kLanes) {
       const typename S::Tail mask = S::tail(std::min<int64_t>(S::kLanes, n - c));
       vmax = S::mask_max(vmax, mask, S::load(s + c, mask));

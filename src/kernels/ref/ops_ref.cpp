@@ -68,6 +68,10 @@ void gelu_tanh_mul_ref(const float* gate, const float* up, float* out, int64_t n
   }
 }
 
+void softcap_ref(float* x, int64_t n, float cap) {
+  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
+}
+
 void add_ref(const float* a, const float* b, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }

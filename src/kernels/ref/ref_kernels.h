@@ -41,6 +41,9 @@ inline constexpr float kGeluCubic = 0.044715f;
 // All [n]; out may alias either.
 void gelu_tanh_mul_ref(const float* gate, const float* up, float* out, int64_t n);
 
+// x[i] = cap * tanh(x[i] / cap) in place (Gemma 2's logit soft cap). x: [n], cap > 0.
+void softcap_ref(float* x, int64_t n, float cap);
+
 // out[i] = a[i] + b[i]. All [n]; out may alias either.
 void add_ref(const float* a, const float* b, float* out, int64_t n);
 
