@@ -13,7 +13,7 @@
 #include "common/test_data.h"
 #include "engine/engine.h"
 #include "model/model.h"
-#include "tokenizer/tokenizer.h"
+#include "stories_fixture.h"
 
 namespace moon {
 namespace {
@@ -37,12 +37,8 @@ class ArchEngine : public ::testing::TestWithParam<const char*> {
     MOON_REQUIRE_TEST_FILE(model_path, "models/arch/tiny-" + arch + "-f32.gguf");
     MOON_REQUIRE_TEST_FILE(
         golden_path, "models/arch/golden-tiny-" + arch + (gemma ? "-exact-gelu" : "") + ".jsonl");
-    auto model = load_model(model_path);
-    ASSERT_TRUE(model.ok()) << model.error().message;
-    model_ = std::move(model).value();
-    auto tok = Tokenizer::from_gguf(*model_->file);
-    ASSERT_TRUE(tok.ok()) << tok.error().message;
-    eog_ = (*tok)->eog_ids();
+    test::load_model_and_eog(model_path, &model_, &eog_);
+    if (HasFatalFailure()) return;
     for (const nlohmann::json& j : test::read_jsonl(golden_path)) {
       goldens_.push_back({j["prompt_token_ids"].get<std::vector<TokenId>>(),
                           j["output_token_ids"].get<std::vector<TokenId>>(),

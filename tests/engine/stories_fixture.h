@@ -17,17 +17,25 @@
 
 namespace moon::test {
 
+// Loads the model at `path` and its tokenizer's end-of-generation ids (fatal failures
+// otherwise).
+inline void load_model_and_eog(const std::string& path, std::unique_ptr<Model>* model,
+                               std::vector<TokenId>* eog) {
+  auto loaded = load_model(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  *model = std::move(loaded).value();
+  auto tok = Tokenizer::from_gguf(*(*model)->file);
+  ASSERT_TRUE(tok.ok()) << tok.error().message;
+  *eog = (*tok)->eog_ids();
+}
+
 class StoriesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     MOON_REQUIRE_TEST_FILE(model_path, "models/stories260K-f32.gguf");
     MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
-    auto model = load_model(model_path);
-    ASSERT_TRUE(model.ok()) << model.error().message;
-    model_ = std::move(model).value();
-    auto tok = Tokenizer::from_gguf(*model_->file);
-    ASSERT_TRUE(tok.ok()) << tok.error().message;
-    eog_ = (*tok)->eog_ids();
+    load_model_and_eog(model_path, &model_, &eog_);
+    if (HasFatalFailure()) return;
     for (const nlohmann::json& j : test::read_jsonl(golden_path)) {
       prompts_.push_back(j["prompt_token_ids"].get<std::vector<TokenId>>());
       outputs_.push_back(j["output_token_ids"].get<std::vector<TokenId>>());
