@@ -1,4 +1,4 @@
-// The super-block int8 matmul on AMX tiles, for Q4_K, Q5_K and Q6_K weights in batches of
+// The super-block int8 matmul on AMX tiles, for Q3_K, Q4_K, Q5_K and Q6_K weights in batches of
 // 16 activation rows or more (util/cpu_features.h says when AMX is used).
 //
 // The tiles multiply bytes, so a group scale sc is folded into the packed weights as digits
@@ -7,6 +7,8 @@
 //    q * hi are unsigned bytes; two tdpbsud chains (signed activations times unsigned
 //    weights) give C_0 and C_1 and S = C_0 + 8 C_1. The minimums' M = sum of
 //    min_g * (group's activation sum) comes from Q8_K's group sums with vpmaddwd.
+//  - Q3_K: 6-bit signed scales sc = lo + 8 hi with lo in [0, 7], hi in [-4, 3], and q in
+//    [-4, 3], so q * lo and q * hi are signed bytes: two tdpbssd chains, S = C_0 + 8 C_1.
 //  - Q6_K: int8 scales in balanced base 7, sc = d_0 + 7 d_1 + 49 d_2 with digits in [-3, 3]
 //    (which spans [-171, 171]), and q in [-32, 31], so q * d_k is a signed byte; three
 //    tdpbssd chains give S = C_0 + 7 (C_1 + 7 C_2).
@@ -44,7 +46,10 @@ constexpr TileConfig kConfig = {
 template <DType T>
 constexpr int kChains = T == DType::Q6_K ? 3 : 2;
 template <DType T>
-constexpr bool kMins = T != DType::Q6_K;
+constexpr bool kMins = T == DType::Q4_K || T == DType::Q5_K;
+// Q3_K and Q6_K quants are signed: their chains are tdpbssd (and the packed bytes signed).
+template <DType T>
+constexpr bool kSignedWeights = T == DType::Q3_K || T == DType::Q6_K;
 
 // Per 16-row group and super-block: the 4 A tiles, the rows' scales d, and per row the
 // 4 int32 pairs (sum of sub-block 2k | sum of sub-block 2k + 1 << 16).
@@ -72,7 +77,7 @@ template <DType T>
 MOON_TARGET_AMX inline __m256i times_digit(__m256i q, int digit_lo, int digit_hi) {
   const __m256i digits = _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(digit_hi)),
                                           _mm_set1_epi16(static_cast<int16_t>(digit_lo)));
-  if constexpr (T == DType::Q6_K) {
+  if constexpr (kSignedWeights<T>) {
     // Signed products: the even bytes' would borrow into the odd ones, so each half on its own.
     const __m256i even = _mm256_and_si256(_mm256_mullo_epi16(q, digits), _mm256_set1_epi16(0xFF));
     const __m256i odd = _mm256_slli_epi16(_mm256_mullo_epi16(_mm256_srli_epi16(q, 8), digits), 8);
@@ -127,7 +132,9 @@ MOON_TARGET_AMX void pack_panel(const uint8_t* w, size_t w_row_bytes, int64_t ns
       _mm256_store_si256(reinterpret_cast<__m256i*>(sc), u.scales);
       for (int v = 0; v < 8; ++v) {  // elements 32 v ..: groups 2v and 2v + 1
         __m256i q = u.q[v];
-        if constexpr (T == DType::Q6_K) q = _mm256_sub_epi8(q, _mm256_set1_epi8(32));  // signed
+        if constexpr (kSignedWeights<T>) {  // unpacked as q + 2^shift: back to signed
+          q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(1 << kQuantBiasShift<T>)));
+        }
         const std::array<int, 3> lo = scale_digits<T>(sc[2 * v]);
         const std::array<int, 3> hi = scale_digits<T>(sc[2 * v + 1]);
         for (int k = 0; k < kDigits; ++k) {
@@ -207,8 +214,13 @@ MOON_TARGET_AMX void amx_columns(const BlockQ8_K* x, int64_t m, int64_t nsb, con
             _tile_loadd(0, a + s * kTileBytes, 64);
             _tile_loadd(1, wb + s * kTileBytes, 64);
             _tile_loadd(2, wb + (kSteps + s) * kTileBytes, 64);
-            _tile_dpbsud(3, 0, 1);
-            _tile_dpbsud(4, 0, 2);
+            if constexpr (kSignedWeights<T>) {
+              _tile_dpbssd(3, 0, 1);
+              _tile_dpbssd(4, 0, 2);
+            } else {
+              _tile_dpbsud(3, 0, 1);
+              _tile_dpbsud(4, 0, 2);
+            }
           }
           _tile_stored(3, c_sums[0], 64);
           _tile_stored(4, c_sums[1], 64);
@@ -275,6 +287,9 @@ bool amx_super_block_columns(DType type, const BlockQ8_K* x, int64_t m, int64_t 
       return true;
     case DType::Q5_K:
       amx_columns<DType::Q5_K>(x, m, nsb, w, w_row_bytes, panels, y, ldy);
+      return true;
+    case DType::Q3_K:
+      amx_columns<DType::Q3_K>(x, m, nsb, w, w_row_bytes, panels, y, ldy);
       return true;
     case DType::Q6_K:
       amx_columns<DType::Q6_K>(x, m, nsb, w, w_row_bytes, panels, y, ldy);
