@@ -182,7 +182,7 @@ TEST(MatmulBlockFormats, EveryLevelGivesTheScalarLevelsBits) {
   }
 }
 
-// The AMX kernel for Q3_K, Q4_K, Q5_K and Q6_K gives the super-block tiles' bits: called directly on
+// The AMX kernel for the K-quants (Q2_K to Q6_K) gives the super-block tiles' bits: called directly on
 // whole panels, and through matmul on batches with leftover rows and columns. Skipped, saying
 // so, where the CPU or OS has no AMX-INT8.
 TEST(MatmulBlockFormats, AmxGivesTheScalarLevelsBits) {
@@ -192,7 +192,7 @@ TEST(MatmulBlockFormats, AmxGivesTheScalarLevelsBits) {
   }
   std::mt19937 rng(23);
   ThreadPool pool(2);
-  for (DType type : {DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+  for (DType type : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     SCOPED_TRACE(dtype_str(type));
     for (int64_t k_dim : {256, 1024}) {
       for (int64_t m : {16, 17, 32, 45}) {

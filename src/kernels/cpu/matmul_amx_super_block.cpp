@@ -1,4 +1,4 @@
-// The super-block int8 matmul on AMX tiles, for Q3_K, Q4_K, Q5_K and Q6_K weights in batches of
+// The super-block int8 matmul on AMX tiles, for the K-quants (Q2_K .. Q6_K) in batches of
 // 16 activation rows or more (util/cpu_features.h says when AMX is used).
 //
 // The tiles multiply bytes, so a group scale sc is folded into the packed weights as digits
@@ -7,6 +7,8 @@
 //    q * hi are unsigned bytes; two tdpbsud chains (signed activations times unsigned
 //    weights) give C_0 and C_1 and S = C_0 + 8 C_1. The minimums' M = sum of
 //    min_g * (group's activation sum) comes from Q8_K's group sums with vpmaddwd.
+//  - Q2_K: 4-bit scales and q <= 3, so q * sc is already a byte: one tdpbsud chain; its
+//    minimums are per group of 16 (Q4_K's per 32), paired with Q8_K's raw group sums.
 //  - Q3_K: 6-bit signed scales sc = lo + 8 hi with lo in [0, 7], hi in [-4, 3], and q in
 //    [-4, 3], so q * lo and q * hi are signed bytes: two tdpbssd chains, S = C_0 + 8 C_1.
 //  - Q6_K: int8 scales in balanced base 7, sc = d_0 + 7 d_1 + 49 d_2 with digits in [-3, 3]
@@ -36,7 +38,6 @@ namespace {
 constexpr int kRows = 16;                     // activation rows per tile, weight rows per panel
 constexpr int kSteps = kSuperBlockSize / 64;  // 64-byte K steps per super-block
 constexpr int64_t kTileBytes = 16 * 64;
-constexpr int64_t kPairs = 4;  // int16 pairs of the 8 per-32 sums or minimums
 
 // Tiles 0: A (16 rows x 64 activation bytes), 1 .. chains: B, one per digit (16 x 64: 16
 // weight rows x 4 bytes per K quad), then as many C (16 x 16 int32).
@@ -44,22 +45,29 @@ constexpr TileConfig kConfig = {
     1, 0, {}, {64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16}};
 
 template <DType T>
-constexpr int kChains = T == DType::Q6_K ? 3 : 2;
+constexpr int kChains = T == DType::Q6_K   ? 3
+                        : T == DType::Q2_K ? 1
+                                           : 2;
 template <DType T>
-constexpr bool kMins = T == DType::Q4_K || T == DType::Q5_K;
+constexpr bool kMins = T == DType::Q2_K || T == DType::Q4_K || T == DType::Q5_K;
+// int16 pairs of minimums and of activation sums: Q4_K and Q5_K have a minimum per 32 (4
+// pairs of sub-blocks), Q2_K one per group of 16 (8 pairs of groups).
+template <DType T>
+constexpr int kPairsOf = T == DType::Q2_K ? 8 : 4;
 // Q3_K and Q6_K quants are signed: their chains are tdpbssd (and the packed bytes signed).
 template <DType T>
 constexpr bool kSignedWeights = T == DType::Q3_K || T == DType::Q6_K;
 
 // Per 16-row group and super-block: the 4 A tiles, the rows' scales d, and per row the
-// 4 int32 pairs (sum of sub-block 2k | sum of sub-block 2k + 1 << 16).
-constexpr int64_t kActBlockBytes = kSteps * kTileBytes + kRows * 4 + kRows * kPairs * 4;
+// int32 pairs (sum of sub-block or group 2k | sum of 2k + 1 << 16).
+template <DType T>
+constexpr int64_t kActBlockBytes = kSteps* kTileBytes + kRows * 4 + kRows* kPairsOf<T> * 4;
 // Per 16-row panel and super-block: 4 B tiles per digit, d[16], and for the formats with
 // minimums dmin[16] and per pair k the 16 rows' int32 (min of sub-block 2k | min of 2k + 1
 // << 16).
 template <DType T>
 constexpr int64_t kPanelBlockBytes = kChains<T>* kSteps* kTileBytes + kRows * 4 +
-                                     (kMins<T> ? kRows * 4 + kPairs * kRows * 4 : 0);
+                                     (kMins<T> ? kRows * 4 + kPairsOf<T> * kRows * 4 : 0);
 
 // A group scale's digits (see the top of the file).
 template <DType T>
@@ -68,6 +76,7 @@ constexpr std::array<int, 3> scale_digits(int sc) {
     const int t = sc + 171;  // balanced base 7: 171 = 3 (1 + 7 + 49)
     return {t % 7 - 3, t / 7 % 7 - 3, t / 49 - 3};
   } else {
+    if constexpr (T == DType::Q2_K) return {sc, 0, 0};  // 4 bits: q * sc <= 45
     return {sc & 7, sc >> 3, 0};
   }
 }
@@ -92,10 +101,12 @@ int32_t int16_pair(int lo, int hi) {
                               static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
 }
 
+template <DType T>
 MOON_TARGET_AMX void pack_activations(const BlockQ8_K* x, int64_t m, int64_t nsb, uint8_t* out) {
+  constexpr int kPairs = kPairsOf<T>;
   for (int64_t g = 0; g < m / kRows; ++g) {
     for (int64_t b = 0; b < nsb; ++b) {
-      uint8_t* dst = out + (g * nsb + b) * kActBlockBytes;
+      uint8_t* dst = out + (g * nsb + b) * kActBlockBytes<T>;
       float* d = reinterpret_cast<float*>(dst + kSteps * kTileBytes);
       int32_t* pairs = reinterpret_cast<int32_t*>(d + kRows);
       for (int r = 0; r < kRows; ++r) {
@@ -105,8 +116,12 @@ MOON_TARGET_AMX void pack_activations(const BlockQ8_K* x, int64_t m, int64_t nsb
         }
         d[r] = xb.d;
         for (int k = 0; k < kPairs; ++k) {
-          pairs[r * kPairs + k] = int16_pair(xb.bsums[4 * k] + xb.bsums[4 * k + 1],
-                                             xb.bsums[4 * k + 2] + xb.bsums[4 * k + 3]);
+          if constexpr (kPairs == 8) {
+            pairs[r * kPairs + k] = int16_pair(xb.bsums[2 * k], xb.bsums[2 * k + 1]);
+          } else {
+            pairs[r * kPairs + k] = int16_pair(xb.bsums[4 * k] + xb.bsums[4 * k + 1],
+                                               xb.bsums[4 * k + 2] + xb.bsums[4 * k + 3]);
+          }
         }
       }
     }
@@ -148,7 +163,10 @@ MOON_TARGET_AMX void pack_panel(const uint8_t* w, size_t w_row_bytes, int64_t ns
         dmin[c] = u.dmin;
         alignas(32) int16_t mn[kSuperBlockGroups];
         _mm256_store_si256(reinterpret_cast<__m256i*>(mn), u.mins);
-        for (int k = 0; k < kPairs; ++k) mins[k * kRows + c] = int16_pair(mn[4 * k], mn[4 * k + 2]);
+        for (int k = 0; k < kPairsOf<T>; ++k) {  // Q4_K's lanes hold each minimum twice
+          mins[k * kRows + c] = kPairsOf<T> == 8 ? int16_pair(mn[2 * k], mn[2 * k + 1])
+                                                 : int16_pair(mn[4 * k], mn[4 * k + 2]);
+        }
       }
     }
     // B tile row kk of step s: the 16 rows' dword 16 s + kk.
@@ -172,9 +190,9 @@ template <DType T>
 MOON_TARGET_AMX void amx_columns(const BlockQ8_K* x, int64_t m, int64_t nsb, const uint8_t* w,
                                  size_t w_row_bytes, int64_t panels, float* y, int64_t ldy) {
   thread_local ScratchBuffer activations, panel;
-  uint8_t* xa = activations.get(static_cast<size_t>(m / kRows * nsb * kActBlockBytes));
+  uint8_t* xa = activations.get(static_cast<size_t>(m / kRows * nsb * kActBlockBytes<T>));
   uint8_t* wp = panel.get(static_cast<size_t>(nsb * kPanelBlockBytes<T>));
-  pack_activations(x, m, nsb, xa);
+  pack_activations<T>(x, m, nsb, xa);
   alignas(64) int32_t c_sums[kChains<T>][kRows * 16];
   _tile_loadconfig(&kConfig);
   for (int64_t p = 0; p < panels; ++p) {
@@ -187,9 +205,18 @@ MOON_TARGET_AMX void amx_columns(const BlockQ8_K* x, int64_t m, int64_t nsb, con
 #pragma GCC unroll 16
       for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
       for (int64_t b = 0; b < nsb; ++b) {
-        const uint8_t* a = xa + (g * nsb + b) * kActBlockBytes;
+        const uint8_t* a = xa + (g * nsb + b) * kActBlockBytes<T>;
         const uint8_t* wb = wp + b * kPanelBlockBytes<T>;
-        if constexpr (T == DType::Q6_K) {
+        if constexpr (kChains<T> == 1) {
+          _tile_zero(2);
+#pragma GCC unroll 4
+          for (int s = 0; s < kSteps; ++s) {
+            _tile_loadd(0, a + s * kTileBytes, 64);
+            _tile_loadd(1, wb + s * kTileBytes, 64);
+            _tile_dpbsud(2, 0, 1);
+          }
+          _tile_stored(2, c_sums[0], 64);
+        } else if constexpr (kChains<T> == 3) {
           _tile_zero(4);
           _tile_zero(5);
           _tile_zero(6);
@@ -231,17 +258,20 @@ MOON_TARGET_AMX void amx_columns(const BlockQ8_K* x, int64_t m, int64_t nsb, con
         const float* wd = reinterpret_cast<const float*>(wb + kChains<T> * kSteps * kTileBytes);
         const __m512 d = _mm512_load_ps(wd);
         [[maybe_unused]] __m512 dmin;
+        constexpr int kPairs = kPairsOf<T>;
         [[maybe_unused]] __m512i min_pairs[kPairs];
         if constexpr (kMins<T>) {
           dmin = _mm512_load_ps(wd + kRows);
           const int32_t* mins = reinterpret_cast<const int32_t*>(wd + 2 * kRows);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
           for (int k = 0; k < kPairs; ++k) min_pairs[k] = _mm512_load_si512(mins + k * kRows);
         }
 #pragma GCC unroll 16
         for (int r = 0; r < kRows; ++r) {
           __m512i s_int;
-          if constexpr (T == DType::Q6_K) {
+          if constexpr (kChains<T> == 1) {
+            s_int = _mm512_load_si512(c_sums[0] + 16 * r);
+          } else if constexpr (kChains<T> == 3) {
             const __m512i seven = _mm512_set1_epi32(7);
             s_int = _mm512_add_epi32(
                 _mm512_load_si512(c_sums[0] + 16 * r),
@@ -257,7 +287,7 @@ MOON_TARGET_AMX void amx_columns(const BlockQ8_K* x, int64_t m, int64_t nsb, con
           acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s_int), _mm512_mul_ps(xr, d), acc[r]);
           if constexpr (kMins<T>) {
             __m512i m_int = _mm512_setzero_si512();
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int k = 0; k < kPairs; ++k) {
               m_int = _mm512_add_epi32(
                   m_int, _mm512_madd_epi16(min_pairs[k], _mm512_set1_epi32(sums[r * kPairs + k])));
@@ -287,6 +317,9 @@ bool amx_super_block_columns(DType type, const BlockQ8_K* x, int64_t m, int64_t 
       return true;
     case DType::Q5_K:
       amx_columns<DType::Q5_K>(x, m, nsb, w, w_row_bytes, panels, y, ldy);
+      return true;
+    case DType::Q2_K:
+      amx_columns<DType::Q2_K>(x, m, nsb, w, w_row_bytes, panels, y, ldy);
       return true;
     case DType::Q3_K:
       amx_columns<DType::Q3_K>(x, m, nsb, w, w_row_bytes, panels, y, ldy);
