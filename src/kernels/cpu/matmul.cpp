@@ -67,12 +67,13 @@ detail::Q8_1Tiles select_q8_1_tiles(DType type) {
   return tiles;
 }
 
-detail::SuperBlockTiles select_super_block_tiles(DType type) {
+detail::SuperBlockTiles select_super_block_tiles(DType type, int64_t m) {
   detail::SuperBlockTiles tiles;
   bool ok = false;
   switch (simd_level()) {
     case SimdLevel::kAvx512:
-      ok = detail::super_block_tiles_avx512(type, &tiles);
+      ok = m <= detail::kDecodeMaxRows ? detail::super_block_decode_tiles_avx512(type, &tiles)
+                                       : detail::super_block_tiles_avx512(type, &tiles);
       break;
     case SimdLevel::kAvx2:
       ok = detail::super_block_tiles_avx2(type, &tiles);
@@ -282,7 +283,7 @@ void matmul(const QuantizedRows& x, const WeightView& w, float* y, ThreadPool* p
     return;
   }
   if (x.format == ActivationBlocks::kQ8_K) {
-    const detail::SuperBlockTiles tiles = select_super_block_tiles(w.type);
+    const detail::SuperBlockTiles tiles = select_super_block_tiles(w.type, m);
     // IQ4_XS's 8-bit quants leave no room for scale digits: it stays on the vector tiles.
     if (m >= detail::kAmxMinRows && w.type != DType::IQ4_XS && amx_int8_enabled()) {
       const DType type = w.type;

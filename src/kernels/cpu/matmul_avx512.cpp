@@ -27,6 +27,11 @@ bool super_block_tiles_avx512(DType type, SuperBlockTiles* tiles) {
   return simd_super_block_tiles<4, 4>(type, tiles);
 }
 
+bool super_block_decode_tiles_avx512(DType type, SuperBlockTiles* tiles) {
+  if (cpu_features().avx512_vnni && super_block_decode_tiles_avx512_vnni(type, tiles)) return true;
+  return super_block_tiles_avx512(type, tiles);
+}
+
 void quantize_row_avx512(const float* x, BlockQ8_0* y, int64_t n) {
   quantize_row_simd<Avx512>(x, y, n);
 }
