@@ -1,6 +1,7 @@
 #include "cli/engine_options.h"
 
 #include <chrono>
+#include <optional>
 
 #include "gguf/gguf_prefetch.h"
 #include "kv/memory_size.h"
@@ -34,6 +35,14 @@ void add_engine_options(CLI::App& cmd, EngineOptions& o) {
                "Split long prompts over several steps (default on)");
   cmd.add_option("-t,--threads", o.threads, "Worker threads (0: all cores)")
       ->check(CLI::Range(0, 1024));
+  cmd.add_flag_callback(
+      "--mmap", [&o] { o.weights = WeightMemory::kMapped; },
+      "Use the weights in place from the mapped file (default: copy them into memory when they "
+      "take at most half of the available memory, which decodes faster, else map)");
+  cmd.add_flag_callback(
+      "--no-mmap", [&o] { o.weights = WeightMemory::kCopied; },
+      "Copy the weights into memory (huge pages where the kernel gives them) whatever their "
+      "size");
 }
 
 Result<EngineConfig> make_engine_config(const EngineOptions& o, const ModelHparams& hp) {
@@ -62,9 +71,22 @@ Result<LoadedEngine> load_engine(const EngineOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   LoadedEngine e;
   spdlog::info("loading model {}", o.model.empty() ? "builtin:tiny" : o.model);
-  MOON_ASSIGN_OR_RETURN(e.model, load_model(o.model));
-  const ModelHparams& hp = e.model->hparams;
   {
+    std::optional<ProgressLine> copying;  // made once the size is known
+    LoadOptions load;
+    load.weights = o.weights;
+    load.progress = [&](uint64_t done, uint64_t total) {
+      if (!copying) copying.emplace("reading weights into memory", total);
+      copying->update(done);
+    };
+    MOON_ASSIGN_OR_RETURN(e.model, load_model(o.model, load));
+    if (copying) {
+      spdlog::info("read {} of weights into memory in {:.1f} s",
+                   format_bytes(gguf::tensor_data_bytes(*e.model->file)), copying->finish());
+    }
+  }
+  const ModelHparams& hp = e.model->hparams;
+  if (!e.model->file->tensor_data_copied()) {  // mapped: read the pages now, not mid-request
     const uint64_t bytes = gguf::tensor_data_bytes(*e.model->file);
     ProgressLine line("loading weights", bytes);
     gguf::prefetch_tensor_data(*e.model->file, [&](uint64_t done, uint64_t) { line.update(done); });

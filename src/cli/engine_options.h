@@ -1,7 +1,7 @@
 // The engine settings shared by `moon generate` and `moon serve`, with vLLM's flag
 // names: --model, --kv-cache-memory, --kv-cache-dtype, --block-size, --max-num-seqs,
 // --max-num-batched-tokens, --max-model-len, --enable-prefix-caching / --no-enable-prefix-caching,
-// --no-enable-chunked-prefill, --threads.
+// --no-enable-chunked-prefill, --threads; and llama.cpp's --mmap / --no-mmap.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -27,6 +27,7 @@ struct EngineOptions {
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;
   int threads = 0;
+  WeightMemory weights = WeightMemory::kAuto;  // --mmap / --no-mmap force one
 };
 
 void add_engine_options(CLI::App& cmd, EngineOptions& options);

@@ -42,6 +42,7 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path,
       return make_error("cannot map '{}': {}", path, std::strerror(err));
     }
     file->mapping_ = map;
+    file->mapping_bytes_ = file->size_;
     file->base_ = static_cast<const uint8_t*>(map);
   }
   ::close(fd);
@@ -61,7 +62,54 @@ Result<std::unique_ptr<GgufFile>> GgufFile::from_bytes(std::vector<uint8_t> byte
 }
 
 GgufFile::~GgufFile() {
-  if (mapping_) ::munmap(mapping_, size_);
+  // Only what is still mapped: the kernel may have reused the range load_tensor_data unmapped.
+  if (mapping_) ::munmap(mapping_, mapping_bytes_);
+  if (copy_) ::munmap(copy_, copy_bytes_);
+}
+
+Status GgufFile::load_tensor_data(
+    const std::function<void(uint64_t done, uint64_t total)>& progress) {
+  if (mapping_ == nullptr || copy_ != nullptr || tensors_.empty()) return Status::success();
+  const uint8_t* begin = tensors_.front().data;
+  const uint8_t* end = begin;
+  for (const TensorInfo& t : tensors_) {
+    begin = std::min(begin, t.data);
+    end = std::max(end, t.data + t.n_bytes);
+  }
+  constexpr size_t kPage = 4096, kHugePage = size_t{2} << 20;
+  const size_t bytes = static_cast<size_t>(end - begin);
+  // Room to start at a huge-page boundary plus begin's offset within its 4 KiB page.
+  const size_t reserve = bytes + 2 * kHugePage;
+  void* raw = ::mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) {
+    return make_error("{}: cannot allocate {} bytes to hold the weights in memory: {}", name_,
+                      reserve, std::strerror(errno));
+  }
+  const uintptr_t aligned =
+      (reinterpret_cast<uintptr_t>(raw) + kHugePage - 1) / kHugePage * kHugePage;
+  auto* dst = reinterpret_cast<uint8_t*>(aligned + reinterpret_cast<uintptr_t>(begin) % kPage);
+  ::madvise(reinterpret_cast<void*>(aligned),
+            reserve - (aligned - reinterpret_cast<uintptr_t>(raw)),
+            MADV_HUGEPAGE);  // advice only: without THP the copy still works
+  constexpr size_t kChunk = size_t{64} << 20;
+  for (size_t done = 0; done < bytes;) {
+    const size_t n = std::min(kChunk, bytes - done);
+    std::memcpy(dst + done, begin + done, n);
+    done += n;
+    if (progress) progress(done, bytes);
+  }
+  ::mprotect(raw, reserve, PROT_READ);  // the weights are read-only, as the mapping was
+  for (TensorInfo& t : tensors_) t.data = dst + (t.data - begin);
+  // The metadata (whose strings point into the mapping) stays; the data pages go.
+  const auto first_page = (reinterpret_cast<uintptr_t>(begin) + kPage - 1) / kPage * kPage;
+  const auto map_end = (reinterpret_cast<uintptr_t>(mapping_) + size_ + kPage - 1) / kPage * kPage;
+  if (first_page < map_end) {
+    ::munmap(reinterpret_cast<void*>(first_page), map_end - first_page);
+    mapping_bytes_ = first_page - reinterpret_cast<uintptr_t>(mapping_);
+  }
+  copy_ = raw;
+  copy_bytes_ = reserve;
+  return Status::success();
 }
 
 Status GgufFile::parse(const ReadLimits& limits) {

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -87,6 +88,17 @@ class GgufFile {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;
 
+  // Copies the tensor data of a mapped file into anonymous memory backed by transparent huge
+  // pages where the kernel has them, repoints every TensorInfo::data there and unmaps the
+  // file's data pages. Streaming weights from 4 KiB file pages leaves the hardware
+  // prefetchers stopping at every page, which costs a memory-bound decode step about an
+  // eighth of its speed. Offsets within a page are kept, so every tensor stays as aligned as
+  // it was. Reports (bytes done, bytes total) as it copies. Call it before taking views of
+  // the data; a file from from_bytes is already in memory and stays as it is. Fails (the file
+  // stays mapped and usable) when the memory cannot be had.
+  Status load_tensor_data(const std::function<void(uint64_t done, uint64_t total)>& progress);
+  bool tensor_data_copied() const { return copy_ != nullptr; }
+
  private:
   GgufFile() = default;
   Status parse(const ReadLimits& limits);
@@ -94,7 +106,10 @@ class GgufFile {
   std::string name_;
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
-  void* mapping_ = nullptr;     // from mmap, or null
+  void* mapping_ = nullptr;   // from mmap, or null
+  size_t mapping_bytes_ = 0;  // what is still mapped from mapping_ on
+  void* copy_ = nullptr;      // load_tensor_data's anonymous memory, or null
+  size_t copy_bytes_ = 0;
   std::vector<uint8_t> owned_;  // from from_bytes
   uint32_t version_ = 0;
   uint64_t alignment_ = kDefaultAlignment;

@@ -132,15 +132,21 @@ uint64_t default_kv_budget_for(uint64_t mem_available) {
   return std::min(mem_available / 5 * 2, kMaxDefaultKvBudget);
 }
 
-Result<uint64_t> default_kv_budget() {
+Result<uint64_t> mem_available() {
   std::ifstream file("/proc/meminfo");
-  if (!file) {
-    return make_error("cannot read /proc/meminfo to size the KV cache: give its size explicitly");
-  }
+  if (!file) return make_error("cannot read /proc/meminfo");
   std::stringstream text;
   text << file.rdbuf();
-  MOON_ASSIGN_OR_RETURN(const uint64_t available, parse_mem_available(text.str()));
-  return default_kv_budget_for(available);
+  return parse_mem_available(text.str());
+}
+
+Result<uint64_t> default_kv_budget() {
+  auto available = mem_available();
+  if (!available.ok()) {
+    return make_error("{} to size the KV cache: give its size explicitly",
+                      available.error().message);
+  }
+  return default_kv_budget_for(*available);
 }
 
 }  // namespace moon

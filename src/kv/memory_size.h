@@ -20,6 +20,8 @@ Result<uint64_t> parse_memory_size(std::string_view text);
 
 // MemAvailable from the text of /proc/meminfo, in bytes.
 Result<uint64_t> parse_mem_available(std::string_view meminfo);
+// This machine's MemAvailable.
+Result<uint64_t> mem_available();
 
 // The default KV budget: 40% of the memory available (MemAvailable counts free memory plus
 // page cache the kernel can reclaim, which includes the clean pages of an mmapped model), capped

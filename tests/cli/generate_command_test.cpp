@@ -45,6 +45,23 @@ TEST(GenerateCommand, GoldenPromptsGiveLlamaCppGreedyTokens) {
   EXPECT_EQ(cases, 9);
 }
 
+// The weights mapped in place and copied into memory give the same tokens.
+TEST(GenerateCommand, MappedAndCopiedWeightsGiveTheGoldenTokens) {
+  MOON_REQUIRE_TEST_FILE(model, "models/stories260K-f32.gguf");
+  MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
+  const nlohmann::json golden = test::read_jsonl(golden_path).front();
+  for (const char* flag : {"--mmap", "--no-mmap"}) {
+    const RunResult r =
+        run_moon({"generate", "--model", model, "--prompt", golden["prompt"].get<std::string>(),
+                  "--max-tokens", std::to_string(golden["n_predict"].get<int>()), "--output-format",
+                  "json", "--threads", "1", flag});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["output_token_ids"], golden["output_token_ids"]) << flag;
+    const bool copied = r.err.find("into memory") != std::string::npos;
+    EXPECT_EQ(copied, std::string(flag) == "--no-mmap") << flag << ": " << r.err;
+  }
+}
+
 TEST(GenerateCommand, SeveralPromptsRunTogetherAndPrintAnArrayInPromptOrder) {
   MOON_REQUIRE_TEST_FILE(model, "models/stories260K-f32.gguf");
   MOON_REQUIRE_TEST_FILE(golden_path, "models/golden-stories260K.jsonl");
