@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "tensor/dtype.h"
+#include "tensor/le_words.h"
 
 namespace moon {
 
@@ -66,13 +67,6 @@ inline constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -
 
 // The packed scales, decoded. Kernels call these per super-block, so they work on 32-bit
 // words, four values at once; the layouts are the formats' own.
-inline uint32_t load_u32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
-         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
-}
-inline void store_u32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
 
 // Q4_K and Q5_K: 8 six-bit scales and mins (per 32 elements) in 12 bytes. Sub-blocks 0-3
 // keep theirs in the low 6 bits of bytes 0-3 (scales) and 4-7 (mins); 4-7 have their low 4

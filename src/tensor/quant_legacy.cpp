@@ -45,10 +45,6 @@ void dequantize_row_q5_1(const BlockQ5_1* x, float* y, int64_t n) {
 
 namespace {
 
-void store_high_bits(uint32_t qh, uint8_t out[4]) {
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(qh >> (8 * i));
-}
-
 // Q4_1 and Q5_1: quants (x - min) / d rounded half up, 2^bits - 1 steps from min to max.
 // ggml's Q5_1 has no upper clamp (rounding cannot pass 31 there); Q4_1 keeps one.
 template <int kBits, class Block>
@@ -80,7 +76,7 @@ MOON_NO_FP_CONTRACT void quantize_offset_blocks(const float* x, Block* y, int64_
       }
       y[b].qs[j] = static_cast<uint8_t>((lo & 0x0F) | (hi & 0x0F) << 4);
     }
-    if constexpr (kBits == 5) store_high_bits(qh, y[b].qh);
+    if constexpr (kBits == 5) store_u32(y[b].qh, qh);
   }
 }
 
@@ -117,7 +113,7 @@ MOON_NO_FP_CONTRACT void quantize_row_q5_0(const float* x, BlockQ5_0* y, int64_t
       qh |= static_cast<uint32_t>((lo >> 4) & 1) << j | static_cast<uint32_t>((hi >> 4) & 1)
                                                             << (j + 16);
     }
-    store_high_bits(qh, y[b].qh);
+    store_u32(y[b].qh, qh);
   }
 }
 

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "tensor/le_words.h"
+
 namespace moon {
 
 inline constexpr int kLegacyBlockSize = 32;
@@ -46,14 +48,10 @@ static_assert(sizeof(BlockQ8_1) == 36);
 inline int q4_1_quant(const BlockQ4_1& b, int k) {
   return k < 16 ? b.qs[k] & 0x0F : b.qs[k - 16] >> 4;
 }
-inline uint32_t q5_high_bits(const uint8_t qh[4]) {
-  return static_cast<uint32_t>(qh[0]) | static_cast<uint32_t>(qh[1]) << 8 |
-         static_cast<uint32_t>(qh[2]) << 16 | static_cast<uint32_t>(qh[3]) << 24;
-}
 template <class Block>  // BlockQ5_0 (minus 16 for the signed value) or BlockQ5_1
 inline int q5_quant(const Block& b, int k) {
   const int low = k < 16 ? b.qs[k] & 0x0F : b.qs[k - 16] >> 4;
-  return low | static_cast<int>((q5_high_bits(b.qh) >> k) & 1) << 4;
+  return low | static_cast<int>((load_u32(b.qh) >> k) & 1) << 4;
 }
 
 // Rows of n elements, n a multiple of 32 (callers check), with ggml's arithmetic (d * q + m

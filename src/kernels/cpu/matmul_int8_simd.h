@@ -58,7 +58,7 @@ MOON_SIMD_TARGET inline __m256i unpack_nibbles(const uint8_t* qs) {
 // byte j / 8 (a shuffle within each 128-bit half) and tests bit j % 8.
 MOON_SIMD_TARGET inline __m256i q5_0_unsigned(const BlockQ5_0* block) {
   const __m256i spread =
-      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(q5_high_bits(block->qh))),
+      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(load_u32(block->qh))),
                           _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
                                            2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
   const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
