@@ -182,9 +182,9 @@ TEST(MatmulBlockFormats, EveryLevelGivesTheScalarLevelsBits) {
   }
 }
 
-// The AMX kernel for the K-quants (Q2_K to Q6_K) gives the super-block tiles' bits: called directly on
-// whole panels, and through matmul on batches with leftover rows and columns. Skipped, saying
-// so, where the CPU or OS has no AMX-INT8.
+// The AMX kernel for the K-quants (Q2_K to Q6_K) and IQ4_XS gives the super-block tiles' bits:
+// called directly on whole panels, and through matmul on batches with leftover rows and columns.
+// Skipped, saying so, where the CPU or OS has no AMX-INT8.
 TEST(MatmulBlockFormats, AmxGivesTheScalarLevelsBits) {
   if (!set_amx_enabled(true)) {
     GTEST_SKIP() << "no AMX-INT8 on this CPU (or Linux refused the tile state): the AMX "
@@ -192,7 +192,8 @@ TEST(MatmulBlockFormats, AmxGivesTheScalarLevelsBits) {
   }
   std::mt19937 rng(23);
   ThreadPool pool(2);
-  for (DType type : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+  for (DType type :
+       {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS}) {
     SCOPED_TRACE(dtype_str(type));
     for (int64_t k_dim : {256, 1024}) {
       for (int64_t m : {16, 17, 32, 45}) {

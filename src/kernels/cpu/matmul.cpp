@@ -284,8 +284,7 @@ void matmul(const QuantizedRows& x, const WeightView& w, float* y, ThreadPool* p
   }
   if (x.format == ActivationBlocks::kQ8_K) {
     const detail::SuperBlockTiles tiles = select_super_block_tiles(w.type, m);
-    // IQ4_XS's 8-bit quants leave no room for scale digits: it stays on the vector tiles.
-    if (m >= detail::kAmxMinRows && w.type != DType::IQ4_XS && amx_int8_enabled()) {
+    if (m >= detail::kAmxMinRows && amx_int8_enabled()) {
       const DType type = w.type;
       run_amx(tiles, x.blocks_q8_k.data(), m, row_blocks, w, y, pool,
               detail::kAmxSuperBlockPanelRows,

@@ -1,5 +1,5 @@
-// The super-block int8 matmul on AMX tiles, for the K-quants (Q2_K .. Q6_K) in batches of
-// 16 activation rows or more (util/cpu_features.h says when AMX is used).
+// The super-block int8 matmul on AMX tiles, for the K-quants (Q2_K .. Q6_K) and IQ4_XS in
+// batches of 16 activation rows or more (util/cpu_features.h says when AMX is used).
 //
 // The tiles multiply bytes, so a group scale sc is folded into the packed weights as digits
 // small enough that q * digit still fits a byte, one tile chain per digit:
@@ -11,6 +11,9 @@
 //    minimums are per group of 16 (Q4_K's per 32), paired with Q8_K's raw group sums.
 //  - Q3_K: 6-bit signed scales sc = lo + 8 hi with lo in [0, 7], hi in [-4, 3], and q in
 //    [-4, 3], so q * lo and q * hi are signed bytes: two tdpbssd chains, S = C_0 + 8 C_1.
+//  - IQ4_XS: 8-bit quants (its table's values) leave room only for digits in [-1, 1], so
+//    its 6-bit signed scales go in balanced base 3, four tdpbssd chains (one B tile reloaded
+//    for each), S = C_0 + 3 (C_1 + 3 (C_2 + 3 C_3)).
 //  - Q6_K: int8 scales in balanced base 7, sc = d_0 + 7 d_1 + 49 d_2 with digits in [-3, 3]
 //    (which spans [-171, 171]), and q in [-32, 31], so q * d_k is a signed byte; three
 //    tdpbssd chains give S = C_0 + 7 (C_1 + 7 C_2).
@@ -45,7 +48,8 @@ constexpr TileConfig kConfig = {
     1, 0, {}, {64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16}};
 
 template <DType T>
-constexpr int kChains = T == DType::Q6_K   ? 3
+constexpr int kChains = T == DType::IQ4_XS ? 4
+                        : T == DType::Q6_K ? 3
                         : T == DType::Q2_K ? 1
                                            : 2;
 template <DType T>
@@ -54,9 +58,10 @@ constexpr bool kMins = T == DType::Q2_K || T == DType::Q4_K || T == DType::Q5_K;
 // pairs of sub-blocks), Q2_K one per group of 16 (8 pairs of groups).
 template <DType T>
 constexpr int kPairsOf = T == DType::Q2_K ? 8 : 4;
-// Q3_K and Q6_K quants are signed: their chains are tdpbssd (and the packed bytes signed).
+// Q3_K, Q6_K and IQ4_XS quants are signed: their chains are tdpbssd (and the packed bytes
+// signed).
 template <DType T>
-constexpr bool kSignedWeights = T == DType::Q3_K || T == DType::Q6_K;
+constexpr bool kSignedWeights = T == DType::Q3_K || T == DType::Q6_K || T == DType::IQ4_XS;
 
 // Per 16-row group and super-block: the 4 A tiles, the rows' scales d, and per row the
 // int32 pairs (sum of sub-block or group 2k | sum of 2k + 1 << 16).
@@ -71,13 +76,17 @@ constexpr int64_t kPanelBlockBytes = kChains<T>* kSteps* kTileBytes + kRows * 4 
 
 // A group scale's digits (see the top of the file).
 template <DType T>
-constexpr std::array<int, 3> scale_digits(int sc) {
-  if constexpr (T == DType::Q6_K) {
+constexpr std::array<int, 4> scale_digits(int sc) {
+  if constexpr (T == DType::IQ4_XS) {
+    const int t = sc + 40;  // balanced base 3: 40 = 1 + 3 + 9 + 27
+    return {t % 3 - 1, t / 3 % 3 - 1, t / 9 % 3 - 1, t / 27 - 1};
+  } else if constexpr (T == DType::Q6_K) {
     const int t = sc + 171;  // balanced base 7: 171 = 3 (1 + 7 + 49)
-    return {t % 7 - 3, t / 7 % 7 - 3, t / 49 - 3};
+    return {t % 7 - 3, t / 7 % 7 - 3, t / 49 - 3, 0};
+  } else if constexpr (T == DType::Q2_K) {
+    return {sc, 0, 0, 0};  // 4 bits: q * sc <= 45
   } else {
-    if constexpr (T == DType::Q2_K) return {sc, 0, 0};  // 4 bits: q * sc <= 45
-    return {sc & 7, sc >> 3, 0};
+    return {sc & 7, sc >> 3, 0, 0};
   }
 }
 
@@ -147,11 +156,11 @@ MOON_TARGET_AMX void pack_panel(const uint8_t* w, size_t w_row_bytes, int64_t ns
       _mm256_store_si256(reinterpret_cast<__m256i*>(sc), u.scales);
       for (int v = 0; v < 8; ++v) {  // elements 32 v ..: groups 2v and 2v + 1
         __m256i q = u.q[v];
-        if constexpr (kSignedWeights<T>) {  // unpacked as q + 2^shift: back to signed
+        if constexpr (kQuantBiasShift<T> >= 0) {  // unpacked as q + 2^shift: back to signed
           q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(1 << kQuantBiasShift<T>)));
         }
-        const std::array<int, 3> lo = scale_digits<T>(sc[2 * v]);
-        const std::array<int, 3> hi = scale_digits<T>(sc[2 * v + 1]);
+        const std::array<int, 4> lo = scale_digits<T>(sc[2 * v]);
+        const std::array<int, 4> hi = scale_digits<T>(sc[2 * v + 1]);
         for (int k = 0; k < kDigits; ++k) {
           _mm256_store_si256(reinterpret_cast<__m256i*>(digit_bytes[k][c] + 32 * v),
                              times_digit<T>(q, lo[k], hi[k]));
@@ -216,6 +225,28 @@ MOON_TARGET_AMX void amx_columns(const BlockQ8_K* x, int64_t m, int64_t nsb, con
             _tile_dpbsud(2, 0, 1);
           }
           _tile_stored(2, c_sums[0], 64);
+        } else if constexpr (kChains<T> == 4) {
+          // Nine tiles would not fit: one B tile is reloaded per digit.
+          _tile_zero(2);
+          _tile_zero(3);
+          _tile_zero(4);
+          _tile_zero(5);
+#pragma GCC unroll 4
+          for (int s = 0; s < kSteps; ++s) {
+            _tile_loadd(0, a + s * kTileBytes, 64);
+            _tile_loadd(1, wb + s * kTileBytes, 64);
+            _tile_dpbssd(2, 0, 1);
+            _tile_loadd(1, wb + (kSteps + s) * kTileBytes, 64);
+            _tile_dpbssd(3, 0, 1);
+            _tile_loadd(1, wb + (2 * kSteps + s) * kTileBytes, 64);
+            _tile_dpbssd(4, 0, 1);
+            _tile_loadd(1, wb + (3 * kSteps + s) * kTileBytes, 64);
+            _tile_dpbssd(5, 0, 1);
+          }
+          _tile_stored(2, c_sums[0], 64);
+          _tile_stored(3, c_sums[1], 64);
+          _tile_stored(4, c_sums[2], 64);
+          _tile_stored(5, c_sums[3], 64);
         } else if constexpr (kChains<T> == 3) {
           _tile_zero(4);
           _tile_zero(5);
@@ -271,6 +302,14 @@ MOON_TARGET_AMX void amx_columns(const BlockQ8_K* x, int64_t m, int64_t nsb, con
           __m512i s_int;
           if constexpr (kChains<T> == 1) {
             s_int = _mm512_load_si512(c_sums[0] + 16 * r);
+          } else if constexpr (kChains<T> == 4) {
+            const __m512i three = _mm512_set1_epi32(3);
+            s_int = _mm512_load_si512(c_sums[3] + 16 * r);
+#pragma GCC unroll 3
+            for (int k = 2; k >= 0; --k) {
+              s_int = _mm512_add_epi32(_mm512_load_si512(c_sums[k] + 16 * r),
+                                       _mm512_mullo_epi32(three, s_int));
+            }
           } else if constexpr (kChains<T> == 3) {
             const __m512i seven = _mm512_set1_epi32(7);
             s_int = _mm512_add_epi32(
@@ -326,6 +365,9 @@ bool amx_super_block_columns(DType type, const BlockQ8_K* x, int64_t m, int64_t 
       return true;
     case DType::Q6_K:
       amx_columns<DType::Q6_K>(x, m, nsb, w, w_row_bytes, panels, y, ldy);
+      return true;
+    case DType::IQ4_XS:
+      amx_columns<DType::IQ4_XS>(x, m, nsb, w, w_row_bytes, panels, y, ldy);
       return true;
     default:
       return false;

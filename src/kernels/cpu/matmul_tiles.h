@@ -84,7 +84,7 @@ bool super_block_tiles_avx512(DType type, SuperBlockTiles* tiles);
 // and the format has them (Q4_K, Q5_K, Q6_K), else the AVX-512 tiles.
 bool super_block_decode_tiles_avx512(DType type, SuperBlockTiles* tiles);
 bool super_block_decode_tiles_avx512_vnni(DType type, SuperBlockTiles* tiles);
-// The AMX kernel for the K-quants, Q2_K to Q6_K (matmul_amx_super_block.cpp; only where
+// The AMX kernel for the K-quants, Q2_K to Q6_K, and IQ4_XS (matmul_amx_super_block.cpp; only where
 // amx_int8_enabled()): y rows [0, m) x columns [0, 16 * panels) for weight rows
 // [0, 16 * panels), m a multiple of 16, nsb super-blocks per row; the super-block tiles'
 // bits. False for other dtypes.
