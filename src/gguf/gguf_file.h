@@ -91,11 +91,11 @@ class GgufFile {
   // Copies the tensor data of a mapped file into anonymous memory backed by transparent huge
   // pages where the kernel has them, repoints every TensorInfo::data there and unmaps the
   // file's data pages. Streaming weights from 4 KiB file pages leaves the hardware
-  // prefetchers stopping at every page (measured: 5% of a memory-bound decode step). Offsets within
-  // a page are kept, so every tensor stays as aligned as it was. Reports (bytes done, bytes total)
-  // as it copies. Call it before taking views of the data; a file from from_bytes is already in
-  // memory and stays as it is. Fails (the file stays mapped and usable) when the memory cannot be
-  // had.
+  // prefetchers stopping at every page (measured: 5% of a memory-bound decode step).
+  // Offsets within a page are kept, so every tensor stays as aligned as it was. Reports
+  // (bytes done, bytes total) as it copies. Call it before taking views of the data; a file
+  // from from_bytes is already in memory and stays as it is. Fails (the file stays mapped
+  // and usable) when the memory cannot be had.
   Status load_tensor_data(const std::function<void(uint64_t done, uint64_t total)>& progress);
   bool tensor_data_copied() const { return copy_ != nullptr; }
 
