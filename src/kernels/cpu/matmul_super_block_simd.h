@@ -221,6 +221,20 @@ MOON_SIMD_TARGET inline __m256i super_block_lanes(const UnpackedSuperBlock& u,
 // tiles' 16 blocks).
 constexpr int64_t kPrefetchSuperBlocks = 4;
 
+// Prefetches the weight super-block kPrefetchSuperBlocks ahead of block b of `row`, running
+// on into the same row of the next tile of C rows past the row's end.
+template <size_t kBlockBytes, int C>
+MOON_SIMD_TARGET inline void prefetch_ahead(const uint8_t* row, int64_t b, int64_t row_blocks,
+                                            size_t w_row_bytes) {
+  const int64_t ahead = b + kPrefetchSuperBlocks;
+  const uint8_t* next = ahead < row_blocks
+                            ? row + ahead * kBlockBytes
+                            : row + C * w_row_bytes + (ahead - row_blocks) * kBlockBytes;
+  for (size_t line = 0; line < kBlockBytes; line += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(next + line), _MM_HINT_T0);
+  }
+}
+
 template <DType T, int R, int C>
 MOON_SIMD_TARGET void super_block_tile(const BlockQ8_K* x, int64_t x_row_blocks, const uint8_t* w,
                                        size_t w_row_bytes, float* y, int64_t ldy) {
@@ -241,13 +255,7 @@ MOON_SIMD_TARGET void super_block_tile(const BlockQ8_K* x, int64_t x_row_blocks,
 #pragma GCC unroll 8
     for (int j = 0; j < C; ++j) {
       const uint8_t* row = w + j * w_row_bytes;
-      const int64_t ahead = b + kPrefetchSuperBlocks;
-      const uint8_t* next = ahead < x_row_blocks
-                                ? row + ahead * kBlockBytes
-                                : row + C * w_row_bytes + (ahead - x_row_blocks) * kBlockBytes;
-      for (size_t line = 0; line < kBlockBytes; line += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(next + line), _MM_HINT_T0);
-      }
+      prefetch_ahead<kBlockBytes, C>(row, b, x_row_blocks, w_row_bytes);
       UnpackedSuperBlock u;
       unpack_simd<T>(row, b, &u);
       __m256i scale[8];

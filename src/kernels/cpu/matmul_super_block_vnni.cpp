@@ -162,13 +162,7 @@ MOON_SIMD_TARGET void decode_tile(const BlockQ8_K* x, int64_t x_row_blocks, cons
     }
     for (int j = 0; j < C; ++j) {
       const uint8_t* row = w + j * w_row_bytes;
-      const int64_t ahead = b + kPrefetchSuperBlocks;
-      const uint8_t* next = ahead < x_row_blocks
-                                ? row + ahead * kBlockBytes
-                                : row + C * w_row_bytes + (ahead - x_row_blocks) * kBlockBytes;
-      for (size_t line = 0; line < kBlockBytes; line += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(next + line), _MM_HINT_T0);
-      }
+      prefetch_ahead<kBlockBytes, C>(row, b, x_row_blocks, w_row_bytes);
       const Weights wt = load_weights<T>(row, b);
       for (int i = 0; i < R; ++i) {
         const BlockQ8_K& xb = x[i * x_row_blocks + b];
