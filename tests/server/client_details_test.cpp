@@ -46,6 +46,16 @@ class ClientDetails : public ::testing::Test {
     return http_request(server_->port(), "GET", path, "", headers);
   }
 
+  // The prompt token ids the server built for one chat message with this content.
+  static json chat_prompt_ids(const json& content) {
+    const HttpResult r =
+        post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", content}}}},
+                                      {"max_tokens", 1},
+                                      {"return_token_ids", true}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? json::parse(r.body)["choices"][0]["prompt_token_ids"] : json();
+  }
+
   static std::unique_ptr<ServerProcess> server_;
 };
 std::unique_ptr<ServerProcess> ClientDetails::server_;
@@ -65,6 +75,36 @@ TEST_F(ClientDetails, MaxCompletionTokensTakesPrecedenceOverMaxTokens) {
       post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 4}, {"temperature", 0}});
   ASSERT_EQ(old_name.status, 200) << old_name.body;
   EXPECT_EQ(json::parse(old_name.body)["usage"]["completion_tokens"], 4);
+}
+
+TEST_F(ClientDetails, ContentPartsReachTheTemplateJoinedByNewlines) {
+  const json parts = {{{"type", "text"}, {"text", "Once upon"}},
+                      {{"type", "text"}, {"text", "a time"}}};
+  const json from_parts = chat_prompt_ids(parts);
+  ASSERT_FALSE(from_parts.empty());
+  EXPECT_EQ(from_parts, chat_prompt_ids("Once upon\na time"));
+  EXPECT_NE(from_parts, chat_prompt_ids("Once upona time"));
+
+  const HttpResult image = post(
+      "/v1/chat/completions",
+      {{"messages",
+        {{{"role", "user"},
+          {"content",
+           {{{"type", "text"}, {"text", "What is this?"}},
+            {{"type", "image_url"}, {"image_url", {{"url", "http://example.com/a.png"}}}}}}}}}});
+  EXPECT_EQ(image.status, 400) << image.body;
+  const json error = json::parse(image.body)["error"];
+  EXPECT_EQ(error["type"], "invalid_request_error");
+  EXPECT_NE(error["message"].get<std::string>().find("image_url"), std::string::npos) << error;
+
+  // An assistant turn without content (it called tools) is still accepted.
+  const HttpResult null_content =
+      post("/v1/chat/completions", {{"messages",
+                                     {{{"role", "user"}, {"content", "Hi"}},
+                                      {{"role", "assistant"}, {"content", nullptr}},
+                                      {{"role", "user"}, {"content", "Once upon a time"}}}},
+                                    {"max_tokens", 2}});
+  EXPECT_EQ(null_content.status, 200) << null_content.body;
 }
 
 }  // namespace
