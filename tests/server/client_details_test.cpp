@@ -107,5 +107,38 @@ TEST_F(ClientDetails, ContentPartsReachTheTemplateJoinedByNewlines) {
   EXPECT_EQ(null_content.status, 200) << null_content.body;
 }
 
+TEST_F(ClientDetails, RetrieveModelByIdAndHeadHealth) {
+  const HttpResult ours = get("/v1/models/stories260K-f32.gguf");
+  ASSERT_EQ(ours.status, 200) << ours.body;
+  const json card = json::parse(ours.body);
+  EXPECT_EQ(card["id"], "stories260K-f32.gguf");
+  EXPECT_EQ(card["object"], "model");
+  EXPECT_TRUE(card["created"].is_number_integer());
+  EXPECT_EQ(card, json::parse(get("/v1/models").body)["data"][0]);
+  // Percent-encoded, as some clients send it.
+  EXPECT_EQ(get("/v1/models/stories260K-f32%2Egguf").status, 200);
+
+  for (const char* other : {"/v1/models/gpt-4", "/v1/models/", "/v1/models/stories260K-f32"}) {
+    const HttpResult r = get(other);
+    EXPECT_EQ(r.status, 404) << other;
+    const json error = json::parse(r.body)["error"];
+    EXPECT_EQ(error["type"], "invalid_request_error") << other;
+    EXPECT_EQ(error["code"], "model_not_found") << other;
+    EXPECT_EQ(error["param"], "model") << other;
+  }
+  EXPECT_NE(json::parse(get("/v1/models/gpt-4").body)["error"]["message"].get<std::string>().find(
+                "gpt-4"),
+            std::string::npos);
+
+  const HttpResult head = http_request(server_->port(), "HEAD", "/health");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
+  // HEAD of a route with a body announces its length and sends none of it.
+  const HttpResult head_models = http_request(server_->port(), "HEAD", "/v1/models");
+  EXPECT_EQ(head_models.status, 200);
+  EXPECT_GT(std::stoi(head_models.headers.at("content-length")), 0);
+  EXPECT_EQ(head_models.body, "");
+}
+
 }  // namespace
 }  // namespace moon::test
