@@ -36,6 +36,7 @@ void HttpConnection::start() {
 void HttpConnection::read_request() {
   if (closed_) return;
   parser_.emplace();
+  head_ = false;
   // Also judges Content-Length while parsing the header, so an oversized body is refused
   // (413, on_read) before any of it is read.
   parser_->body_limit(body_limit_);
@@ -53,6 +54,7 @@ void HttpConnection::read_request() {
 void HttpConnection::on_header(beast::error_code ec) {
   if (ec || closed_) return on_read(ec);
   const auto& header = parser_->get();
+  head_ = header.method() == http::verb::head;
   if (header_check_) {
     if (auto refusal = header_check_(header)) return refuse(*refusal);
   }
@@ -140,7 +142,8 @@ void HttpConnection::respond(const HttpResponse& r) {
   if (closed_ || !in_request_) return;
   std::string out = status_line_and_headers(r.status, r.content_type, r.headers);
   out += fmt::format("Content-Length: {}\r\n\r\n", r.body.size());
-  out += r.body;
+  // A HEAD answer announces the body a GET would get, and leaves it out (RFC 9110 9.3.2).
+  if (!head_) out += r.body;
   write(std::move(out));
   finish_response();
 }

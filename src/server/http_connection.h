@@ -103,6 +103,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool watching_ = false;
   bool in_request_ = false;
   bool keep_alive_ = true;
+  bool head_ = false;  // the current request is a HEAD: answers carry no body
   bool close_after_write_ = false;
   bool linger_ = false;  // the client may still be sending what was not read
   bool closed_ = false;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "sampling/greedy_pass.h"
 
@@ -99,9 +100,12 @@ void parse_sampling(Fields& f, RequestSampling& request, const char* max_tokens_
   int64_t seed = 0;
   if (f.integer("seed", seed, INT64_MIN, INT64_MAX)) s.seed = static_cast<uint64_t>(seed);
   int64_t max_tokens = 0;
-  // OpenAI's chat API renamed max_tokens; accept both there.
-  for (const char* name : {max_tokens_name, "max_tokens"}) {
-    if (f.integer(name, max_tokens, 1, INT64_MAX)) request.max_tokens = max_tokens;
+  if (f.integer("max_tokens", max_tokens, 1, INT64_MAX)) request.max_tokens = max_tokens;
+  // OpenAI's chat API renamed max_tokens to max_completion_tokens and deprecated the old
+  // name; when both are sent the new one wins, as in vLLM. Read last, so it overwrites.
+  if (std::string_view(max_tokens_name) != "max_tokens" &&
+      f.integer(max_tokens_name, max_tokens, 1, INT64_MAX)) {
+    request.max_tokens = max_tokens;
   }
   if (request.max_tokens && s.min_tokens > *request.max_tokens) {
     f.fail("'min_tokens' must not exceed 'max_tokens'", "min_tokens");
@@ -172,6 +176,45 @@ bool is_token_list(const json& v) {
   return true;
 }
 
+// A message's content as the chat template sees it. A list of parts (OpenAI's shape) becomes
+// its text parts joined with "\n", as vLLM joins them for templates that take a string; any
+// other part (image_url, input_audio, ...) is refused by name: this server reads text only.
+std::optional<ApiError> flatten_content(json& content) {
+  if (!content.is_array()) return std::nullopt;
+  std::string text;
+  bool first = true;
+  for (const json& part : content) {
+    const json* type = part.is_object() && part.contains("type") ? &part["type"] : nullptr;
+    if (!type || !type->is_string()) {
+      return invalid_request(
+          "each part of a message's 'content' must be an object with a "
+          "string 'type'",
+          "messages");
+    }
+    const std::string& kind = type->get_ref<const std::string&>();
+    // "input_text" is the Responses API's name for a text part; "refusal" is an assistant's.
+    const char* field = kind == "text" || kind == "input_text" ? "text"
+                        : kind == "refusal"                    ? "refusal"
+                                                               : nullptr;
+    if (!field) {
+      return invalid_request(
+          fmt::format("content parts of type '{}' are not supported: this model reads text only",
+                      kind),
+          "messages");
+    }
+    auto value = part.find(field);
+    if (value == part.end() || !value->is_string()) {
+      return invalid_request(
+          fmt::format("a content part of type '{}' needs a string '{}'", kind, field), "messages");
+    }
+    if (!first) text += '\n';
+    text += value->get_ref<const std::string&>();
+    first = false;
+  }
+  content = std::move(text);
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<ApiError> parse_completion_request(const json& body, CompletionRequest& out) {
@@ -232,17 +275,21 @@ std::optional<ApiError> parse_chat_request(const json& body, ChatRequest& out) {
   if (!messages || !messages->is_array() || messages->empty()) {
     return invalid_request("'messages' must be a non-empty list", "messages");
   }
-  for (const json& m : *messages) {
+  out.messages = *messages;
+  for (json& m : out.messages) {
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
       return invalid_request("each message must be an object with a string 'role'", "messages");
     }
+    // null stays allowed: an assistant turn that only calls tools has no content.
     auto content = m.find("content");
     if (content != m.end() && !content->is_string() && !content->is_array() &&
         !content->is_null()) {
       return invalid_request("message 'content' must be a string or a list of parts", "messages");
     }
+    if (content != m.end()) {
+      if (auto err = flatten_content(*content)) return err;
+    }
   }
-  out.messages = *messages;
   parse_sampling(f, out.sampling, "max_completion_tokens");
   f.boolean("logprobs", out.logprobs);
   f.integer("top_logprobs", out.top_logprobs, 0, kMaxLogprobs);

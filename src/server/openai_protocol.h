@@ -52,7 +52,9 @@ struct CompletionRequest {
 
 struct ChatRequest {
   std::string model;
-  nlohmann::json messages;  // validated: a non-empty array of {role, content} objects
+  // Validated: a non-empty array of {role, content} objects, each content a string or null
+  // (a list of text parts arrives joined into one string).
+  nlohmann::json messages;
   RequestSampling sampling;
   bool logprobs = false;
   int top_logprobs = 0;

@@ -12,9 +12,31 @@ namespace moon::server {
 namespace {
 
 using json = nlohmann::json;
+constexpr std::string_view kModelsPrefix = "/v1/models/";
 
 ApiError not_found(std::string_view path) {
   return ApiError{404, fmt::format("no route for {}", path), "not_found_error", {}, {}};
+}
+
+// Clients put a model id into the path as it is named (ids such as "org/model" keep their
+// slash); some percent-encode it. A malformed escape stays as sent.
+std::string percent_decoded(std::string_view s) {
+  auto hex = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -56,7 +78,8 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
   const auto target = request.target();
   const std::string_view path = path_of(std::string_view(target.data(), target.size()));
   const http::verb method = request.method();
-  const bool is_get = method == http::verb::get;
+  // HEAD is GET without the body (HttpConnection leaves it out); load balancers probe with it.
+  const bool is_get = method == http::verb::get || method == http::verb::head;
   // The API key was checked with the header, before the body was read (request_gate.h).
   if (is_get) {
     if (path == "/health" || path == "/ping") {
@@ -64,6 +87,9 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
     }
     if (path == "/version") return conn->respond(json_response(200, {{"version", "moon-0.1.0"}}));
     if (path == "/v1/models") return conn->respond(models());
+    if (path.starts_with(kModelsPrefix)) {
+      return conn->respond(model(percent_decoded(path.substr(kModelsPrefix.size()))));
+    }
     if (path == "/metrics") {
       return conn->respond(
           {200, "text/plain; version=0.0.4", ctx_.metrics.render(ctx_.engine.snapshot()), {}});
@@ -91,12 +117,16 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
   return conn->respond(detokenize(body));
 }
 
-std::optional<ApiError> Router::check_model(const std::string& name) const {
-  if (name.empty() || name == ctx_.config.served_model_name) return std::nullopt;
+ApiError Router::model_not_found(const std::string& name) const {
   return ApiError{404,
                   fmt::format("The model '{}' does not exist; this server serves '{}'.", name,
                               ctx_.config.served_model_name),
                   "invalid_request_error", "model", "model_not_found"};
+}
+
+std::optional<ApiError> Router::check_model(const std::string& name) const {
+  if (name.empty() || name == ctx_.config.served_model_name) return std::nullopt;
+  return model_not_found(name);
 }
 
 std::optional<ApiError> Router::check_num_sequences(size_t num_prompts, int n) const {
@@ -295,17 +325,24 @@ HttpResponse Router::detokenize(const json& body) {
   return json_response(200, {{"prompt", ctx_.tokenizer.decode(ids, /*skip_special=*/false)}});
 }
 
-HttpResponse Router::models() const {
+json Router::model_card() const {
   const std::string& name = ctx_.config.served_model_name;
-  return json_response(200,
-                       {{"object", "list"},
-                        {"data", json::array({{{"id", name},
-                                               {"object", "model"},
-                                               {"created", ctx_.created},
-                                               {"owned_by", "moon"},
-                                               {"root", name},
-                                               {"parent", nullptr},
-                                               {"max_model_len", ctx_.config.max_model_len}}})}});
+  return {{"id", name},
+          {"object", "model"},
+          {"created", ctx_.created},
+          {"owned_by", "moon"},
+          {"root", name},
+          {"parent", nullptr},
+          {"max_model_len", ctx_.config.max_model_len}};
+}
+
+HttpResponse Router::models() const {
+  return json_response(200, {{"object", "list"}, {"data", json::array({model_card()})}});
+}
+
+HttpResponse Router::model(const std::string& id) const {
+  if (id != ctx_.config.served_model_name) return error_response(model_not_found(id));
+  return json_response(200, model_card());
 }
 
 }  // namespace moon::server

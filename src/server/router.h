@@ -2,7 +2,7 @@
 // on the I/O thread; generation is handed to a GenerationJob. The API key was already checked
 // with the request's header, before its body was read (request_gate.h).
 //
-//   GET  /health /ping /version /v1/models /metrics
+//   GET  /health /ping /version /v1/models /v1/models/{id} /metrics (and HEAD of each)
 //   POST /v1/completions /v1/chat/completions /tokenize /detokenize
 //   POST /generate /generate_stream (TGI)
 #pragma once
@@ -37,9 +37,13 @@ class Router {
                         ApiKind kind, bool tgi_details);
   HttpResponse tokenize(const nlohmann::json& body);
   HttpResponse detokenize(const nlohmann::json& body);
+  // The served model in OpenAI's shape; /v1/models lists it, /v1/models/{id} returns it.
+  nlohmann::json model_card() const;
   HttpResponse models() const;
+  HttpResponse model(const std::string& id) const;
   // The model a request names must be ours (an empty name means ours).
   std::optional<ApiError> check_model(const std::string& name) const;
+  ApiError model_not_found(const std::string& name) const;
   // Refuses new work when the waiting queue is full or the server is shutting down.
   // One request's prompts x n against the batch size.
   std::optional<ApiError> check_num_sequences(size_t num_prompts, int n) const;

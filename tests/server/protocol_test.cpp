@@ -155,6 +155,64 @@ TEST(OpenAiProtocol, ChatRequests) {
   EXPECT_TRUE(parse_chat_request({{"messages", {{{"role", "user"}}}}, {"top_logprobs", 2}}, bad));
 }
 
+TEST(OpenAiProtocol, MaxCompletionTokensWinsOverMaxTokens) {
+  const json messages = {{{"role", "user"}, {"content", "hi"}}};
+  ChatRequest both;
+  ASSERT_FALSE(parse_chat_request(
+      {{"messages", messages}, {"max_tokens", 50}, {"max_completion_tokens", 5}}, both));
+  EXPECT_EQ(*both.sampling.max_tokens, 5);
+  ChatRequest old_name;
+  ASSERT_FALSE(parse_chat_request({{"messages", messages}, {"max_tokens", 50}}, old_name));
+  EXPECT_EQ(*old_name.sampling.max_tokens, 50);
+  // A bad value under either name is still refused, named.
+  ChatRequest bad;
+  const auto err = parse_chat_request(
+      {{"messages", messages}, {"max_tokens", 0}, {"max_completion_tokens", 5}}, bad);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->param, "max_tokens");
+  // The completions API has no max_completion_tokens.
+  CompletionRequest completion;
+  ASSERT_FALSE(parse_completion_request(
+      {{"prompt", "x"}, {"max_tokens", 7}, {"max_completion_tokens", 3}}, completion));
+  EXPECT_EQ(*completion.sampling.max_tokens, 7);
+}
+
+TEST(OpenAiProtocol, ContentPartsBecomeOneString) {
+  ChatRequest req;
+  const json parts = {{{"type", "text"}, {"text", "Once upon"}},
+                      {{"type", "text"}, {"text", "a time"}}};
+  ASSERT_FALSE(parse_chat_request({{"messages",
+                                    {{{"role", "system"}, {"content", "plain"}},
+                                     {{"role", "user"}, {"content", parts}},
+                                     {{"role", "assistant"}, {"content", nullptr}}}}},
+                                  req));
+  EXPECT_EQ(req.messages[0]["content"], "plain");
+  EXPECT_EQ(req.messages[1]["content"], "Once upon\na time");  // vLLM's separator
+  EXPECT_TRUE(req.messages[2]["content"].is_null());
+  EXPECT_EQ(req.messages[1]["role"], "user");
+
+  // A part that is not text is refused, and the message says which type it was.
+  for (const char* type : {"image_url", "input_audio", "file"}) {
+    ChatRequest r;
+    const auto err = parse_chat_request(
+        {{"messages",
+          {{{"role", "user"},
+            {"content", {{{"type", "text"}, {"text", "look"}}, {{"type", type}, {type, {}}}}}}}}},
+        r);
+    ASSERT_TRUE(err) << type;
+    EXPECT_EQ(err->status, 400);
+    EXPECT_EQ(err->param, "messages");
+    EXPECT_NE(err->message.find(std::string("'") + type + "'"), std::string::npos) << err->message;
+  }
+  for (const json& bad :
+       {json::array({"text"}), json::array({{{"text", "no type"}}}),
+        json::array({{{"type", "text"}}}), json::array({{{"type", "text"}, {"text", 5}}})}) {
+    ChatRequest r;
+    EXPECT_TRUE(parse_chat_request({{"messages", {{{"role", "user"}, {"content", bad}}}}}, r))
+        << bad;
+  }
+}
+
 TEST(TgiProtocol, MapsParameters) {
   TgiRequest req;
   ASSERT_FALSE(parse_tgi_request(

@@ -1,0 +1,144 @@
+// The details of the OpenAI and TGI APIs that real clients rely on, checked against the real
+// `moon serve`: field precedence, message content parts, model lookup, CORS, TGI's routes and
+// error shape, and the log line of each finished request.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "common/test_client.h"
+#include "common/test_data.h"
+
+namespace moon::test {
+namespace {
+
+using json = nlohmann::json;
+constexpr char kModel[] = "models/stories260K-f32.gguf";
+
+// Shows each message's content between brackets, so a test sees exactly the string the
+// template was given.
+std::string chat_template_file() {
+  const std::string path = temp_dir() + "/client_details_template.jinja";
+  std::ofstream(path) << "{{ bos_token }}{% for m in messages %}[{{ m['content'] }}]{% endfor %}";
+  return path;
+}
+
+class ClientDetails : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string model = test_data_file(kModel);
+    if (model.empty()) return;
+    server_ = std::make_unique<ServerProcess>(
+        std::vector<std::string>{"--model", model, "--threads", "1", "--kv-cache-memory", "16MiB",
+                                 "--chat-template", chat_template_file()});
+  }
+  static void TearDownTestSuite() { server_.reset(); }
+  void SetUp() override {
+    MOON_REQUIRE_TEST_FILE(model, kModel);
+    ASSERT_TRUE(server_ && server_->ready()) << (server_ ? server_->log() : "");
+  }
+  static HttpResult post(const std::string& path, const json& body,
+                         const std::vector<std::string>& headers = {}) {
+    return http_request(server_->port(), "POST", path, body.dump(), headers);
+  }
+  static HttpResult get(const std::string& path, const std::vector<std::string>& headers = {}) {
+    return http_request(server_->port(), "GET", path, "", headers);
+  }
+
+  // The prompt token ids the server built for one chat message with this content.
+  static json chat_prompt_ids(const json& content) {
+    const HttpResult r =
+        post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", content}}}},
+                                      {"max_tokens", 1},
+                                      {"return_token_ids", true}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? json::parse(r.body)["choices"][0]["prompt_token_ids"] : json();
+  }
+
+  static std::unique_ptr<ServerProcess> server_;
+};
+std::unique_ptr<ServerProcess> ClientDetails::server_;
+
+TEST_F(ClientDetails, MaxCompletionTokensTakesPrecedenceOverMaxTokens) {
+  const json messages = json::array({{{"role", "user"}, {"content", "Once upon a time"}}});
+  const HttpResult r = post("/v1/chat/completions", {{"messages", messages},
+                                                     {"max_tokens", 40},
+                                                     {"max_completion_tokens", 3},
+                                                     {"temperature", 0}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json out = json::parse(r.body);
+  EXPECT_EQ(out["usage"]["completion_tokens"], 3);
+  EXPECT_EQ(out["choices"][0]["finish_reason"], "length");
+  // max_tokens alone still limits the answer.
+  const HttpResult old_name =
+      post("/v1/chat/completions", {{"messages", messages}, {"max_tokens", 4}, {"temperature", 0}});
+  ASSERT_EQ(old_name.status, 200) << old_name.body;
+  EXPECT_EQ(json::parse(old_name.body)["usage"]["completion_tokens"], 4);
+}
+
+TEST_F(ClientDetails, ContentPartsReachTheTemplateJoinedByNewlines) {
+  const json parts = {{{"type", "text"}, {"text", "Once upon"}},
+                      {{"type", "text"}, {"text", "a time"}}};
+  const json from_parts = chat_prompt_ids(parts);
+  ASSERT_FALSE(from_parts.empty());
+  EXPECT_EQ(from_parts, chat_prompt_ids("Once upon\na time"));
+  EXPECT_NE(from_parts, chat_prompt_ids("Once upona time"));
+
+  const HttpResult image = post(
+      "/v1/chat/completions",
+      {{"messages",
+        {{{"role", "user"},
+          {"content",
+           {{{"type", "text"}, {"text", "What is this?"}},
+            {{"type", "image_url"}, {"image_url", {{"url", "http://example.com/a.png"}}}}}}}}}});
+  EXPECT_EQ(image.status, 400) << image.body;
+  const json error = json::parse(image.body)["error"];
+  EXPECT_EQ(error["type"], "invalid_request_error");
+  EXPECT_NE(error["message"].get<std::string>().find("image_url"), std::string::npos) << error;
+
+  // An assistant turn without content (it called tools) is still accepted.
+  const HttpResult null_content =
+      post("/v1/chat/completions", {{"messages",
+                                     {{{"role", "user"}, {"content", "Hi"}},
+                                      {{"role", "assistant"}, {"content", nullptr}},
+                                      {{"role", "user"}, {"content", "Once upon a time"}}}},
+                                    {"max_tokens", 2}});
+  EXPECT_EQ(null_content.status, 200) << null_content.body;
+}
+
+TEST_F(ClientDetails, RetrieveModelByIdAndHeadHealth) {
+  const HttpResult ours = get("/v1/models/stories260K-f32.gguf");
+  ASSERT_EQ(ours.status, 200) << ours.body;
+  const json card = json::parse(ours.body);
+  EXPECT_EQ(card["id"], "stories260K-f32.gguf");
+  EXPECT_EQ(card["object"], "model");
+  EXPECT_TRUE(card["created"].is_number_integer());
+  EXPECT_EQ(card, json::parse(get("/v1/models").body)["data"][0]);
+  // Percent-encoded, as some clients send it.
+  EXPECT_EQ(get("/v1/models/stories260K-f32%2Egguf").status, 200);
+
+  for (const char* other : {"/v1/models/gpt-4", "/v1/models/", "/v1/models/stories260K-f32"}) {
+    const HttpResult r = get(other);
+    EXPECT_EQ(r.status, 404) << other;
+    const json error = json::parse(r.body)["error"];
+    EXPECT_EQ(error["type"], "invalid_request_error") << other;
+    EXPECT_EQ(error["code"], "model_not_found") << other;
+    EXPECT_EQ(error["param"], "model") << other;
+  }
+  EXPECT_NE(json::parse(get("/v1/models/gpt-4").body)["error"]["message"].get<std::string>().find(
+                "gpt-4"),
+            std::string::npos);
+
+  const HttpResult head = http_request(server_->port(), "HEAD", "/health");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
+  // HEAD of a route with a body announces its length and sends none of it.
+  const HttpResult head_models = http_request(server_->port(), "HEAD", "/v1/models");
+  EXPECT_EQ(head_models.status, 200);
+  EXPECT_GT(std::stoi(head_models.headers.at("content-length")), 0);
+  EXPECT_EQ(head_models.body, "");
+}
+
+}  // namespace
+}  // namespace moon::test
