@@ -57,26 +57,31 @@ Result<std::optional<std::string>> chat_template_source(const std::string& optio
 
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
   CLI::App* cmd = app.add_subcommand("serve", "Serve an OpenAI-compatible HTTP API");
-  cmd->add_option("--host", o.host, "Address to listen on");
+  cmd->add_option("--host", o.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", o.port, "Port to listen on (0: any free port)")
-      ->check(CLI::Range(0, 65535));
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
   cmd->add_option("--api-key", o.api_key,
                   "Require 'Authorization: Bearer KEY' (default: env MOON_API_KEY, else none)");
   cmd->add_option("--served-model-name", o.served_model_name,
                   "Model name in the API (default: the model file's name)");
   cmd->add_option("--max-waiting", o.max_waiting,
                   "Most requests waiting for a batch slot before 503 (0: no limit)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
+      ->capture_default_str();
   cmd->add_option("--max-connections", o.max_connections,
                   "Most open connections; more get 503 and are closed (0: no limit)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
+      ->capture_default_str();
   cmd->add_option("--max-connections-per-ip", o.max_connections_per_ip,
                   "Most open connections from one client address; more get 503 and are closed "
                   "(0: no limit; behind a proxy every client shares its address)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
+      ->capture_default_str();
   cmd->add_option("--shutdown-timeout", o.shutdown_timeout,
                   "Seconds SIGTERM waits for running requests")
-      ->check(CLI::Range(0.0, 3600.0));
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   cmd->add_option("--chat-template", o.chat_template,
                   "Chat template (Jinja) file, or the template itself (default: the model's "
                   "tokenizer.chat_template)");

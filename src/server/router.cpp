@@ -7,6 +7,7 @@
 #include "server/request_gate.h"
 #include "server/tgi_protocol.h"
 #include "util/logging.h"
+#include "util/version.h"
 
 namespace moon::server {
 namespace {
@@ -85,7 +86,9 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
     if (path == "/health" || path == "/ping") {
       return conn->respond({200, "text/plain", "", {}});
     }
-    if (path == "/version") return conn->respond(json_response(200, {{"version", "moon-0.1.0"}}));
+    if (path == "/version") {
+      return conn->respond(json_response(200, {{"version", fmt::format("moon-{}", kVersion)}}));
+    }
     if (path == "/v1/models") return conn->respond(models());
     if (path.starts_with(kModelsPrefix)) {
       return conn->respond(model(percent_decoded(path.substr(kModelsPrefix.size()))));
