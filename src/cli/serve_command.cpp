@@ -85,6 +85,10 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
   cmd->add_option("--chat-template", o.chat_template,
                   "Chat template (Jinja) file, or the template itself (default: the model's "
                   "tokenizer.chat_template)");
+  cmd->add_option("--allowed-origins", o.allowed_origins,
+                  "Origins whose pages may call the API from a browser (CORS), comma-separated, "
+                  "e.g. https://app.example.com; * for any")
+      ->capture_default_str();
   add_engine_options(*cmd, o.engine);
   return cmd;
 }
@@ -95,6 +99,9 @@ int run_serve(const ServeOptions& o) {
     return 1;
   };
   raise_fd_limit();
+  // Flag mistakes first, before minutes of loading.
+  auto cors = server::CorsPolicy::parse(o.allowed_origins);
+  if (!cors.ok()) return fail(cors.error());
   auto loaded = load_engine(o.engine);
   if (!loaded.ok()) return fail(loaded.error());
 
@@ -113,6 +120,7 @@ int run_serve(const ServeOptions& o) {
   sc.max_connections = o.max_connections;
   sc.max_connections_per_ip = o.max_connections_per_ip;
   sc.shutdown_timeout_s = o.shutdown_timeout;
+  sc.cors = std::move(*cors);
   auto template_source = chat_template_source(o.chat_template, *loaded->model->file);
   if (!template_source.ok()) return fail(template_source.error());
   if (*template_source) {

@@ -79,6 +79,7 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
   const auto target = request.target();
   const std::string_view path = path_of(std::string_view(target.data(), target.size()));
   const http::verb method = request.method();
+  if (method == http::verb::options) return conn->respond(preflight(request));
   // HEAD is GET without the body (HttpConnection leaves it out); load balancers probe with it.
   const bool is_get = method == http::verb::get || method == http::verb::head;
   // The API key was checked with the header, before the body was read (request_gate.h).
@@ -130,6 +131,22 @@ ApiError Router::model_not_found(const std::string& name) const {
 std::optional<ApiError> Router::check_model(const std::string& name) const {
   if (name.empty() || name == ctx_.config.served_model_name) return std::nullopt;
   return model_not_found(name);
+}
+
+HttpResponse Router::preflight(const HttpRequest& request) const {
+  // Any path: a browser asks before a cross-origin POST with a JSON body or an API key.
+  // Access-Control-Allow-Origin itself is added to every answer (HttpConnection).
+  HttpResponse r{204, "", "", {{"Allow", "GET, HEAD, POST, OPTIONS"}}};
+  if (request.count(http::field::access_control_request_method) > 0) {
+    const auto origin = request[http::field::origin];
+    const auto wanted = request[http::field::access_control_request_headers];
+    for (auto& h :
+         ctx_.config.cors.preflight_headers(std::string_view(origin.data(), origin.size()),
+                                            std::string_view(wanted.data(), wanted.size()))) {
+      r.headers.push_back(std::move(h));
+    }
+  }
+  return r;
 }
 
 std::optional<ApiError> Router::check_num_sequences(size_t num_prompts, int n) const {

@@ -5,6 +5,7 @@
 //   GET  /health /ping /version /v1/models /v1/models/{id} /metrics (and HEAD of each)
 //   POST /v1/completions /v1/chat/completions /tokenize /detokenize
 //   POST /generate /generate_stream (TGI)
+//   OPTIONS on any path: a CORS preflight, answered 204 without the API key
 #pragma once
 
 #include <memory>
@@ -35,6 +36,7 @@ class Router {
   // Tokenizes, checks against the model and the queue, and starts the job.
   void start_completion(const std::shared_ptr<HttpConnection>& conn, const CompletionRequest& req,
                         ApiKind kind, bool tgi_details);
+  HttpResponse preflight(const HttpRequest& request) const;
   HttpResponse tokenize(const nlohmann::json& body);
   HttpResponse detokenize(const nlohmann::json& body);
   // The served model in OpenAI's shape; /v1/models lists it, /v1/models/{id} returns it.

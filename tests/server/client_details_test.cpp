@@ -24,6 +24,12 @@ std::string chat_template_file() {
   return path;
 }
 
+// A response header by its lower-case name; "" when absent.
+std::string header(const HttpResult& r, const std::string& name) {
+  const auto it = r.headers.find(name);
+  return it == r.headers.end() ? "" : it->second;
+}
+
 class ClientDetails : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -138,6 +144,83 @@ TEST_F(ClientDetails, RetrieveModelByIdAndHeadHealth) {
   EXPECT_EQ(head_models.status, 200);
   EXPECT_GT(std::stoi(head_models.headers.at("content-length")), 0);
   EXPECT_EQ(head_models.body, "");
+}
+
+TEST_F(ClientDetails, AnyOriginMayCallByDefault) {
+  const HttpResult health = get("/health", {"Origin: http://page.example"});
+  EXPECT_EQ(header(health, "access-control-allow-origin"), "*");
+  // Streamed answers carry it too.
+  const HttpResult stream =
+      post("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 2}, {"stream", true}},
+           {"Origin: http://page.example"});
+  ASSERT_EQ(stream.status, 200);
+  EXPECT_EQ(stream.headers.at("transfer-encoding"), "chunked");
+  EXPECT_EQ(header(stream, "access-control-allow-origin"), "*");
+
+  const HttpResult pre =
+      http_request(server_->port(), "OPTIONS", "/v1/chat/completions", "",
+                   {"Origin: http://page.example", "Access-Control-Request-Method: POST",
+                    "Access-Control-Request-Headers: authorization,content-type"});
+  EXPECT_EQ(pre.status, 204);
+  EXPECT_EQ(pre.body, "");
+  EXPECT_EQ(pre.headers.count("content-length"), 0u);
+  EXPECT_EQ(header(pre, "access-control-allow-origin"), "*");
+  EXPECT_NE(header(pre, "access-control-allow-methods").find("POST"), std::string::npos);
+  EXPECT_EQ(header(pre, "access-control-allow-headers"), "authorization,content-type");
+  EXPECT_GT(std::stoi(header(pre, "access-control-max-age")), 0);
+  // Any path, even one with no route.
+  EXPECT_EQ(http_request(server_->port(), "OPTIONS", "/nowhere", "",
+                         {"Origin: http://page.example", "Access-Control-Request-Method: GET"})
+                .status,
+            204);
+}
+
+TEST(ServerCors, AllowedOriginsAreEchoedOthersGetNothingPreflightsNeedNoKey) {
+  MOON_REQUIRE_TEST_FILE(model, kModel);
+  ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "16MiB",
+                        "--api-key", "k1", "--allowed-origins",
+                        "http://a.example, https://b.example:8443"});
+  ASSERT_TRUE(server.ready()) << server.log();
+  const int port = server.port();
+  const std::string key = "Authorization: Bearer k1";
+
+  const HttpResult pre =
+      http_request(port, "OPTIONS", "/v1/completions", "",
+                   {"Origin: https://b.example:8443", "Access-Control-Request-Method: POST",
+                    "Access-Control-Request-Headers: authorization, content-type"});
+  EXPECT_EQ(pre.status, 204) << pre.body;
+  EXPECT_EQ(header(pre, "access-control-allow-origin"), "https://b.example:8443");
+  EXPECT_EQ(header(pre, "access-control-allow-headers"), "authorization, content-type");
+  EXPECT_EQ(header(pre, "vary"), "Origin");
+
+  const HttpResult allowed =
+      http_request(port, "GET", "/v1/models", "", {key, "Origin: http://a.example"});
+  EXPECT_EQ(allowed.status, 200);
+  EXPECT_EQ(header(allowed, "access-control-allow-origin"), "http://a.example");
+  // A refusal must be readable by the page too, or it cannot tell the user why.
+  const HttpResult no_key =
+      http_request(port, "GET", "/v1/models", "", {"Origin: http://a.example"});
+  EXPECT_EQ(no_key.status, 401);
+  EXPECT_EQ(header(no_key, "access-control-allow-origin"), "http://a.example");
+
+  const HttpResult other =
+      http_request(port, "GET", "/v1/models", "", {key, "Origin: http://evil.example"});
+  EXPECT_EQ(other.status, 200);
+  EXPECT_EQ(other.headers.count("access-control-allow-origin"), 0u);
+  const HttpResult other_pre =
+      http_request(port, "OPTIONS", "/v1/completions", "",
+                   {"Origin: http://evil.example", "Access-Control-Request-Method: POST"});
+  EXPECT_EQ(other_pre.status, 204);
+  EXPECT_EQ(other_pre.headers.count("access-control-allow-origin"), 0u);
+  EXPECT_EQ(other_pre.headers.count("access-control-allow-methods"), 0u);
+  EXPECT_EQ(http_request(port, "GET", "/health").headers.count("access-control-allow-origin"), 0u);
+}
+
+TEST(ServerCors, ABadOriginListStopsTheServerWithTheFlagNamed) {
+  MOON_REQUIRE_TEST_FILE(model, kModel);
+  ServerProcess server({"--model", model, "--allowed-origins", "localhost:3000"});
+  EXPECT_FALSE(server.ready());
+  EXPECT_NE(server.log().find("--allowed-origins"), std::string::npos) << server.log();
 }
 
 }  // namespace
