@@ -6,6 +6,7 @@
 #include <ctime>
 #include <random>
 
+#include "server/router.h"
 #include "server/sse.h"
 #include "server/tgi_protocol.h"
 #include "util/logging.h"
@@ -93,10 +94,7 @@ void GenerationJob::on_submitted(Submitted streams) {
     if (s.ok()) continue;
     for (size_t q = 0; q < prompts_.size(); ++q) release_prompt(q);
     done_ = true;
-    conn_->respond({400,
-                    "application/json",
-                    dump(error_body(invalid_request(s.error().message, "prompt"))),
-                    {}});
+    conn_->respond(error_response(invalid_request(s.error().message, "prompt"), opts_.kind));
     self_.reset();
     return;
   }

@@ -1,28 +1,16 @@
 // `moon --version` and what `moon serve --help` tells: the real binary, driven through a shell.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <regex>
-#include <sstream>
 
 #include "common/run_command.h"
+#include "common/test_data.h"
 
 namespace moon {
 namespace {
 
-// The version CMakeLists.txt declares, read from the file itself.
-std::string declared_version() {
-  std::ifstream in(std::string(MOON_SOURCE_DIR) + "/CMakeLists.txt");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::smatch m;
-  const std::string text = ss.str();
-  if (!std::regex_search(text, m, std::regex(R"(project\(moon VERSION ([0-9.]+))"))) return "";
-  return m[1];
-}
-
 TEST(MoonCommand, VersionPrintsTheProjectVersionAndExitsZero) {
-  const std::string version = declared_version();
+  const std::string version = test::project_version();
   ASSERT_FALSE(version.empty());
   const test::RunResult r = test::run_command(MOON_BINARY_PATH, {"--version"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

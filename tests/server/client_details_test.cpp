@@ -6,6 +6,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "common/test_client.h"
 #include "common/test_data.h"
@@ -173,6 +174,93 @@ TEST_F(ClientDetails, AnyOriginMayCallByDefault) {
                          {"Origin: http://page.example", "Access-Control-Request-Method: GET"})
                 .status,
             204);
+}
+
+TEST_F(ClientDetails, TgiRootIsGenerateOrGenerateStream) {
+  const json request = {{"inputs", "Once upon a time"}, {"parameters", {{"max_new_tokens", 8}}}};
+  const HttpResult generate = post("/generate", request);
+  ASSERT_EQ(generate.status, 200) << generate.body;
+  const std::string text = json::parse(generate.body)["generated_text"];
+  ASSERT_FALSE(text.empty());
+
+  const HttpResult root = post("/", request);
+  ASSERT_EQ(root.status, 200) << root.body;
+  EXPECT_EQ(root.headers.at("content-type"), "application/json");
+  EXPECT_EQ(json::parse(root.body)["generated_text"], text);
+
+  json streamed = request;
+  streamed["stream"] = true;
+  const HttpResult stream = post("/", streamed);
+  ASSERT_EQ(stream.status, 200) << stream.body;
+  EXPECT_EQ(stream.headers.at("content-type"), "text/event-stream");
+  const auto events = sse_payloads(stream.body);
+  ASSERT_EQ(events.size(), 8u) << stream.body;  // one per token, as /generate_stream
+  EXPECT_EQ(json::parse(events.back())["generated_text"], text);
+  EXPECT_EQ(json::parse(events.back())["details"]["finish_reason"], "length");
+
+  streamed["stream"] = false;
+  EXPECT_EQ(json::parse(post("/", streamed).body)["generated_text"], text);
+  EXPECT_EQ(get("/").status, 405);
+}
+
+TEST_F(ClientDetails, TgiInfoDescribesTheServedModel) {
+  const HttpResult r = get("/info");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json info = json::parse(r.body);
+  EXPECT_EQ(info["model_id"], "stories260K-f32.gguf");
+  EXPECT_EQ(info["max_total_tokens"], 512);  // stories260K's context
+  EXPECT_EQ(info["max_input_tokens"], 511);  // at least one token is left to generate
+  EXPECT_EQ(info["version"], project_version());
+  EXPECT_EQ(json::parse(get("/version").body)["version"], "moon-" + project_version());
+  for (const char* key : {"model_sha", "model_pipeline_tag", "max_concurrent_requests",
+                          "max_best_of", "max_stop_sequences", "validation_workers",
+                          "max_client_batch_size", "router", "sha", "docker_label"}) {
+    EXPECT_TRUE(info.contains(key)) << key;
+  }
+  EXPECT_GT(info["max_concurrent_requests"].get<int>(), 0);
+  EXPECT_GT(info["max_stop_sequences"].get<int>(), 0);
+  // What /info announces holds: that many stop sequences are accepted, one more is not.
+  const int max_stop = info["max_stop_sequences"];
+  json stops = json::array();
+  for (int i = 0; i < max_stop; ++i) stops.push_back("zz" + std::to_string(i));
+  EXPECT_EQ(post("/generate",
+                 {{"inputs", "Once"}, {"parameters", {{"max_new_tokens", 1}, {"stop", stops}}}})
+                .status,
+            200);
+  stops.push_back("one too many");
+  EXPECT_EQ(post("/generate",
+                 {{"inputs", "Once"}, {"parameters", {{"max_new_tokens", 1}, {"stop", stops}}}})
+                .status,
+            422);
+}
+
+TEST_F(ClientDetails, TgiValidationErrorsAre422InTgiShape) {
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"/generate", R"({"inputs": "x", "parameters": {"temperature": 0}})", "temperature"},
+      {"/generate", R"({"inputs": "x", "parameters": {"max_new_tokens": 0}})", "max_new_tokens"},
+      {"/generate_stream", R"({"inputs": "x", "parameters": {"max_new_tokens": 100000}})",
+       "max_new_tokens"},
+      {"/generate", R"({"inputs": "x", "parameters": {"top_n_tokens": 99}})", "top_n_tokens"},
+      {"/generate", R"({"inputs": 5})", "inputs"},
+      {"/generate", "{not json", "JSON"},
+      {"/", R"({"inputs": "x", "stream": "yes"})", "stream"},
+      {"/", R"({"inputs": "x", "parameters": {"top_p": 2}})", "top_p"},
+      {"/generate", R"({"inputs": "x", "parameters": {"best_of": 2}})", "best_of"},
+  };
+  for (const auto& [path, body, names] : cases) {
+    const HttpResult r = http_request(server_->port(), "POST", path, body);
+    EXPECT_EQ(r.status, 422) << path << " " << body << "\n" << r.body;
+    json e;
+    ASSERT_NO_THROW(e = json::parse(r.body)) << r.body;
+    EXPECT_EQ(e["error_type"], "validation") << body;
+    ASSERT_TRUE(e["error"].is_string()) << r.body;  // TGI's shape, not OpenAI's object
+    EXPECT_NE(e["error"].get<std::string>().find(names), std::string::npos) << r.body;
+  }
+  // The OpenAI routes keep OpenAI's 400.
+  const HttpResult openai =
+      http_request(server_->port(), "POST", "/v1/completions", R"({"prompt": "x", "top_p": 2})");
+  EXPECT_EQ(openai.status, 400);
+  EXPECT_TRUE(json::parse(openai.body)["error"].is_object());
 }
 
 TEST(ServerCors, AllowedOriginsAreEchoedOthersGetNothingPreflightsNeedNoKey) {

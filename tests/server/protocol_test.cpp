@@ -294,6 +294,27 @@ TEST(TgiProtocol, MapsParameters) {
   EXPECT_STREQ(tgi_finish_reason("stop", false), "eos_token");
 }
 
+TEST(TgiProtocol, ErrorsTakeTgisShapeAndFieldNames) {
+  const ApiError bad =
+      invalid_request("'max_tokens' must be in [1, 9], got 0; lower max_tokens", "max_tokens");
+  EXPECT_EQ(tgi_error_status(bad), 422);
+  EXPECT_EQ(tgi_error_body(bad),
+            (json{{"error", "'max_new_tokens' must be in [1, 9], got 0; lower max_new_tokens"},
+                  {"error_type", "validation"}}));
+  // Only the offending field is renamed, and only as a whole word.
+  EXPECT_EQ(tgi_error_body(invalid_request("'top_logprobs' needs 'logprobs'", "logprobs"))["error"],
+            "'top_logprobs' needs 'top_n_tokens'");
+  EXPECT_EQ(tgi_error_body(invalid_request("max_tokens", "n"))["error"], "max_tokens");
+  const ApiError busy{503, "overloaded", "server_error", {}, "overloaded"};
+  EXPECT_EQ(tgi_error_status(busy), 503);
+  EXPECT_EQ(tgi_error_body(busy)["error_type"], "overloaded");
+  TgiRequest streamed;
+  ASSERT_FALSE(parse_tgi_request({{"inputs", "hi"}, {"stream", true}}, streamed));
+  EXPECT_TRUE(streamed.stream);
+  TgiRequest bad_stream;
+  EXPECT_EQ(parse_tgi_request({{"inputs", "hi"}, {"stream", 1}}, bad_stream)->param, "stream");
+}
+
 TEST(Metrics, HistogramIsCumulative) {
   Histogram h({0.1, 1.0});
   h.observe(0.05);
