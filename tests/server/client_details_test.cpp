@@ -2,10 +2,13 @@
 // `moon serve`: field precedence, message content parts, model lookup, CORS, TGI's routes and
 // error shape, and the log line of each finished request.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
 #include <tuple>
 
 #include "common/test_client.h"
@@ -261,6 +264,79 @@ TEST_F(ClientDetails, TgiValidationErrorsAre422InTgiShape) {
       http_request(server_->port(), "POST", "/v1/completions", R"({"prompt": "x", "top_p": 2})");
   EXPECT_EQ(openai.status, 400);
   EXPECT_TRUE(json::parse(openai.body)["error"].is_object());
+}
+
+// The log line of the finished request `id`; "" when there is none (yet).
+std::string finished_line(const ServerProcess& server, const std::string& id) {
+  const std::string log = server.log();
+  const size_t at = log.find("request " + id + " finished:");
+  return at == std::string::npos ? "" : log.substr(at, log.find('\n', at) - at);
+}
+
+// Waits (bounded) for the line: the server writes it as it answers, not before.
+std::string wait_for_finished_line(const ServerProcess& server, const std::string& id) {
+  for (int i = 0; i < 200; ++i) {
+    if (std::string line = finished_line(server, id); !line.empty()) return line;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return "";
+}
+
+TEST_F(ClientDetails, EachFinishedRequestIsLoggedWithItsTokensTimesAndReason) {
+  const HttpResult r =
+      post("/v1/completions",
+           {{"prompt", "Once upon a time"}, {"max_tokens", 5}, {"n", 2}, {"temperature", 0}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json out = json::parse(r.body);
+  const std::string line = wait_for_finished_line(*server_, out["id"]);
+  ASSERT_FALSE(line.empty()) << server_->log();
+  EXPECT_NE(line.find("prompt_tokens=" + std::to_string(out["usage"]["prompt_tokens"].get<int>())),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find(" output_tokens=10 "), std::string::npos) << line;  // 2 choices x 5
+  EXPECT_NE(line.find(" finish_reason=length,length"), std::string::npos) << line;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(line, m, std::regex(R"(ttft=([0-9.]+)s total=([0-9.]+)s)")))
+      << line;
+  EXPECT_LE(std::stod(m[1]), std::stod(m[2])) << line;
+  // The log says info, the level it is written at.
+  EXPECT_NE(server_->log().find("info] request " + out["id"].get<std::string>() + " finished:"),
+            std::string::npos);
+
+  // A chat request ended by the model, and one cut short by its client.
+  const HttpResult chat = post("/v1/chat/completions",
+                               {{"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
+                                {"max_tokens", 400},
+                                {"temperature", 0}});
+  ASSERT_EQ(chat.status, 200) << chat.body;
+  const json chat_out = json::parse(chat.body);
+  const std::string chat_line = wait_for_finished_line(*server_, chat_out["id"]);
+  EXPECT_NE(chat_line.find(" finish_reason=" +
+                           chat_out["choices"][0]["finish_reason"].get<std::string>()),
+            std::string::npos)
+      << chat_line;
+  EXPECT_NE(chat_line.find(" output_tokens=" +
+                           std::to_string(chat_out["usage"]["completion_tokens"].get<int>()) + " "),
+            std::string::npos)
+      << chat_line;
+
+  std::string raw;
+  const int fd = start_stream(server_->port(), "/v1/completions",
+                              // Long enough (n = 16) to be running still when the client
+                              // hangs up.
+                              json{{"prompt", "Once upon a time"},
+                                   {"max_tokens", 480},
+                                   {"n", 16},
+                                   {"ignore_eos", true},
+                                   {"stream", true}}
+                                  .dump(),
+                              std::chrono::seconds(10), raw);
+  ASSERT_GE(fd, 0);
+  std::smatch id;
+  ASSERT_TRUE(std::regex_search(raw, id, std::regex(R"re("id":"(cmpl-[0-9a-f]+)")re"))) << raw;
+  ::close(fd);
+  const std::string aborted = wait_for_finished_line(*server_, id[1]);
+  EXPECT_NE(aborted.find(" finish_reason=abort"), std::string::npos) << server_->log();
 }
 
 TEST(ServerCors, AllowedOriginsAreEchoedOthersGetNothingPreflightsNeedNoKey) {
