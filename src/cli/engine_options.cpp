@@ -18,14 +18,18 @@ void add_engine_options(CLI::App& cmd, EngineOptions& o) {
                  "KV cache size, e.g. 4GiB or 512MiB (default: room for max-num-seqs sequences "
                  "of max-model-len tokens, at most 40% of available memory)");
   cmd.add_option("--kv-cache-dtype", o.kv_cache_dtype, "KV cache element type")
-      ->check(CLI::IsMember({"f32", "f16", "bf16"}, CLI::ignore_case));
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}, CLI::ignore_case))
+      ->capture_default_str();
   cmd.add_option("--block-size", o.block_size, "Tokens per KV cache block")
-      ->check(CLI::Range(1, 1024));
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   cmd.add_option("--max-num-seqs", o.max_num_seqs, "Most sequences in one batch")
-      ->check(CLI::Range(1, 1 << 16));
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str();
   cmd.add_option("--max-num-batched-tokens", o.max_num_batched_tokens,
                  "Most tokens computed in one step")
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   cmd.add_option("--max-model-len", o.max_model_len,
                  "Most tokens (prompt + output) per sequence (default: the model's context)")
       ->check(CLI::Range(0, 1 << 24));
@@ -34,7 +38,8 @@ void add_engine_options(CLI::App& cmd, EngineOptions& o) {
   cmd.add_flag("--enable-chunked-prefill,!--no-enable-chunked-prefill", o.enable_chunked_prefill,
                "Split long prompts over several steps (default on)");
   cmd.add_option("-t,--threads", o.threads, "Worker threads (0: all cores)")
-      ->check(CLI::Range(0, 1024));
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   cmd.add_flag_callback(
       "--mmap", [&o] { o.weights = WeightMemory::kMapped; },
       "Use the weights in place from the mapped file (default: copy them into memory when they "

@@ -6,9 +6,11 @@
 #include "cli/quantize_command.h"
 #include "cli/serve_command.h"
 #include "util/logging.h"
+#include "util/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"moon: a Llama-family inference engine"};
+  app.set_version_flag("--version", std::string("moon ") + moon::kVersion);
   app.require_subcommand(1);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")

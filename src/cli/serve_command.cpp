@@ -57,29 +57,38 @@ Result<std::optional<std::string>> chat_template_source(const std::string& optio
 
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
   CLI::App* cmd = app.add_subcommand("serve", "Serve an OpenAI-compatible HTTP API");
-  cmd->add_option("--host", o.host, "Address to listen on");
+  cmd->add_option("--host", o.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", o.port, "Port to listen on (0: any free port)")
-      ->check(CLI::Range(0, 65535));
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
   cmd->add_option("--api-key", o.api_key,
                   "Require 'Authorization: Bearer KEY' (default: env MOON_API_KEY, else none)");
   cmd->add_option("--served-model-name", o.served_model_name,
                   "Model name in the API (default: the model file's name)");
   cmd->add_option("--max-waiting", o.max_waiting,
                   "Most requests waiting for a batch slot before 503 (0: no limit)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
+      ->capture_default_str();
   cmd->add_option("--max-connections", o.max_connections,
                   "Most open connections; more get 503 and are closed (0: no limit)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
+      ->capture_default_str();
   cmd->add_option("--max-connections-per-ip", o.max_connections_per_ip,
                   "Most open connections from one client address; more get 503 and are closed "
                   "(0: no limit; behind a proxy every client shares its address)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
+      ->capture_default_str();
   cmd->add_option("--shutdown-timeout", o.shutdown_timeout,
                   "Seconds SIGTERM waits for running requests")
-      ->check(CLI::Range(0.0, 3600.0));
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   cmd->add_option("--chat-template", o.chat_template,
                   "Chat template (Jinja) file, or the template itself (default: the model's "
                   "tokenizer.chat_template)");
+  cmd->add_option("--allowed-origins", o.allowed_origins,
+                  "Origins whose pages may call the API from a browser (CORS), comma-separated, "
+                  "e.g. https://app.example.com; * for any")
+      ->capture_default_str();
   add_engine_options(*cmd, o.engine);
   return cmd;
 }
@@ -90,6 +99,9 @@ int run_serve(const ServeOptions& o) {
     return 1;
   };
   raise_fd_limit();
+  // Flag mistakes first, before minutes of loading.
+  auto cors = server::CorsPolicy::parse(o.allowed_origins);
+  if (!cors.ok()) return fail(cors.error());
   auto loaded = load_engine(o.engine);
   if (!loaded.ok()) return fail(loaded.error());
 
@@ -108,6 +120,7 @@ int run_serve(const ServeOptions& o) {
   sc.max_connections = o.max_connections;
   sc.max_connections_per_ip = o.max_connections_per_ip;
   sc.shutdown_timeout_s = o.shutdown_timeout;
+  sc.cors = std::move(*cors);
   auto template_source = chat_template_source(o.chat_template, *loaded->model->file);
   if (!template_source.ok()) return fail(template_source.error());
   if (*template_source) {

@@ -13,10 +13,11 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string api_key;
-  std::string served_model_name;   // default: the model file's name
-  std::string chat_template;       // a file, or the template itself; default: the GGUF's
-  int64_t max_waiting = 0;         // 0: unbounded
-  int64_t max_connections = 1024;  // 0: unbounded
+  std::string served_model_name;      // default: the model file's name
+  std::string chat_template;          // a file, or the template itself; default: the GGUF's
+  std::string allowed_origins = "*";  // CORS: comma-separated origins, "*" for any
+  int64_t max_waiting = 0;            // 0: unbounded
+  int64_t max_connections = 1024;     // 0: unbounded
   int64_t max_connections_per_ip = 256;
   double shutdown_timeout = 30.0;
   EngineOptions engine;

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <random>
 
+#include "server/router.h"
 #include "server/sse.h"
 #include "server/tgi_protocol.h"
 #include "util/logging.h"
@@ -93,10 +94,7 @@ void GenerationJob::on_submitted(Submitted streams) {
     if (s.ok()) continue;
     for (size_t q = 0; q < prompts_.size(); ++q) release_prompt(q);
     done_ = true;
-    conn_->respond({400,
-                    "application/json",
-                    dump(error_body(invalid_request(s.error().message, "prompt"))),
-                    {}});
+    conn_->respond(error_response(invalid_request(s.error().message, "prompt"), opts_.kind));
     self_.reset();
     return;
   }
@@ -250,10 +248,31 @@ void GenerationJob::stream_progress() {
   conn_->send_chunk(out);
 }
 
+void GenerationJob::log_finished(Clock::time_point now) const {
+  // One line per request, as vLLM logs them: enough to follow a slow or cut-short request
+  // without the metrics endpoint.
+  std::string reasons;
+  for (const Choice& c : choices_) {
+    if (!reasons.empty()) reasons += ',';
+    reasons += c.finished ? c.finish_reason : "abort";
+  }
+  int64_t prompt_tokens = 0, output_tokens = 0;
+  for (const auto& p : opts_.prompts) prompt_tokens += static_cast<int64_t>(p.size());
+  for (const Choice& c : choices_) output_tokens += static_cast<int64_t>(c.out.ids().size());
+  const std::string ttft = first_token_ == Clock::time_point{}
+                               ? std::string("-")
+                               : fmt::format("{:.3f}s", seconds(first_token_ - arrival_));
+  spdlog::info(
+      "request {} finished: prompt_tokens={} output_tokens={} ttft={} total={:.3f}s "
+      "finish_reason={}",
+      id_, prompt_tokens, output_tokens, ttft, seconds(now - arrival_), reasons);
+}
+
 void GenerationJob::complete() {
   if (done_) return;
   done_ = true;
   const auto now = Clock::now();
+  log_finished(now);
   const json usage = usage_json();
   ctx_.metrics.add_generation_tokens(usage["completion_tokens"].get<int64_t>());
   ctx_.metrics.e2e_latency().observe(seconds(now - arrival_));
@@ -381,8 +400,8 @@ void GenerationJob::cancel() {
   done_ = true;
   for (size_t p = 0; p < prompts_.size(); ++p) release_prompt(p);
   ctx_.metrics.request_finished("abort");
+  log_finished(Clock::now());  // finish_reason=abort: the client went away
   self_.reset();
-  spdlog::debug("{}: client went away; request aborted", id_);
 }
 
 }  // namespace moon::server

@@ -76,6 +76,8 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   nlohmann::json tgi_answer_details(const Choice& c) const;
   void complete();
   void cancel();
+  // The info line of a finished (or aborted) request: its tokens, timings, finish reasons.
+  void log_finished(Clock::time_point now) const;
   void release_prompt(size_t prompt_index);
   nlohmann::json logprobs_json(const Choice& c, size_t from, size_t to) const;
   // Completions with echo: the prompt's tokens in the same shape, the first with no logprob;

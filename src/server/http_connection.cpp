@@ -15,10 +15,12 @@ constexpr size_t kDiscardBytes = 16 << 10;
 }  // namespace
 
 HttpConnection::HttpConnection(tcp::socket socket, Handler handler, HeaderCheck header_check,
-                               size_t body_limit, std::chrono::milliseconds idle_timeout)
+                               ResponseHeaders response_headers, size_t body_limit,
+                               std::chrono::milliseconds idle_timeout)
     : socket_(std::move(socket)),
       handler_(std::move(handler)),
       header_check_(std::move(header_check)),
+      response_headers_(std::move(response_headers)),
       body_limit_(body_limit),
       idle_timeout_(idle_timeout),
       idle_timer_(socket_.get_executor()) {}
@@ -37,6 +39,7 @@ void HttpConnection::read_request() {
   if (closed_) return;
   parser_.emplace();
   head_ = false;
+  request_headers_.clear();
   // Also judges Content-Length while parsing the header, so an oversized body is refused
   // (413, on_read) before any of it is read.
   parser_->body_limit(body_limit_);
@@ -52,6 +55,10 @@ void HttpConnection::read_request() {
 }
 
 void HttpConnection::on_header(beast::error_code ec) {
+  // Even a refusal of this request (413, 401) is one its client must be able to read.
+  if (!closed_ && response_headers_ && parser_->is_header_done()) {
+    request_headers_ = response_headers_(parser_->get());
+  }
   if (ec || closed_) return on_read(ec);
   const auto& header = parser_->get();
   head_ = header.method() == http::verb::head;
@@ -122,10 +129,11 @@ void HttpConnection::on_watch(beast::error_code ec) {
 
 std::string HttpConnection::status_line_and_headers(int status, const std::string& content_type,
                                                     const HeaderList& headers) const {
-  std::string out =
-      fmt::format("HTTP/1.1 {} {}\r\nServer: moon\r\nContent-Type: {}\r\n", status,
-                  std::string(http::obsolete_reason(http::int_to_status(status))), content_type);
+  std::string out = fmt::format("HTTP/1.1 {} {}\r\nServer: moon\r\n", status,
+                                std::string(http::obsolete_reason(http::int_to_status(status))));
+  if (!content_type.empty()) out += "Content-Type: " + content_type + "\r\n";
   for (const auto& [k, v] : headers) out += k + ": " + v + "\r\n";
+  for (const auto& [k, v] : request_headers_) out += k + ": " + v + "\r\n";
   out += keep_alive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
   return out;
 }
@@ -141,7 +149,8 @@ void HttpConnection::refuse(const HttpResponse& response) {
 void HttpConnection::respond(const HttpResponse& r) {
   if (closed_ || !in_request_) return;
   std::string out = status_line_and_headers(r.status, r.content_type, r.headers);
-  out += fmt::format("Content-Length: {}\r\n\r\n", r.body.size());
+  // 204 has no body and, by RFC 9110 8.6, no Content-Length either.
+  out += r.status == 204 ? "\r\n" : fmt::format("Content-Length: {}\r\n\r\n", r.body.size());
   // A HEAD answer announces the body a GET would get, and leaves it out (RFC 9110 9.3.2).
   if (!head_) out += r.body;
   write(std::move(out));

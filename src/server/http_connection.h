@@ -44,10 +44,13 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   using Handler = std::function<void(std::shared_ptr<HttpConnection>, HttpRequest)>;
   // A response refuses the request before its body is read; nullopt lets it through.
   using HeaderCheck = std::function<std::optional<HttpResponse>(const http::request_header<>&)>;
+  // Headers every answer to a request carries, whoever writes it (CORS), from its header.
+  using ResponseHeaders = std::function<HeaderList(const http::request_header<>&)>;
 
   // `idle_timeout`: how long a connection may take to send a whole request (or sit idle
   // between keep-alive requests) before it is closed; answering has no limit.
-  HttpConnection(tcp::socket socket, Handler handler, HeaderCheck header_check, size_t body_limit,
+  HttpConnection(tcp::socket socket, Handler handler, HeaderCheck header_check,
+                 ResponseHeaders response_headers, size_t body_limit,
                  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60));
   ~HttpConnection();
   void start();
@@ -92,6 +95,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   tcp::socket socket_;
   Handler handler_;
   HeaderCheck header_check_;
+  ResponseHeaders response_headers_;
+  HeaderList request_headers_;  // response_headers_ of the current request
   size_t body_limit_;
   std::chrono::milliseconds idle_timeout_;
   asio::steady_timer idle_timer_;

@@ -81,6 +81,10 @@ void HttpServer::accept() {
           }
           return std::nullopt;
         },
+        [this](const http::request_header<>& header) {
+          const auto origin = header[http::field::origin];
+          return ctx_.config.cors.headers(std::string_view(origin.data(), origin.size()));
+        },
         ctx_.config.max_body_bytes);
     // Forget connections that are gone, now and then, so the list stays small.
     if (connections_.size() > 256 && (connections_.size() & 255) == 0) {

@@ -113,13 +113,15 @@ void parse_sampling(Fields& f, RequestSampling& request, const char* max_tokens_
   if (const json* stop = f.get("stop")) {
     if (stop->is_string()) {
       s.stop.push_back(stop->get<std::string>());
-    } else if (stop->is_array() && stop->size() <= 16) {
+    } else if (stop->is_array() && stop->size() <= kMaxStopStrings) {
       for (const json& e : *stop) {
         if (!e.is_string()) return f.fail("'stop' must be a string or a list of strings", "stop");
         s.stop.push_back(e.get<std::string>());
       }
     } else {
-      return f.fail("'stop' must be a string or a list of at most 16 strings", "stop");
+      return f.fail(
+          fmt::format("'stop' must be a string or a list of at most {} strings", kMaxStopStrings),
+          "stop");
     }
     for (const std::string& str : s.stop) {
       if (str.empty()) return f.fail("'stop' strings must not be empty", "stop");

@@ -25,6 +25,7 @@ namespace moon::server {
 inline constexpr int kMaxLogprobs = 20;
 inline constexpr int kMaxN = 256;
 inline constexpr size_t kMaxPrompts = 1024;
+inline constexpr size_t kMaxStopStrings = 16;  // 'stop' strings per request
 
 struct RequestSampling {
   // What the engine takes; max_tokens is filled in by check_against_model, and logprobs /

@@ -17,6 +17,7 @@ bool is_open_route(std::string_view path) {
 
 std::optional<ApiError> check_request_header(const http::request_header<>& header,
                                              const std::string& api_key) {
+  if (header.method() == http::verb::options) return std::nullopt;
   const auto target = header.target();
   if (is_open_route(path_of(std::string_view(target.data(), target.size())))) return std::nullopt;
   const auto authorization = header[http::field::authorization];

@@ -22,7 +22,8 @@ std::string_view path_of(std::string_view target);
 bool is_open_route(std::string_view path);
 
 // The refusal for a request whose header already disqualifies it (no valid API key on a route
-// that needs one); nullopt lets the body be read and the request routed.
+// that needs one); nullopt lets the body be read and the request routed. CORS preflights
+// (OPTIONS) pass: browsers send them without credentials.
 std::optional<ApiError> check_request_header(const boost::beast::http::request_header<>& header,
                                              const std::string& api_key);
 

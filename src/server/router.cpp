@@ -7,12 +7,19 @@
 #include "server/request_gate.h"
 #include "server/tgi_protocol.h"
 #include "util/logging.h"
+#include "util/version.h"
 
 namespace moon::server {
 namespace {
 
 using json = nlohmann::json;
 constexpr std::string_view kModelsPrefix = "/v1/models/";
+
+// Which API's error shape a path answers in.
+ApiKind api_of(std::string_view path) {
+  const bool tgi = path == "/generate" || path == "/generate_stream" || path == "/";
+  return tgi ? ApiKind::kTgi : ApiKind::kCompletion;
+}
 
 ApiError not_found(std::string_view path) {
   return ApiError{404, fmt::format("no route for {}", path), "not_found_error", {}, {}};
@@ -46,31 +53,34 @@ HttpResponse json_response(int status, const json& body) {
       status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
-HttpResponse error_response(const ApiError& error) {
-  HttpResponse r = json_response(error.status, error_body(error));
+HttpResponse error_response(const ApiError& error, ApiKind kind) {
+  HttpResponse r = kind == ApiKind::kTgi
+                       ? json_response(tgi_error_status(error), tgi_error_body(error))
+                       : json_response(error.status, error_body(error));
   if (error.status == 503) r.headers.emplace_back("Retry-After", "1");
   if (error.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
 }
 
 void Router::handle(const std::shared_ptr<HttpConnection>& conn, HttpRequest request) {
+  const auto target = request.target();
+  const ApiKind kind = api_of(path_of(std::string_view(target.data(), target.size())));
+  auto fail = [&](const ApiError& error) { conn->respond(error_response(error, kind)); };
   try {
     route(conn, request);
   } catch (const json::exception& e) {
     // A JSON type surprise that slipped past validation is still the client's request.
     spdlog::warn("request failed: {}", e.what());
-    conn->respond(error_response(invalid_request(e.what())));
+    fail(invalid_request(e.what()));
   } catch (const std::bad_alloc&) {
     spdlog::error("request failed: out of memory");
-    conn->respond(error_response(
-        ApiError{500, "the server ran out of memory for this request", "server_error", {}, {}}));
+    fail(ApiError{500, "the server ran out of memory for this request", "server_error", {}, {}});
   } catch (const std::exception& e) {
     spdlog::error("request failed: {}", e.what());
-    conn->respond(error_response(
-        ApiError{500, fmt::format("internal error: {}", e.what()), "server_error", {}, {}}));
+    fail(ApiError{500, fmt::format("internal error: {}", e.what()), "server_error", {}, {}});
   } catch (...) {
     spdlog::error("request failed with an unknown exception");
-    conn->respond(error_response(ApiError{500, "internal error", "server_error", {}, {}}));
+    fail(ApiError{500, "internal error", "server_error", {}, {}});
   }
 }
 
@@ -78,6 +88,7 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
   const auto target = request.target();
   const std::string_view path = path_of(std::string_view(target.data(), target.size()));
   const http::verb method = request.method();
+  if (method == http::verb::options) return conn->respond(preflight(request));
   // HEAD is GET without the body (HttpConnection leaves it out); load balancers probe with it.
   const bool is_get = method == http::verb::get || method == http::verb::head;
   // The API key was checked with the header, before the body was read (request_gate.h).
@@ -85,34 +96,41 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
     if (path == "/health" || path == "/ping") {
       return conn->respond({200, "text/plain", "", {}});
     }
-    if (path == "/version") return conn->respond(json_response(200, {{"version", "moon-0.1.0"}}));
+    if (path == "/version") {
+      return conn->respond(json_response(200, {{"version", fmt::format("moon-{}", kVersion)}}));
+    }
     if (path == "/v1/models") return conn->respond(models());
     if (path.starts_with(kModelsPrefix)) {
       return conn->respond(model(percent_decoded(path.substr(kModelsPrefix.size()))));
     }
+    if (path == "/info") return conn->respond(tgi_info());
     if (path == "/metrics") {
       return conn->respond(
           {200, "text/plain; version=0.0.4", ctx_.metrics.render(ctx_.engine.snapshot()), {}});
     }
   }
   const bool known_post = path == "/v1/completions" || path == "/v1/chat/completions" ||
-                          path == "/tokenize" || path == "/detokenize" || path == "/generate" ||
-                          path == "/generate_stream";
+                          path == "/tokenize" || path == "/detokenize" ||
+                          api_of(path) == ApiKind::kTgi;
   if (method != http::verb::post) {
     if (known_post) {
       return conn->respond(error_response(
-          ApiError{405, fmt::format("{} takes POST", path), "invalid_request_error", {}, {}}));
+          ApiError{405, fmt::format("{} takes POST", path), "invalid_request_error", {}, {}},
+          api_of(path)));
     }
     return conn->respond(error_response(not_found(path)));
   }
   if (!known_post) return conn->respond(error_response(not_found(path)));
   auto parsed = parse_json_body(request.body());
-  if (auto* err = std::get_if<ApiError>(&parsed)) return conn->respond(error_response(*err));
+  if (auto* err = std::get_if<ApiError>(&parsed)) {
+    return conn->respond(error_response(*err, api_of(path)));
+  }
   const json& body = std::get<json>(parsed);
   if (path == "/v1/completions") return completions(conn, body);
   if (path == "/v1/chat/completions") return chat_completions(conn, body);
   if (path == "/generate") return tgi_generate(conn, body, false);
   if (path == "/generate_stream") return tgi_generate(conn, body, true);
+  if (path == "/") return tgi_generate(conn, body, std::nullopt);
   if (path == "/tokenize") return conn->respond(tokenize(body));
   return conn->respond(detokenize(body));
 }
@@ -127,6 +145,22 @@ ApiError Router::model_not_found(const std::string& name) const {
 std::optional<ApiError> Router::check_model(const std::string& name) const {
   if (name.empty() || name == ctx_.config.served_model_name) return std::nullopt;
   return model_not_found(name);
+}
+
+HttpResponse Router::preflight(const HttpRequest& request) const {
+  // Any path: a browser asks before a cross-origin POST with a JSON body or an API key.
+  // Access-Control-Allow-Origin itself is added to every answer (HttpConnection).
+  HttpResponse r{204, "", "", {{"Allow", "GET, HEAD, POST, OPTIONS"}}};
+  if (request.count(http::field::access_control_request_method) > 0) {
+    const auto origin = request[http::field::origin];
+    const auto wanted = request[http::field::access_control_request_headers];
+    for (auto& h :
+         ctx_.config.cors.preflight_headers(std::string_view(origin.data(), origin.size()),
+                                            std::string_view(wanted.data(), wanted.size()))) {
+      r.headers.push_back(std::move(h));
+    }
+  }
+  return r;
 }
 
 std::optional<ApiError> Router::check_num_sequences(size_t num_prompts, int n) const {
@@ -165,10 +199,12 @@ void Router::completions(const std::shared_ptr<HttpConnection>& conn, const json
 }
 
 void Router::tgi_generate(const std::shared_ptr<HttpConnection>& conn, const json& body,
-                          bool stream) {
+                          std::optional<bool> stream) {
   TgiRequest req;
-  if (auto err = parse_tgi_request(body, req)) return conn->respond(error_response(*err));
-  req.completion.stream = stream;
+  if (auto err = parse_tgi_request(body, req)) {
+    return conn->respond(error_response(*err, ApiKind::kTgi));
+  }
+  req.completion.stream = stream.value_or(req.stream);
   req.completion.echo = req.return_full_text;
   // TGI always reports each token's logprob; top_n_tokens asks for the best alternatives.
   req.completion.logprobs = std::max(req.completion.logprobs, 0);
@@ -177,8 +213,9 @@ void Router::tgi_generate(const std::shared_ptr<HttpConnection>& conn, const jso
 
 void Router::start_completion(const std::shared_ptr<HttpConnection>& conn,
                               const CompletionRequest& req, ApiKind kind, bool tgi_details) {
+  auto refuse = [&](const ApiError& error) { conn->respond(error_response(error, kind)); };
   if (auto err = check_num_sequences(req.prompts.size(), req.sampling.params.n)) {
-    return conn->respond(error_response(*err));
+    return refuse(*err);
   }
   const Tokenizer& tok = ctx_.tokenizer;
   JobOptions opts;
@@ -189,14 +226,14 @@ void Router::start_completion(const std::shared_ptr<HttpConnection>& conn,
     if (p.is_text) {
       ids = tok.encode(p.text, /*add_special=*/true, /*parse_special=*/false);
       if (ids.empty()) {
-        return conn->respond(error_response(invalid_request("the prompt is empty", "prompt")));
+        return refuse(invalid_request("the prompt is empty", "prompt"));
       }
     } else {
       for (int64_t id : p.ids) {
         if (id < 0 || id >= tok.vocab_size()) {
-          return conn->respond(error_response(invalid_request(
+          return refuse(invalid_request(
               fmt::format("token id {} is outside the vocabulary of {}", id, tok.vocab_size()),
-              "prompt")));
+              "prompt"));
         }
         ids.push_back(static_cast<TokenId>(id));
       }
@@ -204,7 +241,7 @@ void Router::start_completion(const std::shared_ptr<HttpConnection>& conn,
     RequestSampling checked = req.sampling;
     if (auto err = check_against_model(checked, static_cast<int64_t>(ids.size()), tok.vocab_size(),
                                        ctx_.config.max_model_len)) {
-      return conn->respond(error_response(*err));
+      return refuse(*err);
     }
     // With max_tokens left out, each prompt gets the rest of the context; keep the smallest.
     if (opts.prompts.empty() || checked.params.max_tokens < opts.sampling.params.max_tokens) {
@@ -217,7 +254,7 @@ void Router::start_completion(const std::shared_ptr<HttpConnection>& conn,
   }
   if (auto err = check_capacity(opts.prompts.size())) {
     ctx_.metrics.request_rejected();
-    return conn->respond(error_response(*err));
+    return refuse(*err);
   }
   opts.stream = req.stream;
   opts.include_usage = req.include_usage;
@@ -334,6 +371,25 @@ json Router::model_card() const {
           {"root", name},
           {"parent", nullptr},
           {"max_model_len", ctx_.config.max_model_len}};
+}
+
+HttpResponse Router::tgi_info() const {
+  const ServerConfig& c = ctx_.config;
+  // TGI's Info; each limit is the one moon applies to a /generate request.
+  return json_response(200, {{"model_id", c.served_model_name},
+                             {"model_sha", nullptr},
+                             {"model_pipeline_tag", "text-generation"},
+                             {"max_concurrent_requests", c.max_num_seqs},  // run at once; more wait
+                             {"max_best_of", 1},
+                             {"max_stop_sequences", kMaxStopStrings},
+                             {"max_input_tokens", std::max<int64_t>(0, c.max_model_len - 1)},
+                             {"max_total_tokens", c.max_model_len},
+                             {"validation_workers", 1},  // the I/O thread
+                             {"max_client_batch_size", 1},
+                             {"router", "moon"},
+                             {"version", kVersion},
+                             {"sha", nullptr},
+                             {"docker_label", nullptr}});
 }
 
 HttpResponse Router::models() const {

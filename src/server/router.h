@@ -4,7 +4,8 @@
 //
 //   GET  /health /ping /version /v1/models /v1/models/{id} /metrics (and HEAD of each)
 //   POST /v1/completions /v1/chat/completions /tokenize /detokenize
-//   POST /generate /generate_stream (TGI)
+//   POST /generate /generate_stream /, GET /info (TGI; errors in TGI's shape)
+//   OPTIONS on any path: a CORS preflight, answered 204 without the API key
 #pragma once
 
 #include <memory>
@@ -30,16 +31,19 @@ class Router {
   void route(const std::shared_ptr<HttpConnection>& conn, const HttpRequest& request);
   void completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body);
   void chat_completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body);
+  // `stream`: the route's; nullopt (POST /) takes the body's "stream".
   void tgi_generate(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body,
-                    bool stream);
+                    std::optional<bool> stream);
   // Tokenizes, checks against the model and the queue, and starts the job.
   void start_completion(const std::shared_ptr<HttpConnection>& conn, const CompletionRequest& req,
                         ApiKind kind, bool tgi_details);
+  HttpResponse preflight(const HttpRequest& request) const;
   HttpResponse tokenize(const nlohmann::json& body);
   HttpResponse detokenize(const nlohmann::json& body);
   // The served model in OpenAI's shape; /v1/models lists it, /v1/models/{id} returns it.
   nlohmann::json model_card() const;
   HttpResponse models() const;
+  HttpResponse tgi_info() const;
   HttpResponse model(const std::string& id) const;
   // The model a request names must be ours (an empty name means ours).
   std::optional<ApiError> check_model(const std::string& name) const;
@@ -53,6 +57,7 @@ class Router {
 };
 
 HttpResponse json_response(int status, const nlohmann::json& body);
-HttpResponse error_response(const ApiError& error);
+// In OpenAI's shape (api_error.h), or TGI's for a TGI request.
+HttpResponse error_response(const ApiError& error, ApiKind kind = ApiKind::kCompletion);
 
 }  // namespace moon::server

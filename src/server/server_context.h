@@ -15,6 +15,7 @@
 #include "chat/chat_template.h"
 #include "engine/engine_client.h"
 #include "server/asio.h"
+#include "server/cors.h"
 #include "server/metrics.h"
 #include "tokenizer/tokenizer.h"
 
@@ -36,6 +37,7 @@ struct ServerConfig {
   int64_t max_connections_per_ip = 256;
   size_t max_body_bytes = 16u << 20;
   double shutdown_timeout_s = 30.0;  // how long SIGTERM waits for running requests
+  CorsPolicy cors;                   // --allowed-origins
   // For /v1/chat/completions; without one the endpoint answers 400, as vLLM does.
   std::optional<ChatTemplate> chat_template;
 };

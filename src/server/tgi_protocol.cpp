@@ -1,5 +1,9 @@
 #include "server/tgi_protocol.h"
 
+#include <cctype>
+#include <string_view>
+#include <utility>
+
 namespace moon::server {
 
 using json = nlohmann::json;
@@ -9,6 +13,10 @@ std::optional<ApiError> parse_tgi_request(const json& body, TgiRequest& out) {
   auto inputs = body.find("inputs");
   if (inputs == body.end() || !inputs->is_string()) {
     return invalid_request("'inputs' must be a string", "inputs");
+  }
+  if (auto stream = body.find("stream"); stream != body.end() && !stream->is_null()) {
+    if (!stream->is_boolean()) return invalid_request("'stream' must be a boolean", "stream");
+    out.stream = stream->get<bool>();
   }
   json params = json::object();
   if (auto p = body.find("parameters"); p != body.end() && !p->is_null()) {
@@ -30,6 +38,11 @@ std::optional<ApiError> parse_tgi_request(const json& body, TgiRequest& out) {
       }
     } else if (key == "top_n_tokens") {
       mapped["logprobs"] = value;  // checked by the completion parser, [0, 20]
+    } else if (key == "best_of") {
+      // /info announces max_best_of 1: one sequence per request.
+      if (!value.is_number_integer() || value.get<int64_t>() != 1) {
+        return invalid_request("'best_of' must be 1 (max_best_of in /info)", key);
+      }
     } else if (key == "do_sample") {
       if (!value.is_boolean()) return invalid_request("'do_sample' must be a boolean", key);
       do_sample = do_sample || value.get<bool>();
@@ -47,6 +60,43 @@ std::optional<ApiError> parse_tgi_request(const json& body, TgiRequest& out) {
   if (auto err = parse_completion_request(mapped, out.completion)) return err;
   if (out.decoder_input_details) out.completion.sampling.params.prompt_logprobs = 0;
   return std::nullopt;
+}
+
+int tgi_error_status(const ApiError& error) {
+  return error.status == 400 ? 422 : error.status;
+}
+
+namespace {
+
+// `text` with every whole-word `from` (not part of a longer identifier) replaced by `to`.
+std::string replace_word(std::string text, std::string_view from, std::string_view to) {
+  auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at)) {
+    const size_t end = at + from.size();
+    if ((at > 0 && ident(text[at - 1])) || (end < text.size() && ident(text[end]))) {
+      at = end;
+      continue;
+    }
+    text.replace(at, from.size(), to);
+    at += to.size();
+  }
+  return text;
+}
+
+}  // namespace
+
+json tgi_error_body(const ApiError& error) {
+  // The checks are the completion API's (parse_tgi_request); name the field as a TGI client
+  // sent it.
+  std::string message = error.message;
+  for (const auto& [ours, theirs] :
+       {std::pair{"max_tokens", "max_new_tokens"}, std::pair{"logprobs", "top_n_tokens"}}) {
+    if (error.param == ours) message = replace_word(std::move(message), ours, theirs);
+  }
+  const char* type = error.status == 400                                 ? "validation"
+                     : error.code == "overloaded" || error.status == 503 ? "overloaded"
+                                                                         : nullptr;
+  return {{"error", message}, {"error_type", type ? json(type) : json(error.type)}};
 }
 
 const char* tgi_finish_reason(const std::string& reason, bool stopped_by_string) {

@@ -1,9 +1,10 @@
-// Hugging Face text-generation-inference's API, POST /generate and /generate_stream:
+// Hugging Face text-generation-inference's API, POST /generate, /generate_stream and / (either,
+// by "stream"), GET /info (router.cpp):
 //   {"inputs": "...", "parameters": {"max_new_tokens", "temperature", "top_p", "top_k",
 //    "seed", "stop", "do_sample", "repetition_penalty", "top_n_tokens", "details",
-//    "return_full_text"}}
+//    "return_full_text", "best_of" (1 only)}, "stream" (POST / only)}
 // The parameters are translated to the OpenAI completion fields and checked by the same
-// code, so both APIs accept and refuse the same values. The answers' shapes are built here
+// code, so both APIs accept and refuse the same values; a refusal is TGI's 422. The answers' shapes are built here
 // too, from a choice's SequenceOutput; GenerationJob only decides when to send them.
 #pragma once
 
@@ -20,12 +21,18 @@ namespace moon::server {
 
 struct TgiRequest {
   CompletionRequest completion;  // one text prompt
+  bool stream = false;           // POST /: answer as /generate_stream
   bool details = false;
   bool return_full_text = false;
   bool decoder_input_details = false;  // details.prefill: the prompt tokens' logprobs
 };
 
 std::optional<ApiError> parse_tgi_request(const nlohmann::json& body, TgiRequest& out);
+
+// TGI's error shape, {"error": "...", "error_type": "validation"}. A request TGI refuses in
+// validation is a 422 there, where the OpenAI routes answer 400; the other statuses stay.
+int tgi_error_status(const ApiError& error);
+nlohmann::json tgi_error_body(const ApiError& error);
 
 // TGI's finish reasons: "length", "eos_token", "stop_sequence".
 const char* tgi_finish_reason(const std::string& openai_reason, bool stopped_by_string);

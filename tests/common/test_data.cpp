@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 namespace moon::test {
@@ -61,6 +62,13 @@ std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   std::vector<nlohmann::json> records;
   for (const std::string& line : read_lines(path)) records.push_back(nlohmann::json::parse(line));
   return records;
+}
+
+std::string project_version() {
+  const std::string text = read_file(std::string(MOON_SOURCE_DIR) + "/CMakeLists.txt");
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex(R"(project\(moon VERSION ([0-9.]+))"))) return "";
+  return m[1];
 }
 
 }  // namespace moon::test

@@ -29,6 +29,10 @@ std::vector<std::string> read_lines(const std::string& path);
 // Those lines parsed as JSON, one value each (a .jsonl file such as the golden outputs).
 std::vector<nlohmann::json> read_jsonl(const std::string& path);
 
+// The version CMakeLists.txt declares (project(moon VERSION ...)), read from the file, for
+// tests of what the binary reports; "" when it is not found.
+std::string project_version();
+
 }  // namespace moon::test
 
 // Ends the current test for want of `what` (a path under the data root, or a description):

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/api_key.h"
+#include "server/cors.h"
 #include "server/metrics.h"
 #include "server/openai_protocol.h"
 #include "server/request_gate.h"
@@ -48,6 +49,72 @@ TEST(RequestGate, OnlyTheOpenRoutesGoWithoutTheKey) {
     EXPECT_FALSE(check(closed, "Bearer k1")) << closed;
   }
   EXPECT_FALSE(check_request_header(boost::beast::http::request_header<>(), ""));
+}
+
+TEST(RequestGate, CorsPreflightsGoWithoutTheKey) {
+  boost::beast::http::request_header<> header;
+  header.method(boost::beast::http::verb::options);
+  header.target("/v1/chat/completions");
+  EXPECT_FALSE(check_request_header(header, "k1"));
+  header.method(boost::beast::http::verb::post);
+  EXPECT_TRUE(check_request_header(header, "k1"));
+}
+
+// The value of header `name` in `headers`, "" when absent.
+std::string header_value(const HeaderList& headers, const std::string& name) {
+  for (const auto& [k, v] : headers) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+TEST(Cors, AnyOriginByDefault) {
+  const CorsPolicy any;
+  EXPECT_EQ(header_value(any.headers("https://x.example"), "Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(header_value(any.headers(""), "Access-Control-Allow-Origin"), "*");
+  const auto star = CorsPolicy::parse("*");
+  ASSERT_TRUE(star.ok());
+  EXPECT_EQ(header_value(star->headers("http://y"), "Access-Control-Allow-Origin"), "*");
+}
+
+TEST(Cors, AListEchoesOnlyItsOrigins) {
+  const auto policy = CorsPolicy::parse(" http://a.example , https://B.example:8443/,,");
+  ASSERT_TRUE(policy.ok()) << policy.error().message;
+  EXPECT_TRUE(policy->allows("http://a.example"));
+  EXPECT_TRUE(policy->allows("https://b.example:8443"));
+  EXPECT_FALSE(policy->allows("https://b.example"));
+  EXPECT_FALSE(policy->allows("http://a.example.evil"));
+  EXPECT_FALSE(policy->allows(""));
+  const HeaderList allowed = policy->headers("https://b.example:8443");
+  EXPECT_EQ(header_value(allowed, "Access-Control-Allow-Origin"), "https://b.example:8443");
+  EXPECT_EQ(header_value(allowed, "Vary"), "Origin");
+  const HeaderList refused = policy->headers("http://evil.example");
+  EXPECT_EQ(header_value(refused, "Access-Control-Allow-Origin"), "");
+  EXPECT_EQ(header_value(refused, "Vary"), "Origin");
+
+  const HeaderList pre = policy->preflight_headers("http://a.example", "authorization, x-custom");
+  EXPECT_NE(header_value(pre, "Access-Control-Allow-Methods").find("POST"), std::string::npos);
+  EXPECT_EQ(header_value(pre, "Access-Control-Allow-Headers"), "authorization, x-custom");
+  EXPECT_FALSE(header_value(pre, "Access-Control-Max-Age").empty());
+  const std::string usual = header_value(policy->preflight_headers("http://a.example", ""),
+                                         "Access-Control-Allow-Headers");
+  EXPECT_NE(usual.find("Authorization"), std::string::npos);
+  EXPECT_NE(usual.find("Content-Type"), std::string::npos);
+  EXPECT_TRUE(policy->preflight_headers("http://evil.example", "authorization").empty());
+
+  const auto none = CorsPolicy::parse("");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->allows("http://a.example"));
+  EXPECT_EQ(header_value(none->headers("http://a.example"), "Access-Control-Allow-Origin"), "");
+}
+
+TEST(Cors, EntriesThatAreNoOriginAreRefused) {
+  for (const char* bad : {"a.example", "http://a.example/path", "http://", "://x", "*.example"}) {
+    const auto policy = CorsPolicy::parse(bad);
+    ASSERT_FALSE(policy.ok()) << bad;
+    EXPECT_NE(policy.error().message.find("--allowed-origins"), std::string::npos);
+  }
+  EXPECT_TRUE(CorsPolicy::parse("null").ok());
 }
 
 TEST(OpenAiProtocol, ParsesEveryPromptForm) {
@@ -225,6 +292,27 @@ TEST(TgiProtocol, MapsParameters) {
   EXPECT_TRUE(parse_tgi_request({{"inputs", 3}}, bad));
   EXPECT_STREQ(tgi_finish_reason("stop", true), "stop_sequence");
   EXPECT_STREQ(tgi_finish_reason("stop", false), "eos_token");
+}
+
+TEST(TgiProtocol, ErrorsTakeTgisShapeAndFieldNames) {
+  const ApiError bad =
+      invalid_request("'max_tokens' must be in [1, 9], got 0; lower max_tokens", "max_tokens");
+  EXPECT_EQ(tgi_error_status(bad), 422);
+  EXPECT_EQ(tgi_error_body(bad),
+            (json{{"error", "'max_new_tokens' must be in [1, 9], got 0; lower max_new_tokens"},
+                  {"error_type", "validation"}}));
+  // Only the offending field is renamed, and only as a whole word.
+  EXPECT_EQ(tgi_error_body(invalid_request("'top_logprobs' needs 'logprobs'", "logprobs"))["error"],
+            "'top_logprobs' needs 'top_n_tokens'");
+  EXPECT_EQ(tgi_error_body(invalid_request("max_tokens", "n"))["error"], "max_tokens");
+  const ApiError busy{503, "overloaded", "server_error", {}, "overloaded"};
+  EXPECT_EQ(tgi_error_status(busy), 503);
+  EXPECT_EQ(tgi_error_body(busy)["error_type"], "overloaded");
+  TgiRequest streamed;
+  ASSERT_FALSE(parse_tgi_request({{"inputs", "hi"}, {"stream", true}}, streamed));
+  EXPECT_TRUE(streamed.stream);
+  TgiRequest bad_stream;
+  EXPECT_EQ(parse_tgi_request({{"inputs", "hi"}, {"stream", 1}}, bad_stream)->param, "stream");
 }
 
 TEST(Metrics, HistogramIsCumulative) {
