@@ -1,0 +1,295 @@
+#include "grammar/grammar.h"
+
+#include <algorithm>
+#include <functional>
+
+namespace moon::grammar {
+namespace {
+
+constexpr uint32_t kMaxCodepoint = 0x10FFFF;
+
+int utf8_length(uint32_t cp) {
+  return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+std::array<uint8_t, 4> encode(uint32_t cp, int n) {
+  std::array<uint8_t, 4> b{};
+  if (n == 1) {
+    b[0] = static_cast<uint8_t>(cp);
+    return b;
+  }
+  static constexpr uint8_t kLead[5] = {0, 0, 0xC0, 0xE0, 0xF0};
+  for (int i = n - 1; i > 0; --i) {
+    b[i] = static_cast<uint8_t>(0x80 | (cp & 0x3F));
+    cp >>= 6;
+  }
+  b[0] = static_cast<uint8_t>(kLead[n] | cp);
+  return b;
+}
+
+void split(uint32_t lo, uint32_t hi, std::vector<std::vector<std::pair<uint8_t, uint8_t>>>& out) {
+  if (lo > hi) return;
+  // Surrogates are not characters.
+  if (lo < 0xD800 && hi >= 0xD800) {
+    split(lo, 0xD7FF, out);
+    split(0xE000, hi, out);
+    return;
+  }
+  if (lo >= 0xD800 && lo <= 0xDFFF) {
+    if (hi <= 0xDFFF) return;
+    split(0xE000, hi, out);
+    return;
+  }
+  // One encoding length at a time.
+  for (uint32_t max : {0x7Fu, 0x7FFu, 0xFFFFu}) {
+    if (lo <= max && hi > max) {
+      split(lo, max, out);
+      split(max + 1, hi, out);
+      return;
+    }
+  }
+  const int n = utf8_length(lo);
+  // Each continuation byte must range fully or share its prefix: split where it does not.
+  for (int i = 1; i < n; ++i) {
+    const uint32_t m = (1u << (6 * i)) - 1;
+    if ((lo & ~m) != (hi & ~m)) {
+      if ((lo & m) != 0) {
+        split(lo, lo | m, out);
+        split((lo | m) + 1, hi, out);
+        return;
+      }
+      if ((hi & m) != m) {
+        split(lo, (hi & ~m) - 1, out);
+        split(hi & ~m, hi, out);
+        return;
+      }
+    }
+  }
+  const auto a = encode(lo, n), b = encode(hi, n);
+  std::vector<std::pair<uint8_t, uint8_t>> seq;
+  for (int i = 0; i < n; ++i) seq.emplace_back(a[i], b[i]);
+  out.push_back(std::move(seq));
+}
+
+}  // namespace
+
+std::vector<std::vector<std::pair<uint8_t, uint8_t>>> utf8_sequences(uint32_t lo, uint32_t hi) {
+  std::vector<std::vector<std::pair<uint8_t, uint8_t>>> out;
+  split(lo, std::min(hi, kMaxCodepoint), out);
+  return out;
+}
+
+uint32_t GrammarBuilder::rule(std::string_view name) {
+  if (auto it = by_name_.find(name); it != by_name_.end()) return it->second;
+  const auto id = static_cast<uint32_t>(names_.size());
+  names_.emplace_back(name);
+  by_name_.emplace(std::string(name), id);
+  rules_.emplace_back();
+  defined_.push_back(false);
+  return id;
+}
+
+uint32_t GrammarBuilder::fresh_rule(std::string_view base) {
+  for (;;) {
+    std::string name = fmt::format("{}-{}", base, fresh_++);
+    if (!by_name_.contains(name)) return rule(name);
+  }
+}
+
+Status GrammarBuilder::define(uint32_t r, std::vector<Sequence> alternatives) {
+  if (defined_[r]) return make_error("rule '{}' is defined twice", names_[r]);
+  rules_[r] = std::move(alternatives);
+  defined_[r] = true;
+  return Status::success();
+}
+
+Symbol GrammarBuilder::bytes(const ByteSet& set) {
+  auto [it, fresh] = byte_set_ids_.emplace(set, static_cast<uint32_t>(byte_sets_.size()));
+  if (fresh) byte_sets_.push_back(set);
+  return {Symbol::Kind::kBytes, it->second};
+}
+
+Symbol GrammarBuilder::byte(uint8_t b) {
+  ByteSet s;
+  s.add(b);
+  return bytes(s);
+}
+
+void GrammarBuilder::append_literal(Sequence& seq, std::string_view text) {
+  for (char c : text) seq.push_back(byte(static_cast<uint8_t>(c)));
+}
+
+Result<Symbol> GrammarBuilder::char_class(std::vector<CodepointRange> ranges, bool negated) {
+  std::sort(ranges.begin(), ranges.end(),
+            [](const CodepointRange& a, const CodepointRange& b) { return a.lo < b.lo; });
+  std::vector<std::pair<uint32_t, uint32_t>> merged;
+  for (const CodepointRange& r : ranges) {
+    if (r.lo > r.hi) continue;
+    if (!merged.empty() && r.lo <= merged.back().second + 1) {
+      merged.back().second = std::max(merged.back().second, r.hi);
+    } else {
+      merged.emplace_back(r.lo, std::min(r.hi, kMaxCodepoint));
+    }
+  }
+  if (negated) {
+    std::vector<std::pair<uint32_t, uint32_t>> complement;
+    uint32_t next = 0;
+    for (const auto& [lo, hi] : merged) {
+      if (lo > next) complement.emplace_back(next, lo - 1);
+      next = hi + 1;
+    }
+    if (next <= kMaxCodepoint) complement.emplace_back(next, kMaxCodepoint);
+    merged = std::move(complement);
+  }
+  if (merged.empty()) return make_error("a character class matches no character");
+  if (merged.back().second < 0x80) {
+    ByteSet set;
+    for (const auto& [lo, hi] : merged)
+      set.add_range(static_cast<uint8_t>(lo), static_cast<uint8_t>(hi));
+    return bytes(set);
+  }
+  if (auto it = class_rules_.find(merged); it != class_rules_.end()) {
+    return Symbol{Symbol::Kind::kRule, it->second};
+  }
+  ByteSet ascii;
+  bool any_ascii = false;
+  std::vector<Sequence> alternatives;
+  for (const auto& [lo, hi] : merged) {
+    for (const auto& seq : utf8_sequences(lo, hi)) {
+      if (seq.size() == 1) {
+        ascii.add_range(seq[0].first, seq[0].second);
+        any_ascii = true;
+        continue;
+      }
+      Sequence s;
+      for (const auto& [a, b] : seq) {
+        ByteSet set;
+        set.add_range(a, b);
+        s.push_back(bytes(set));
+      }
+      alternatives.push_back(std::move(s));
+    }
+  }
+  if (any_ascii) alternatives.insert(alternatives.begin(), Sequence{bytes(ascii)});
+  const uint32_t r = fresh_rule("char");
+  (void)define(r, std::move(alternatives));
+  class_rules_.emplace(std::move(merged), r);
+  return Symbol{Symbol::Kind::kRule, r};
+}
+
+Symbol GrammarBuilder::repeat(Symbol x, int min, int max) {
+  const auto key = std::make_tuple(static_cast<uint32_t>(x.kind), x.id, min, max);
+  if (auto it = repeat_rules_.find(key); it != repeat_rules_.end()) {
+    return {Symbol::Kind::kRule, it->second};
+  }
+  Sequence seq(static_cast<size_t>(min), x);
+  if (max < 0) {
+    const uint32_t star = fresh_rule("star");
+    (void)define(star, {Sequence{x, Symbol{Symbol::Kind::kRule, star}}, Sequence{}});
+    seq.push_back({Symbol::Kind::kRule, star});
+  } else if (max > min) {
+    // O_k ::= x O_{k-1} | (empty), built from the innermost out.
+    uint32_t inner = fresh_rule("opt");
+    (void)define(inner, {Sequence{x}, Sequence{}});
+    for (int k = 2; k <= max - min; ++k) {
+      const uint32_t outer = fresh_rule("opt");
+      (void)define(outer, {Sequence{x, Symbol{Symbol::Kind::kRule, inner}}, Sequence{}});
+      inner = outer;
+    }
+    seq.push_back({Symbol::Kind::kRule, inner});
+  }
+  const uint32_t r = fresh_rule("rep");
+  (void)define(r, {std::move(seq)});
+  repeat_rules_.emplace(key, r);
+  return {Symbol::Kind::kRule, r};
+}
+
+Result<Grammar> GrammarBuilder::build(std::string_view root_name) {
+  auto root = by_name_.find(root_name);
+  if (root == by_name_.end() || !defined_[root->second]) {
+    return make_error("the grammar has no '{}' rule", root_name);
+  }
+  const size_t n = rules_.size();
+  for (size_t r = 0; r < n; ++r) {
+    if (!defined_[r]) continue;
+    for (const Sequence& alt : rules_[r]) {
+      for (const Symbol& s : alt) {
+        if (s.kind == Symbol::Kind::kRule && !defined_[s.id]) {
+          return make_error("rule '{}' refers to undefined rule '{}'", names_[r], names_[s.id]);
+        }
+      }
+    }
+  }
+  // Which rules can match the empty string (to a fixpoint).
+  std::vector<bool> nullable(n, false);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t r = 0; r < n; ++r) {
+      if (nullable[r] || !defined_[r]) continue;
+      for (const Sequence& alt : rules_[r]) {
+        const bool all = std::all_of(alt.begin(), alt.end(), [&](const Symbol& s) {
+          return s.kind == Symbol::Kind::kRule && nullable[s.id];
+        });
+        if (all) {
+          nullable[r] = changed = true;
+          break;
+        }
+      }
+    }
+  }
+  // Left recursion: a rule reachable from itself through left edges (symbols preceded only by
+  // nullable ones).
+  std::vector<std::vector<uint32_t>> left(n);
+  for (size_t r = 0; r < n; ++r) {
+    for (const Sequence& alt : rules_[r]) {
+      for (const Symbol& s : alt) {
+        if (s.kind != Symbol::Kind::kRule) break;
+        left[r].push_back(s.id);
+        if (!nullable[s.id]) break;
+      }
+    }
+  }
+  std::vector<uint8_t> mark(n, 0);  // 0 unseen, 1 on the path, 2 done
+  std::vector<std::pair<uint32_t, size_t>> path;
+  for (uint32_t start = 0; start < n; ++start) {
+    if (mark[start] != 0) continue;
+    path.emplace_back(start, 0);
+    mark[start] = 1;
+    while (!path.empty()) {
+      auto& [r, i] = path.back();
+      if (i == left[r].size()) {
+        mark[r] = 2;
+        path.pop_back();
+        continue;
+      }
+      const uint32_t next = left[r][i++];
+      if (mark[next] == 1) {
+        return make_error(
+            "rule '{}' is left-recursive (it can reach itself without consuming input)",
+            names_[next]);
+      }
+      if (mark[next] == 0) {
+        mark[next] = 1;
+        path.emplace_back(next, 0);
+      }
+    }
+  }
+  Grammar g;
+  g.byte_sets = byte_sets_;
+  g.rule_names = names_;
+  g.root = root->second;
+  g.alternatives.resize(n);
+  for (size_t r = 0; r < n; ++r) {
+    for (const Sequence& alt : rules_[r]) {
+      g.alternatives[r].push_back(static_cast<uint32_t>(g.elements.size()));
+      for (const Symbol& s : alt) {
+        g.elements.push_back(
+            {s.kind == Symbol::Kind::kBytes ? ElementKind::kBytes : ElementKind::kRule, s.id});
+      }
+      g.elements.push_back({ElementKind::kEnd, 0});
+    }
+  }
+  return g;
+}
+
+}  // namespace moon::grammar

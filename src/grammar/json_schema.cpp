@@ -1,0 +1,556 @@
+#include "grammar/json_schema.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "grammar/gbnf.h"
+#include "grammar/regex.h"
+
+namespace moon::grammar {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+// The JSON building blocks, each defined once when first used. Whitespace is bounded (a
+// newline and up to 20 spaces or tabs of indent) so a model cannot pad forever; numbers stop
+// at 16 digits and exponents at 2, so every number is finite as a double (validators such as
+// ajv reject Infinity); \u escapes exclude surrogates, so every string decodes to valid
+// Unicode.
+const std::map<std::string, std::string>& primitives() {
+  static const std::map<std::string, std::string> p = {
+      {"ws", R"(| " " | "\n" [ \t]{0,20})"},
+      {"json-hex", R"([0-9a-fA-F])"},
+      {"json-u4", R"([0-9a-cA-CefEF] json-hex json-hex json-hex | [dD] [0-7] json-hex json-hex)"},
+      {"json-char", R"([^"\\\x00-\x1F] | "\\" (["\\/bfnrt] | "u" json-u4))"},
+      {"json-string", R"("\"" json-char* "\"")"},
+      {"json-int", R"("-"? json-uint)"},
+      {"json-uint", R"("0" | [1-9] [0-9]{0,15})"},
+      {"json-frac-exp", R"(("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?)"},
+      {"json-number", R"(json-int json-frac-exp)"},
+      {"json-boolean", R"("true" | "false")"},
+      {"json-null", R"("null")"},
+      {"json-value",
+       R"(json-object | json-array | json-string | json-number | json-boolean | json-null)"},
+      {"json-member", R"(json-string ws ":" ws json-value ws)"},
+      {"json-object", R"("{" ws (json-member ("," ws json-member)*)? "}")"},
+      {"json-array", R"("[" ws (json-value ws ("," ws json-value ws)*)? "]")"},
+      {"fmt-date", R"("\"" fmt-date-body "\"")"},
+      {"fmt-date-body",
+       R"([0-9]{4} "-" ("0" [1-9] | "1" [0-2]) "-" ("0" [1-9] | [12] [0-9] | "3" [01]))"},
+      {"fmt-time", R"("\"" fmt-time-body "\"")"},
+      {"fmt-time-body",
+       R"(([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? ("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9]))"},
+      {"fmt-date-time", R"("\"" fmt-date-body "T" fmt-time-body "\"")"},
+      {"fmt-uuid",
+       R"("\"" json-hex{8} "-" json-hex{4} "-" json-hex{4} "-" json-hex{4} "-" json-hex{12} "\"")"},
+      {"fmt-email-label", R"([a-zA-Z0-9] ([a-zA-Z0-9-]{0,61} [a-zA-Z0-9])?)"},
+      {"fmt-email",
+       R"("\"" [a-zA-Z0-9_+-]{1,64} ("." [a-zA-Z0-9_+-]{1,64}){0,4} "@" fmt-email-label ("." fmt-email-label){1,4} "\"")"},
+      {"fmt-ipv4-octet", R"("25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9] [0-9] | [0-9])"},
+      {"fmt-ipv4",
+       R"("\"" fmt-ipv4-octet "." fmt-ipv4-octet "." fmt-ipv4-octet "." fmt-ipv4-octet "\"")"},
+  };
+  return p;
+}
+
+// Keywords that describe and never constrain.
+const std::set<std::string, std::less<>> kAnnotations = {
+    "title",    "description", "default",          "examples",       "$schema", "$id",
+    "$comment", "deprecated",  "readOnly",         "writeOnly",      "$defs",   "definitions",
+    "strict",   "$anchor",     "contentMediaType", "contentEncoding"};
+
+const std::set<std::string, std::less<>> kSupported = {"type",
+                                                       "properties",
+                                                       "required",
+                                                       "additionalProperties",
+                                                       "items",
+                                                       "prefixItems",
+                                                       "minItems",
+                                                       "maxItems",
+                                                       "enum",
+                                                       "const",
+                                                       "anyOf",
+                                                       "oneOf",
+                                                       "allOf",
+                                                       "$ref",
+                                                       "minLength",
+                                                       "maxLength",
+                                                       "pattern",
+                                                       "format",
+                                                       "minimum",
+                                                       "maximum",
+                                                       "exclusiveMinimum",
+                                                       "exclusiveMaximum",
+                                                       "nullable"};
+
+constexpr uint64_t kMaxUint = 9999999999999999ull;  // 16 digits, as json-uint
+
+// Alternatives as one GBNF expression.
+std::string group(const std::vector<std::string>& alts) {
+  return alts.size() == 1 ? alts[0] : fmt::format("({})", fmt::join(alts, " | "));
+}
+
+std::string digits_class(char lo, char hi) {
+  return lo == hi ? gbnf_literal(std::string(1, lo)) : fmt::format("[{}-{}]", lo, hi);
+}
+
+// Decimal strings of one length from x to y (x <= y), as GBNF.
+std::string same_length_range(const std::string& x, const std::string& y) {
+  if (x.empty()) return "";
+  if (x == y) return gbnf_literal(x);
+  size_t i = 0;
+  while (x[i] == y[i]) ++i;
+  const std::string prefix = x.substr(0, i);
+  const std::string xs = x.substr(i + 1), ys = y.substr(i + 1);
+  const size_t n = xs.size();
+  const bool low_full = std::all_of(xs.begin(), xs.end(), [](char c) { return c == '0'; });
+  const bool high_full = std::all_of(ys.begin(), ys.end(), [](char c) { return c == '9'; });
+  const std::string any_tail = n == 0 ? "" : fmt::format(" [0-9]{{{}}}", n);
+  std::vector<std::string> alts;
+  if (!low_full)
+    alts.push_back(gbnf_literal(std::string(1, x[i])) + " " +
+                   same_length_range(xs, std::string(n, '9')));
+  const char mid_lo = static_cast<char>(x[i] + (low_full ? 0 : 1));
+  const char mid_hi = static_cast<char>(y[i] - (high_full ? 0 : 1));
+  if (mid_lo <= mid_hi) alts.push_back(digits_class(mid_lo, mid_hi) + any_tail);
+  if (!high_full)
+    alts.push_back(gbnf_literal(std::string(1, y[i])) + " " +
+                   same_length_range(std::string(n, '0'), ys));
+  std::string body = group(alts);
+  return prefix.empty() ? body : gbnf_literal(prefix) + " " + body;
+}
+
+// Non-negative integers in [a, b] without leading zeros.
+std::string uint_range(uint64_t a, uint64_t b) {
+  std::vector<std::string> alts;
+  const auto digits = [](uint64_t v) { return std::to_string(v).size(); };
+  uint64_t p = 1;
+  for (size_t n = 1; n <= digits(b); ++n, p *= 10) {
+    const uint64_t lo = std::max(a, n == 1 ? 0 : p), hi = std::min(b, p * 10 - 1);
+    if (lo > hi) continue;
+    alts.push_back(same_length_range(std::to_string(lo), std::to_string(hi)));
+  }
+  return group(alts);
+}
+
+class Converter {
+ public:
+  explicit Converter(const ojson& root) : root_(root) {}
+
+  Result<std::string> run() {
+    auto root = visit(root_, "#");
+    if (!root) return root;
+    std::string out = "root ::= " + *root + "\n";
+    for (const auto& [name, body] : rules_) out += name + " ::= " + body + "\n";
+    return out;
+  }
+
+ private:
+  std::string use(const std::string& primitive) {
+    if (!rules_.contains(primitive)) {
+      const std::string& body = primitives().at(primitive);
+      rules_.emplace(primitive, body);
+      // Pull in what the body mentions.
+      for (const auto& [name, _] : primitives()) {
+        if (name != primitive && body.find(name) != std::string::npos) use(name);
+      }
+    }
+    return primitive;
+  }
+
+  std::string new_rule(const std::string& hint, std::string body) {
+    std::string name;
+    for (char c : hint) {
+      name += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
+      if (name.size() > 40) break;
+    }
+    name = fmt::format("s{}-{}", counter_++, name);
+    rules_.emplace(name, std::move(body));
+    return name;
+  }
+
+  static Error fail(const std::string& path, std::string_view what) {
+    return make_error("JSON schema at '{}': {}", path, what);
+  }
+
+  Result<std::string> alternatives(const ojson& list, const std::string& path, const char* key) {
+    if (!list.is_array() || list.empty())
+      return fail(path, fmt::format("'{}' must be a non-empty array", key));
+    std::vector<std::string> alts;
+    for (size_t i = 0; i < list.size(); ++i) {
+      auto a = visit(list[i], fmt::format("{}/{}/{}", path, key, i));
+      if (!a) return a;
+      alts.push_back(*a);
+    }
+    return group(alts);
+  }
+
+  Result<std::string> ref(const std::string& target, const std::string& path) {
+    if (auto it = refs_.find(target); it != refs_.end()) return it->second;
+    if (target.empty() || target[0] != '#') {
+      return fail(path, fmt::format("only local $ref ('#...') is supported, got '{}'", target));
+    }
+    const ojson* node = &root_;
+    if (target.size() > 1) {
+      try {
+        node = &root_.at(ojson::json_pointer(target.substr(1)));
+      } catch (const std::exception&) {
+        return fail(path, fmt::format("$ref '{}' points at nothing", target));
+      }
+    }
+    // Named before it is visited, so recursive schemas refer to themselves.
+    std::string name = fmt::format("ref{}", counter_++);
+    refs_.emplace(target, name);
+    auto body = visit(*node, target);
+    if (!body) return body;
+    rules_.emplace(name, *body);
+    return name;
+  }
+
+  Result<std::string> visit(const ojson& s, const std::string& path) {
+    if (++depth_ > 64) return fail(path, "nested too deeply");
+    auto r = visit_inner(s, path);
+    --depth_;
+    return r;
+  }
+
+  Result<std::string> visit_inner(const ojson& s, const std::string& path) {
+    if (s.is_boolean()) {
+      if (!s.get<bool>()) return fail(path, "the schema 'false' matches nothing");
+      return use("json-value");
+    }
+    if (!s.is_object()) return fail(path, "a schema must be an object or a boolean");
+    for (const auto& [key, _] : s.items()) {
+      if (!kSupported.contains(key) && !kAnnotations.contains(key)) {
+        return fail(path, fmt::format("unsupported JSON Schema keyword '{}'", key));
+      }
+    }
+    if (s.contains("nullable") && s["nullable"] == true) {
+      ojson copy = s;
+      copy.erase("nullable");
+      auto inner = visit(copy, path);
+      if (!inner) return inner;
+      return "(" + *inner + " | " + use("json-null") + ")";
+    }
+    if (s.contains("$ref")) {
+      if (!s["$ref"].is_string()) return fail(path, "'$ref' must be a string");
+      return ref(s["$ref"].get<std::string>(), path);
+    }
+    if (s.contains("const")) return gbnf_literal(s["const"].dump());
+    if (s.contains("enum")) {
+      const ojson& e = s["enum"];
+      if (!e.is_array() || e.empty()) return fail(path, "'enum' must be a non-empty array");
+      std::vector<std::string> alts;
+      for (const ojson& v : e) alts.push_back(gbnf_literal(v.dump()));
+      return group(alts);
+    }
+    if (s.contains("anyOf")) return alternatives(s["anyOf"], path, "anyOf");
+    if (s.contains("oneOf")) return alternatives(s["oneOf"], path, "oneOf");
+    if (s.contains("allOf")) {
+      const ojson& a = s["allOf"];
+      if (!a.is_array() || a.size() != 1) {
+        return fail(path, "'allOf' is supported with exactly one schema");
+      }
+      return visit(a[0], path + "/allOf/0");
+    }
+    if (s.contains("type")) {
+      const ojson& t = s["type"];
+      if (t.is_array()) {
+        if (t.empty()) return fail(path, "'type' must not be an empty list");
+        std::vector<std::string> alts;
+        for (const ojson& one : t) {
+          if (!one.is_string()) return fail(path, "'type' must be a string or a list of strings");
+          auto a = typed(s, one.get<std::string>(), path);
+          if (!a) return a;
+          alts.push_back(*a);
+        }
+        return group(alts);
+      }
+      if (!t.is_string()) return fail(path, "'type' must be a string or a list of strings");
+      return typed(s, t.get<std::string>(), path);
+    }
+    for (const char* k : {"properties", "additionalProperties", "required"}) {
+      if (s.contains(k)) return typed(s, "object", path);
+    }
+    for (const char* k : {"items", "prefixItems", "minItems", "maxItems"}) {
+      if (s.contains(k)) return typed(s, "array", path);
+    }
+    for (const char* k : {"minLength", "maxLength", "pattern", "format"}) {
+      if (s.contains(k)) return typed(s, "string", path);
+    }
+    for (const char* k : {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}) {
+      if (s.contains(k)) return typed(s, "number", path);
+    }
+    return use("json-value");
+  }
+
+  Result<int64_t> count(const ojson& s, const char* key, const std::string& path, int64_t dflt) {
+    if (!s.contains(key)) return dflt;
+    const ojson& v = s[key];
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 10000) {
+      return fail(path, fmt::format("'{}' must be an integer in [0, 10000]", key));
+    }
+    return v.get<int64_t>();
+  }
+
+  Result<std::string> typed(const ojson& s, const std::string& type, const std::string& path) {
+    if (type == "string") return string_schema(s, path);
+    if (type == "integer") return integer_schema(s, path);
+    if (type == "number") return number_schema(s, path);
+    if (type == "boolean") return use("json-boolean");
+    if (type == "null") return use("json-null");
+    if (type == "object") return object_schema(s, path);
+    if (type == "array") return array_schema(s, path);
+    return fail(path, fmt::format("unknown type '{}'", type));
+  }
+
+  Result<std::string> string_schema(const ojson& s, const std::string& path) {
+    const bool lengths = s.contains("minLength") || s.contains("maxLength");
+    if (s.contains("format")) {
+      if (!s["format"].is_string()) return fail(path, "'format' must be a string");
+      const std::string f = s["format"].get<std::string>();
+      if (s.contains("pattern") || lengths) {
+        return fail(path, "'format' together with 'pattern' or lengths is not supported");
+      }
+      for (const char* known : {"date", "time", "date-time", "uuid", "email", "ipv4"}) {
+        if (f == known) return use(std::string("fmt-") + known);
+      }
+      return fail(path, fmt::format("unsupported string format '{}'", f));
+    }
+    if (s.contains("pattern")) {
+      if (!s["pattern"].is_string()) return fail(path, "'pattern' must be a string");
+      if (lengths)
+        return fail(path, "'pattern' together with minLength/maxLength is not supported");
+      auto body = regex_to_gbnf(s["pattern"].get<std::string>(), RegexContext::kJsonString);
+      if (!body) return fail(path, "'pattern': " + body.error().message);
+      return new_rule(path, "\"\\\"\" " + *body + " \"\\\"\"");
+    }
+    if (lengths) {
+      auto lo = count(s, "minLength", path, 0);
+      if (!lo) return lo.error();
+      auto hi = count(s, "maxLength", path, -1);
+      if (!hi) return hi.error();
+      if (*hi >= 0 && *hi < *lo) return fail(path, "'maxLength' is below 'minLength'");
+      use("json-char");
+      const std::string rep = *hi < 0 ? fmt::format("json-char{{{},}}", *lo)
+                                      : fmt::format("json-char{{{},{}}}", *lo, *hi);
+      return new_rule(path, "\"\\\"\" " + (*hi == 0 ? std::string("\"\"") : rep) + " \"\\\"\"");
+    }
+    return use("json-string");
+  }
+
+  // A bound as an integer: inclusive, rounded inward.
+  Result<std::optional<int64_t>> bound(const ojson& s, const char* key, bool lower, bool exclusive,
+                                       const std::string& path) {
+    if (!s.contains(key)) return std::optional<int64_t>();
+    const ojson& v = s[key];
+    if (v.is_boolean()) {
+      return fail(path, fmt::format("a boolean '{}' (draft 4) is not supported", key));
+    }
+    if (!v.is_number()) return fail(path, fmt::format("'{}' must be a number", key));
+    double d = v.get<double>();
+    if (!std::isfinite(d) || std::fabs(d) > 1e15)
+      return fail(path, fmt::format("'{}' is out of range", key));
+    d = lower ? std::ceil(exclusive && d == std::floor(d) ? d + 1 : d)
+              : std::floor(exclusive && d == std::floor(d) ? d - 1 : d);
+    return std::optional<int64_t>(static_cast<int64_t>(d));
+  }
+
+  Result<std::string> integer_schema(const ojson& s, const std::string& path) {
+    std::optional<int64_t> lo, hi;
+    for (auto [key, lower, exclusive] :
+         {std::tuple{"minimum", true, false}, std::tuple{"exclusiveMinimum", true, true},
+          std::tuple{"maximum", false, false}, std::tuple{"exclusiveMaximum", false, true}}) {
+      auto b = bound(s, key, lower, exclusive, path);
+      if (!b) return b.error();
+      if (!*b) continue;
+      if (lower)
+        lo = lo ? std::max(*lo, **b) : **b;
+      else
+        hi = hi ? std::min(*hi, **b) : **b;
+    }
+    if (!lo && !hi) return use("json-int");
+    if (lo && hi && *lo > *hi) return fail(path, "the integer bounds leave no value");
+    std::vector<std::string> alts;
+    // Negative values: "-" and a magnitude in [max(1, -hi), -lo].
+    if (!lo || *lo < 0) {
+      const uint64_t mag_lo = hi && *hi < 0 ? static_cast<uint64_t>(-*hi) : 1;
+      const uint64_t mag_hi = lo ? static_cast<uint64_t>(-*lo) : kMaxUint;
+      if (mag_lo <= mag_hi) alts.push_back("\"-\" " + uint_range(mag_lo, mag_hi));
+    }
+    if (!hi || *hi >= 0) {
+      const uint64_t a = lo && *lo > 0 ? static_cast<uint64_t>(*lo) : 0;
+      const uint64_t b = hi ? static_cast<uint64_t>(*hi) : kMaxUint;
+      if (a <= b) alts.push_back(uint_range(a, b));
+    }
+    return new_rule(path, fmt::format("{}", fmt::join(alts, " | ")));
+  }
+
+  Result<std::string> number_schema(const ojson& s, const std::string& path) {
+    const bool any = s.contains("minimum") || s.contains("maximum") ||
+                     s.contains("exclusiveMinimum") || s.contains("exclusiveMaximum");
+    if (!any) return use("json-number");
+    if (s.contains("maximum") || s.contains("exclusiveMaximum") || s.contains("exclusiveMinimum") ||
+        !s["minimum"].is_number() || s["minimum"].get<double>() != 0.0) {
+      return fail(
+          path, "bounds on a 'number' are supported only as minimum 0 (use 'integer' for ranges)");
+    }
+    use("json-uint");
+    use("json-frac-exp");
+    return std::string("(json-uint json-frac-exp)");
+  }
+
+  Result<std::string> object_schema(const ojson& s, const std::string& path) {
+    use("ws");
+    struct Item {
+      std::string expr;
+      bool required;
+    };
+    std::vector<Item> items;
+    std::set<std::string> required;
+    if (s.contains("required")) {
+      if (!s["required"].is_array()) return fail(path, "'required' must be an array of strings");
+      for (const ojson& r : s["required"]) {
+        if (!r.is_string()) return fail(path, "'required' must be an array of strings");
+        required.insert(r.get<std::string>());
+      }
+    }
+    std::set<std::string> declared;
+    if (s.contains("properties")) {
+      if (!s["properties"].is_object()) return fail(path, "'properties' must be an object");
+      for (const auto& [name, sub] : s["properties"].items()) {
+        auto v = visit(sub, path + "/properties/" + name);
+        if (!v) return v;
+        items.push_back({gbnf_literal(ojson(name).dump()) + " ws \":\" ws " + *v + " ws",
+                         required.contains(name)});
+        declared.insert(name);
+      }
+    }
+    for (const std::string& r : required) {
+      if (!declared.contains(r)) {
+        return fail(path, fmt::format("required property '{}' is not in 'properties'", r));
+      }
+    }
+    // Extra properties: only when the schema says what they look like (or says true).
+    std::optional<std::string> extra_value;
+    if (s.contains("additionalProperties")) {
+      const ojson& a = s["additionalProperties"];
+      if (a.is_object() || (a.is_boolean() && a.get<bool>())) {
+        auto v = visit(a, path + "/additionalProperties");
+        if (!v) return v;
+        extra_value = *v;
+      } else if (!a.is_boolean()) {
+        return fail(path, "'additionalProperties' must be a boolean or a schema");
+      }
+    } else if (!s.contains("properties")) {
+      extra_value = use("json-value");  // {"type": "object"}: any object
+    }
+    if (extra_value) {
+      use("json-string");
+      const std::string kv =
+          new_rule(path + "-kv", "json-string ws \":\" ws " + *extra_value + " ws");
+      items.push_back({kv + " (\",\" ws " + kv + ")*", false});
+    }
+    if (items.empty()) return std::string("\"{\" ws \"}\"");
+    // C_i: items i.. each after a comma; R_i: items i.., the first without one.
+    std::string c_next, r_next;  // "" is the empty sequence
+    for (size_t i = items.size(); i-- > 0;) {
+      const Item& it = items[i];
+      const std::string tail = c_next.empty() ? "" : " " + c_next;
+      std::string c_body =
+          it.required ? "\",\" ws " + it.expr + tail : "(\",\" ws " + it.expr + ")?" + tail;
+      std::string r_body = it.expr + tail;
+      if (!it.required) r_body += " | " + (r_next.empty() ? std::string("\"\"") : r_next);
+      const std::string c = new_rule(path + "-c", c_body);
+      const std::string r = new_rule(path + "-r", r_body);
+      c_next = c;
+      r_next = r;
+    }
+    return "\"{\" ws " + r_next + " \"}\"";
+  }
+
+  Result<std::string> array_schema(const ojson& s, const std::string& path) {
+    use("ws");
+    auto lo = count(s, "minItems", path, 0);
+    if (!lo) return lo.error();
+    auto hi = count(s, "maxItems", path, -1);
+    if (!hi) return hi.error();
+    if (*hi >= 0 && *hi < *lo) return fail(path, "'maxItems' is below 'minItems'");
+    std::vector<std::string> prefix;
+    if (s.contains("prefixItems")) {
+      const ojson& p = s["prefixItems"];
+      if (!p.is_array()) return fail(path, "'prefixItems' must be an array");
+      for (size_t i = 0; i < p.size(); ++i) {
+        auto v = visit(p[i], fmt::format("{}/prefixItems/{}", path, i));
+        if (!v) return v;
+        prefix.push_back(*v + " ws");
+      }
+    }
+    std::optional<std::string> item;
+    if (s.contains("items")) {
+      const ojson& it = s["items"];
+      if (!(it.is_boolean() && !it.get<bool>())) {
+        auto v = visit(it, path + "/items");
+        if (!v) return v;
+        item = *v + " ws";
+      }
+    } else if (prefix.empty()) {
+      item = use("json-value") + " ws";
+    }
+    if (!prefix.empty()) {
+      // The tuple, then (with a schema for the rest) more items up to maxItems.
+      const auto n = static_cast<int64_t>(prefix.size());
+      if (*hi >= 0 && *hi < n) return fail(path, "'maxItems' is below the number of 'prefixItems'");
+      std::string body = prefix[0];
+      for (size_t i = 1; i < prefix.size(); ++i) body += " \",\" ws " + prefix[i];
+      if (item) {
+        const int64_t more_lo = std::max<int64_t>(0, *lo - n);
+        body += *hi < 0 ? fmt::format(" (\",\" ws {}){{{},}}", *item, more_lo)
+                        : fmt::format(" (\",\" ws {}){{{},{}}}", *item, more_lo, *hi - n);
+      } else if (*lo > n) {
+        return fail(path, "'minItems' exceeds the tuple that 'items': false allows");
+      }
+      return new_rule(path, "\"[\" ws " + body + " \"]\"");
+    }
+    if (!item || *hi == 0) return std::string("\"[\" ws \"]\"");
+    const int64_t rest_lo = std::max<int64_t>(0, *lo - 1);
+    const std::string rest = *hi < 0
+                                 ? fmt::format("(\",\" ws {}){{{},}}", *item, rest_lo)
+                                 : fmt::format("(\",\" ws {}){{{},{}}}", *item, rest_lo, *hi - 1);
+    const std::string body = *item + " " + rest;
+    return new_rule(path,
+                    *lo == 0 ? "\"[\" ws (" + body + ")? \"]\"" : "\"[\" ws " + body + " \"]\"");
+  }
+
+  const ojson& root_;
+  std::map<std::string, std::string> rules_;
+  std::map<std::string, std::string> refs_;
+  int counter_ = 0;
+  int depth_ = 0;
+};
+
+}  // namespace
+
+Result<std::string> json_schema_to_gbnf(const nlohmann::ordered_json& schema) {
+  return Converter(schema).run();
+}
+
+std::string json_object_gbnf() {
+  std::string out = "root ::= json-object\n";
+  for (const auto& [name, body] : primitives()) {
+    if (name.rfind("fmt-", 0) != 0) out += name + " ::= " + body + "\n";
+  }
+  return out;
+}
+
+std::string choice_gbnf(const std::vector<std::string>& choices) {
+  std::string out = "root ::= ";
+  for (size_t i = 0; i < choices.size(); ++i) out += (i ? " | " : "") + gbnf_literal(choices[i]);
+  return out + "\n";
+}
+
+}  // namespace moon::grammar

@@ -1,0 +1,221 @@
+// GBNF parsing and the automaton that matches it, byte by byte and token by token. The
+// oracles: Unicode's UTF-8 encoding (util/utf8's encoder), hand-checked sentences, and a
+// brute-force walk of every token for the masks.
+#include "grammar/gbnf.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "grammar/grammar_test_util.h"
+#include "util/utf8.h"
+
+namespace moon::grammar::test {
+namespace {
+
+TEST(Gbnf, LiteralsAlternativesAndRepetitions) {
+  auto a = automaton(R"(
+# a comment
+root ::= "ab" ("c" | "d")+ x? [0-9]{2,3}
+x ::= "x"   # trailing comment
+)");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(match(*a, "abc12"), Match::kComplete);
+  EXPECT_EQ(match(*a, "abdcdx123"), Match::kComplete);
+  EXPECT_EQ(match(*a, "abdcdx1234"), Match::kRejected);
+  EXPECT_EQ(match(*a, "ab12"), Match::kRejected);
+  EXPECT_EQ(match(*a, "abc1"), Match::kPrefix);
+  EXPECT_EQ(match(*a, ""), Match::kPrefix);
+  EXPECT_EQ(match(*a, "b"), Match::kRejected);
+}
+
+TEST(Gbnf, ContinuationLinesAndGroupsAcrossLines) {
+  auto a = automaton("root ::= \"a\"\n  | \"b\"\n  | (\n \"c\"\n | \"d\" )\nother ::= \"z\"\n");
+  ASSERT_TRUE(a);
+  for (const char* s : {"a", "b", "c", "d"}) EXPECT_EQ(match(*a, s), Match::kComplete) << s;
+  EXPECT_EQ(match(*a, "z"), Match::kRejected);
+}
+
+TEST(Gbnf, EscapesInLiteralsAndClasses) {
+  auto a = automaton(R"(root ::= "\"\\\n\t" [\x41-\x43] "\u00e9" [\]\-])");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(match(*a, "\"\\\n\tB\xC3\xA9]"), Match::kComplete);
+  EXPECT_EQ(match(*a, "\"\\\n\tB\xC3\xA9-"), Match::kComplete);
+  EXPECT_EQ(match(*a, "\"\\\n\tD"), Match::kRejected);
+}
+
+TEST(Gbnf, ClassesMatchWholeUtf8CharactersOnly) {
+  auto a = automaton(R"(root ::= [α-ω] [^a]*)");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(match(*a, "β"), Match::kComplete);
+  EXPECT_EQ(match(*a, "\xCE"), Match::kPrefix);  // half of a Greek letter
+  EXPECT_EQ(match(*a, "a"), Match::kRejected);
+  EXPECT_EQ(match(*a, "γé€😀b"), Match::kComplete);
+  EXPECT_EQ(match(*a, "γa"), Match::kRejected);
+  EXPECT_EQ(match(*a, "γ\xC0\x80"), Match::kRejected);          // overlong
+  EXPECT_EQ(match(*a, "γ\xED\xA0\x80"), Match::kRejected);      // a surrogate
+  EXPECT_EQ(match(*a, "γ\xF4\x90\x80\x80"), Match::kRejected);  // above U+10FFFF
+  EXPECT_EQ(match(*a, "γ\x80"), Match::kRejected);              // a lone continuation byte
+}
+
+// Every code point in [lo, hi] matches exactly one sequence, and none outside does.
+TEST(Gbnf, Utf8SequencesCoverExactlyTheRange) {
+  std::mt19937 rng(7);
+  std::vector<std::pair<uint32_t, uint32_t>> ranges = {
+      {0, 0x10FFFF},     {0x7F, 0x80},   {0x7FF, 0x800},      {0xD7FF, 0xE000},
+      {0xFFFF, 0x10000}, {0x3B1, 0x3C9}, {0x10000, 0x10FFFF}, {0x61, 0x61}};
+  for (int i = 0; i < 40; ++i) {
+    uint32_t x = rng() % 0x110000, y = rng() % 0x110000;
+    if (i % 2) y = x + rng() % 3000;
+    ranges.emplace_back(std::min(x, y), std::min<uint32_t>(0x10FFFF, std::max(x, y)));
+  }
+  for (const auto& [lo, hi] : ranges) {
+    const auto seqs = utf8_sequences(lo, hi);
+    auto count = [&](uint32_t cp) {
+      std::string b;
+      utf8::append_codepoint(b, cp);
+      int n = 0;
+      for (const auto& seq : seqs) {
+        if (seq.size() != b.size()) continue;
+        bool ok = true;
+        for (size_t k = 0; k < b.size(); ++k) {
+          const auto c = static_cast<uint8_t>(b[k]);
+          ok &= c >= seq[k].first && c <= seq[k].second;
+        }
+        n += ok;
+      }
+      return n;
+    };
+    for (int k = 0; k < 3000; ++k) {
+      uint32_t cp = k < 1000 ? lo + rng() % (hi - lo + 1) : rng() % 0x110000;
+      if (k < 20) cp = std::min(hi, lo + static_cast<uint32_t>(k));
+      if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+      const bool inside = cp >= lo && cp <= hi;
+      EXPECT_EQ(count(cp), inside ? 1 : 0)
+          << std::hex << "cp " << cp << " in [" << lo << ", " << hi << "]";
+    }
+  }
+}
+
+TEST(Gbnf, ErrorsNameTheProblemAndWhere) {
+  struct Case {
+    const char* text;
+    const char* needle;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"root ::= foo", "undefined rule 'foo'"},
+           {"start ::= \"a\"", "no 'root' rule"},
+           {"root ::= root \"a\" | \"b\"", "left-recursive"},
+           {"root ::= x \"a\"\nx ::= \"\" | root", "left-recursive"},
+           {"root ::= \"abc", "line 1, column 14: unterminated string literal"},
+           {"root ::= \"a\"\n\nroot ::= \"b\"", "line 3"},
+           {"root ::= [a-", "unterminated character class"},
+           {"root ::= [z-a]", "ends before it starts"},
+           {"root ::= \"a\"{3,2}", "maximum is below its minimum"},
+           {"root ::= (\"a\"", "expected ')'"},
+           {"root = \"a\"", "expected '::='"},
+           {"root ::= \"\\q\"", "unknown escape"},
+           {"root ::= \"a\"{999999}", "repetition counts stop at"},
+       }) {
+    auto g = parse_gbnf(c.text);
+    ASSERT_FALSE(g.ok()) << c.text;
+    EXPECT_NE(g.error().message.find(c.needle), std::string::npos)
+        << c.text << " -> " << g.error().message;
+  }
+}
+
+// A vocabulary of multi-byte tokens, some splitting UTF-8 characters, some duplicates.
+std::shared_ptr<const TokenTrie> word_vocab() {
+  std::vector<std::string> pieces = {"",     "{",   "}",  "\"",   "\":", "a",  "ab",  "abc", " ",
+                                     "b",    "1",   "12", "[",    "]",   ",",  "\"a", "é",   "\xC3",
+                                     "\xA9", "x\"", "a",  "true", "tr",  "ue", ":",   " \"", "{\""};
+  std::vector<bool> matchable(pieces.size(), true);
+  matchable[0] = false;  // a control token
+  return std::make_shared<const TokenTrie>(pieces, matchable, std::vector<int32_t>{0});
+}
+
+TEST(GrammarAutomaton, MasksEqualABruteForceWalkOfEveryToken) {
+  auto vocab = word_vocab();
+  auto a = automaton(R"(
+root ::= "{" ws "\"" [a-zé]* "\":" ws ("true" | [0-9]+ | "[" [0-9] ("," [0-9])* "]") ws "}"
+ws ::= " "?
+)",
+                     vocab);
+  ASSERT_TRUE(a);
+  std::mt19937 rng(3);
+  for (int walk = 0; walk < 200; ++walk) {
+    int32_t s = a->start();
+    for (int step = 0; step < 30 && s != GrammarAutomaton::kDead; ++step) {
+      const std::vector<uint64_t> bits = a->allowed_tokens(s);
+      std::vector<int32_t> allowed;
+      bool any_text = false;
+      for (int32_t id = 0; id < vocab->vocab_size(); ++id) {
+        const bool got = (bits[id >> 6] >> (id & 63)) & 1;
+        bool want;
+        if (id == 0) {
+          want = a->accepts(s);  // filled in below when nothing else is allowed
+        } else {
+          want = a->advance(s, vocab->piece(id)) != GrammarAutomaton::kDead;
+          any_text |= want;
+        }
+        if (id == 0 && !any_text) continue;  // checked after the loop
+        EXPECT_EQ(got, want) << "token " << id << " at walk " << walk << " step " << step;
+        if (got) allowed.push_back(id);
+      }
+      if (!any_text) {
+        EXPECT_TRUE((bits[0] & 1) != 0) << "with nothing else allowed, the end stays allowed";
+      }
+      if (allowed.empty()) break;
+      const int32_t t = allowed[rng() % allowed.size()];
+      if (t == 0) break;
+      s = a->advance(s, vocab->piece(t));
+    }
+  }
+}
+
+TEST(GrammarAutomaton, MaskLogitsAllowsTheEndOnlyWhenComplete) {
+  auto vocab = word_vocab();
+  auto a = automaton("root ::= \"ab\" \"c\"?", vocab);
+  ASSERT_TRUE(a);
+  const auto v = static_cast<size_t>(vocab->vocab_size());
+  std::vector<float> logits(v + 3, 1.0f);  // a model row may be wider than the vocabulary
+  GrammarMatcher m(a);
+  m.mask_logits(logits);
+  auto allowed = [&] {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < logits.size(); ++i) {
+      if (logits[i] == 1.0f) out.push_back(i);
+    }
+    return out;
+  };
+  EXPECT_EQ(allowed(), (std::vector<size_t>{5, 6, 7, 20}));  // a, ab, abc, a
+  m.accept(6);                                               // "ab"
+  EXPECT_TRUE(m.complete());
+  std::fill(logits.begin(), logits.end(), 1.0f);
+  m.mask_logits(logits);
+  EXPECT_EQ(allowed(), (std::vector<size_t>{0}));  // no "c" token: only the end
+  m.accept(0);
+  EXPECT_TRUE(m.done());
+  std::fill(logits.begin(), logits.end(), 1.0f);
+  m.mask_logits(logits);  // after the end nothing is masked
+  EXPECT_EQ(allowed().size(), logits.size());
+}
+
+TEST(GrammarAutomaton, StatesAndMasksAreReused) {
+  auto a = automaton(R"(root ::= "\"" [^"]* "\"")");
+  ASSERT_TRUE(a);
+  int32_t s = a->advance(a->start(), "\"");
+  (void)a->allowed_tokens(s);
+  const auto before = a->stats();
+  for (char c : std::string("hello world, no new state")) {
+    s = a->advance(s, std::string(1, c));
+    (void)a->allowed_tokens(s);
+  }
+  const auto after = a->stats();
+  EXPECT_EQ(after.states, before.states);
+  EXPECT_EQ(after.masks_computed, before.masks_computed);
+  EXPECT_GT(after.mask_cache_hits, before.mask_cache_hits);
+}
+
+}  // namespace
+}  // namespace moon::grammar::test
