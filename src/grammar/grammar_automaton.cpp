@@ -171,6 +171,11 @@ void GrammarAutomaton::mask_logits(int32_t state, std::span<float> logits) {
     const uint64_t allowed = w < m.size() ? m[w] : 0;
     if (allowed == ~uint64_t{0}) continue;
     const size_t end = std::min(n, w * 64 + 64);
+    if (allowed == 0) {
+      std::fill(logits.begin() + static_cast<ptrdiff_t>(w * 64),
+                logits.begin() + static_cast<ptrdiff_t>(end), kNegInf);
+      continue;
+    }
     for (size_t i = w * 64; i < end; ++i) {
       if (!((allowed >> (i & 63)) & 1)) logits[i] = kNegInf;
     }

@@ -147,7 +147,9 @@ int32_t sample_from_row(std::span<const float> row, const GreedyResult& g, const
 }
 
 SequenceState::SequenceState(SamplingParams params, uint64_t seed)
-    : params_(std::move(params)), rng_(seed) {}
+    : params_(std::move(params)), rng_(seed) {
+  if (params_.grammar) matcher_.emplace(params_.grammar);
+}
 
 SequenceState SequenceState::for_request(const SamplingParams& params, int index,
                                          std::span<const int32_t> prompt) {
@@ -164,6 +166,7 @@ void SequenceState::record(int32_t token) {
       params_.frequency_penalty != 0.0f) {
     history_.add_output(token);
   }
+  if (matcher_) matcher_->accept(token);
   ++step_;
 }
 
@@ -183,11 +186,12 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
     }
   };
 
-  bool any_processors = false, any_sampled = false;
+  bool any_processors = false, any_sampled = false, any_grammar = false;
   int top_n = 0;
   for (SequenceState* state : rows) {
     if (state == nullptr) continue;
     any_processors |= has_logits_processors(state->params());
+    any_grammar |= state->grammar() != nullptr;
     any_sampled |= !state->params().greedy();
     top_n = std::max(top_n, state->params().top_logprobs);
   }
@@ -198,6 +202,17 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
         const SequenceState& state = *rows[r];
         apply_logits_processors(logits.subspan(r * vocab, vocab), state.params(), state.history(),
                                 state.step(), eos_ids_);
+      }
+    });
+  }
+
+  if (any_grammar) {
+    // After the processors, so a bias cannot revive a token the grammar forbids.
+    for_rows(true, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        if (rows[r] != nullptr && rows[r]->grammar() != nullptr) {
+          rows[r]->grammar()->mask_logits(logits.subspan(r * vocab, vocab));
+        }
       }
     });
   }
@@ -218,6 +233,11 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
       if (!params.greedy()) {
         o.id = sample_from_row(row, g, params, state.rng().uniform(state.step()));
         o.logprob = logprob_of(g, row[o.id]);
+      }
+      if (state.grammar() != nullptr && !(g.max_logit > -kInf) && !eos_ids_.empty()) {
+        // The grammar and the processors together left nothing (it allows only the end,
+        // which min_tokens masks): end rather than emit a token the grammar rejects.
+        o.id = eos_ids_.front();
       }
       o.n_top = std::min(g.n_top, params.top_logprobs);
       std::copy(g.top.begin(), g.top.begin() + o.n_top, o.top.begin());

@@ -1,9 +1,9 @@
 // The sampling chain, batched: per row, logits processors (bias, min_tokens mask,
-// penalties) in place, then one fused pass for the argmax, the log-sum-exp and any top-N
-// logprobs, then, unless the row is greedy, temperature, min-p, top-k and top-p by partial
-// selection and one draw from the sequence's own counter-based generator. Rows are split
-// across a thread pool; a row's token never depends on the batch it rides in. Every call
-// records how long it took.
+// penalties) in place, then the grammar's mask (disallowed tokens to -inf), then one fused pass for
+// the argmax, the log-sum-exp and any top-N logprobs, then, unless the row is greedy, temperature,
+// min-p, top-k and top-p by partial selection and one draw from the sequence's own counter-based
+// generator. Rows are split across a thread pool; a row's token never depends on the batch it rides
+// in. Every call records how long it took.
 #pragma once
 
 #include <array>
@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "grammar/grammar_automaton.h"
 #include "sampling/greedy_pass.h"
 #include "sampling/logits_processors.h"
 #include "sampling/rng.h"
@@ -47,15 +48,18 @@ class SequenceState {
   TokenHistory& history() { return history_; }
   const TokenHistory& history() const { return history_; }
   int64_t step() const { return step_; }  // tokens sampled so far
+  // Where the output stands in params().grammar, when there is one.
+  const grammar::GrammarMatcher* grammar() const { return matcher_ ? &*matcher_ : nullptr; }
 
-  // What the sampler does after choosing `token`: the step advances, and the history
-  // grows if penalties will read it.
+  // What the sampler does after choosing `token`: the step advances, the history grows if
+  // penalties will read it, and the grammar moves past the token.
   void record(int32_t token);
 
  private:
   SamplingParams params_;
   RequestRng rng_;
   TokenHistory history_;
+  std::optional<grammar::GrammarMatcher> matcher_;
   int64_t step_ = 0;
 };
 

@@ -68,6 +68,11 @@ Status SamplingParams::validate(int64_t vocab_size) const {
   if (use_beam_search && 2 * n > kMaxTopLogprobs) {
     return make_error("beam search takes at most {} beams (n), got {}", kMaxTopLogprobs / 2, n);
   }
+  if (use_beam_search && grammar) {
+    return make_error(
+        "structured output (a grammar, JSON schema, regex or choice) is not supported with beam "
+        "search");
+  }
   if (use_beam_search && !stop.empty()) {
     return make_error("stop strings are not supported with beam search");
   }

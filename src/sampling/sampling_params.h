@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -11,6 +12,10 @@
 #include "util/result.h"
 
 namespace moon {
+
+namespace grammar {
+class GrammarAutomaton;
+}
 
 struct SamplingParams {
   int n = 1;                        // sequences per request, each with its own seed
@@ -40,6 +45,10 @@ struct SamplingParams {
   // Temperature, truncation and penalties do not apply to it.
   bool use_beam_search = false;
   float length_penalty = 1.0f;
+  // Constrained decoding: every token must keep the text a prefix of a sentence of this
+  // grammar, and the end-of-generation tokens wait until it is a whole one. Compiled for the
+  // model's vocabulary and shared by every sequence that uses the same grammar.
+  std::shared_ptr<grammar::GrammarAutomaton> grammar;
 
   // Greedy: the argmax is the only possible token (so no random draw is made).
   bool greedy() const { return temperature == 0.0f || top_k == 1; }
