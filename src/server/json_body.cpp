@@ -9,21 +9,22 @@
 namespace moon::server {
 namespace {
 
-using json = nlohmann::json;
-
 // Builds the DOM from nlohmann's SAX events. The SAX parser itself keeps its own explicit
-// stack, so nothing here recurses; `open_` is the chain of containers being filled.
+// stack, so nothing here recurses; `open_` is the chain of containers being filled. Only the
+// innermost open container grows, so the pointers to the open ones stay valid even in an
+// ordered_json, whose objects are vectors.
+template <typename json>
 class BoundedDomBuilder {
  public:
   explicit BoundedDomBuilder(int max_depth) : max_depth_(max_depth) {}
 
   bool null() { return put(nullptr); }
   bool boolean(bool v) { return put(v); }
-  bool number_integer(json::number_integer_t v) { return put(v); }
-  bool number_unsigned(json::number_unsigned_t v) { return put(v); }
-  bool number_float(json::number_float_t v, const std::string&) { return put(v); }
+  bool number_integer(typename json::number_integer_t v) { return put(v); }
+  bool number_unsigned(typename json::number_unsigned_t v) { return put(v); }
+  bool number_float(typename json::number_float_t v, const std::string&) { return put(v); }
   bool string(std::string& v) { return put(std::move(v)); }
-  bool binary(json::binary_t& v) { return put(json::binary(std::move(v))); }
+  bool binary(typename json::binary_t& v) { return put(json::binary(std::move(v))); }
   bool start_object(size_t) { return open(json::object()); }
   bool start_array(size_t) { return open(json::array()); }
   bool end_object() { return close(); }
@@ -140,12 +141,22 @@ class BoundedDomBuilder {
   std::optional<ApiError> error_;
 };
 
-}  // namespace
-
-std::variant<json, ApiError> parse_json_body(std::string_view body, int max_depth) {
-  BoundedDomBuilder builder(max_depth);
+template <typename json>
+std::variant<json, ApiError> parse_bounded(std::string_view body, int max_depth) {
+  BoundedDomBuilder<json> builder(max_depth);
   const bool ok = json::sax_parse(body, &builder);
   return builder.result(ok);
+}
+
+}  // namespace
+
+std::variant<nlohmann::json, ApiError> parse_json_body(std::string_view body, int max_depth) {
+  return parse_bounded<nlohmann::json>(body, max_depth);
+}
+
+std::variant<nlohmann::ordered_json, ApiError> parse_ordered_json_body(std::string_view body,
+                                                                       int max_depth) {
+  return parse_bounded<nlohmann::ordered_json>(body, max_depth);
 }
 
 }  // namespace moon::server

@@ -20,5 +20,9 @@ inline constexpr int kMaxJsonDepth = 64;
 
 std::variant<nlohmann::json, ApiError> parse_json_body(std::string_view body,
                                                        int max_depth = kMaxJsonDepth);
+// The same keeping each object's keys in the order the body wrote them: JSON schemas, whose
+// property order is the order the model writes them in.
+std::variant<nlohmann::ordered_json, ApiError> parse_ordered_json_body(
+    std::string_view body, int max_depth = kMaxJsonDepth);
 
 }  // namespace moon::server

@@ -126,13 +126,44 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
     return conn->respond(error_response(*err, api_of(path)));
   }
   const json& body = std::get<json>(parsed);
-  if (path == "/v1/completions") return completions(conn, body);
-  if (path == "/v1/chat/completions") return chat_completions(conn, body);
-  if (path == "/generate") return tgi_generate(conn, body, false);
-  if (path == "/generate_stream") return tgi_generate(conn, body, true);
-  if (path == "/") return tgi_generate(conn, body, std::nullopt);
   if (path == "/tokenize") return conn->respond(tokenize(body));
-  return conn->respond(detokenize(body));
+  if (path == "/detokenize") return conn->respond(detokenize(body));
+  auto grammar = requested_grammar(request.body(), body, api_of(path));
+  if (auto* err = std::get_if<ApiError>(&grammar)) {
+    return conn->respond(error_response(*err, api_of(path)));
+  }
+  GrammarPtr g = std::get<GrammarPtr>(std::move(grammar));
+  if (path == "/v1/completions") return completions(conn, body, std::move(g));
+  if (path == "/v1/chat/completions") return chat_completions(conn, body, std::move(g));
+  if (path == "/generate") return tgi_generate(conn, body, false, std::move(g));
+  if (path == "/generate_stream") return tgi_generate(conn, body, true, std::move(g));
+  return tgi_generate(conn, body, std::nullopt, std::move(g));
+}
+
+std::variant<Router::GrammarPtr, ApiError> Router::requested_grammar(std::string_view raw_body,
+                                                                     const json& body,
+                                                                     ApiKind kind) {
+  if (!mentions_structured_output(body)) return GrammarPtr();
+  // Read again keeping key order (the first parse succeeded, so this one does too).
+  auto ordered = parse_ordered_json_body(raw_body);
+  if (auto* err = std::get_if<ApiError>(&ordered)) return *err;
+  const nlohmann::ordered_json& o = std::get<nlohmann::ordered_json>(ordered);
+  std::optional<GrammarSpec> spec;
+  std::optional<ApiError> err;
+  if (kind == ApiKind::kTgi) {
+    auto p = o.find("parameters");
+    if (p != o.end() && p->is_object()) err = tgi_grammar_gbnf(*p, spec);
+  } else {
+    err = structured_output_gbnf(o, spec);
+  }
+  if (err) return *err;
+  if (!spec) return GrammarPtr();
+  if (auto b = body.find("use_beam_search"); b != body.end() && *b == true) {
+    return invalid_request("structured output is not supported with beam search", spec->field);
+  }
+  auto compiled = grammars_.get(*spec);
+  if (auto* e = std::get_if<ApiError>(&compiled)) return *e;
+  return std::get<GrammarPtr>(std::move(compiled));
 }
 
 ApiError Router::model_not_found(const std::string& name) const {
@@ -191,19 +222,22 @@ std::optional<ApiError> Router::check_capacity(size_t num_prompts) const {
   return std::nullopt;
 }
 
-void Router::completions(const std::shared_ptr<HttpConnection>& conn, const json& body) {
+void Router::completions(const std::shared_ptr<HttpConnection>& conn, const json& body,
+                         GrammarPtr grammar) {
   CompletionRequest req;
   if (auto err = parse_completion_request(body, req)) return conn->respond(error_response(*err));
+  req.sampling.params.grammar = std::move(grammar);
   if (auto err = check_model(req.model)) return conn->respond(error_response(*err));
   start_completion(conn, req, ApiKind::kCompletion, false);
 }
 
 void Router::tgi_generate(const std::shared_ptr<HttpConnection>& conn, const json& body,
-                          std::optional<bool> stream) {
+                          std::optional<bool> stream, GrammarPtr grammar) {
   TgiRequest req;
   if (auto err = parse_tgi_request(body, req)) {
     return conn->respond(error_response(*err, ApiKind::kTgi));
   }
+  req.completion.sampling.params.grammar = std::move(grammar);
   req.completion.stream = stream.value_or(req.stream);
   req.completion.echo = req.return_full_text;
   // TGI always reports each token's logprob; top_n_tokens asks for the best alternatives.
@@ -267,9 +301,11 @@ void Router::start_completion(const std::shared_ptr<HttpConnection>& conn,
   job->start();
 }
 
-void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const json& body) {
+void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const json& body,
+                              GrammarPtr grammar) {
   ChatRequest req;
   if (auto err = parse_chat_request(body, req)) return conn->respond(error_response(*err));
+  req.sampling.params.grammar = std::move(grammar);
   if (auto err = check_model(req.model)) return conn->respond(error_response(*err));
   if (auto err = check_num_sequences(1, req.sampling.params.n)) {
     return conn->respond(error_response(*err));

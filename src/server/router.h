@@ -17,23 +17,31 @@
 #include "server/http_connection.h"
 #include "server/openai_protocol.h"
 #include "server/server_context.h"
+#include "server/structured_output.h"
 
 namespace moon::server {
 
 class Router {
  public:
-  explicit Router(ServerContext& ctx) : ctx_(ctx) {}
+  explicit Router(ServerContext& ctx) : ctx_(ctx), grammars_(ctx.tokenizer) {}
   // Answers every request, whatever it holds: nothing a request makes a handler throw
   // escapes (a client error is a 4xx, anything else a 500), so no request ends the server.
   void handle(const std::shared_ptr<HttpConnection>& conn, HttpRequest request);
 
  private:
   void route(const std::shared_ptr<HttpConnection>& conn, const HttpRequest& request);
-  void completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body);
-  void chat_completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body);
+  // `grammar`: the structured output the body asks for (null: none).
+  using GrammarPtr = std::shared_ptr<grammar::GrammarAutomaton>;
+  void completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body,
+                   GrammarPtr grammar);
+  void chat_completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body,
+                        GrammarPtr grammar);
   // `stream`: the route's; nullopt (POST /) takes the body's "stream".
   void tgi_generate(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body,
-                    std::optional<bool> stream);
+                    std::optional<bool> stream, GrammarPtr grammar);
+  // The grammar a generation request's body asks for, compiled (or from the cache).
+  std::variant<GrammarPtr, ApiError> requested_grammar(std::string_view raw_body,
+                                                       const nlohmann::json& body, ApiKind kind);
   // Tokenizes, checks against the model and the queue, and starts the job.
   void start_completion(const std::shared_ptr<HttpConnection>& conn, const CompletionRequest& req,
                         ApiKind kind, bool tgi_details);
@@ -54,6 +62,7 @@ class Router {
   std::optional<ApiError> check_capacity(size_t num_prompts) const;
 
   ServerContext& ctx_;
+  GrammarCache grammars_;
 };
 
 HttpResponse json_response(int status, const nlohmann::json& body);
