@@ -5,6 +5,7 @@
 #include "grammar/gbnf.h"
 #include "grammar/json_schema.h"
 #include "grammar/regex.h"
+#include "grammar/tokenizer_vocab.h"
 
 namespace moon::server {
 namespace {
@@ -212,18 +213,6 @@ std::optional<ApiError> tgi_grammar_gbnf(const ojson& parameters,
                          field);
 }
 
-std::shared_ptr<const grammar::TokenTrie> grammar_vocab(const Tokenizer& tokenizer) {
-  const int32_t n = tokenizer.vocab_size();
-  std::vector<std::string> pieces(static_cast<size_t>(n));
-  std::vector<bool> matchable(static_cast<size_t>(n));
-  for (TokenId id = 0; id < n; ++id) {
-    pieces[id] = tokenizer.piece(id);
-    matchable[id] = !tokenizer.is_hidden_special(id) && !tokenizer.is_eog(id);
-  }
-  return std::make_shared<const grammar::TokenTrie>(std::move(pieces), matchable,
-                                                    tokenizer.eog_ids());
-}
-
 GrammarCache::GrammarCache(const Tokenizer& tokenizer, size_t capacity)
     : tokenizer_(tokenizer), capacity_(std::max<size_t>(1, capacity)) {}
 
@@ -238,7 +227,7 @@ std::variant<std::shared_ptr<grammar::GrammarAutomaton>, ApiError> GrammarCache:
     return invalid_request(
         fmt::format("'{}': the grammar is invalid: {}", spec.field, g.error().message), spec.field);
   }
-  if (!vocab_) vocab_ = grammar_vocab(tokenizer_);
+  if (!vocab_) vocab_ = grammar::token_trie_for(tokenizer_);
   auto automaton = std::make_shared<grammar::GrammarAutomaton>(std::move(*g), vocab_);
   if (automaton->start() == grammar::GrammarAutomaton::kDead) {
     return invalid_request(fmt::format("'{}': the grammar matches nothing", spec.field),

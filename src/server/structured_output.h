@@ -43,10 +43,6 @@ std::optional<ApiError> structured_output_gbnf(const nlohmann::ordered_json& bod
 std::optional<ApiError> tgi_grammar_gbnf(const nlohmann::ordered_json& parameters,
                                          std::optional<GrammarSpec>& spec);
 
-// The vocabulary as the grammar engine matches it: each token's bytes; control and unknown
-// tokens never match (they are not text); the end-of-generation tokens end the text.
-std::shared_ptr<const grammar::TokenTrie> grammar_vocab(const Tokenizer& tokenizer);
-
 class GrammarCache {
  public:
   explicit GrammarCache(const Tokenizer& tokenizer, size_t capacity = 16);
