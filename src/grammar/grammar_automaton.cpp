@@ -176,9 +176,10 @@ void GrammarAutomaton::mask_logits(int32_t state, std::span<float> logits) {
                 logits.begin() + static_cast<ptrdiff_t>(end), kNegInf);
       continue;
     }
-    for (size_t i = w * 64; i < end; ++i) {
-      if (!((allowed >> (i & 63)) & 1)) logits[i] = kNegInf;
-    }
+    // Only the forbidden tokens are written: inside a string that is a handful per word.
+    uint64_t forbid = ~allowed;
+    if (end - w * 64 < 64) forbid &= (uint64_t{1} << (end - w * 64)) - 1;
+    for (; forbid != 0; forbid &= forbid - 1) logits[w * 64 + std::countr_zero(forbid)] = kNegInf;
   }
 }
 
