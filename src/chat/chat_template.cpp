@@ -19,7 +19,7 @@ nlohmann::ordered_json ChatMessage::to_json() const {
 
 Result<ChatTemplate> ChatTemplate::parse(std::string_view source) {
   try {
-    return ChatTemplate(jinja::parse_template(source));
+    return ChatTemplate(jinja::parse_template(source), std::string(source));
   } catch (const jinja::TemplateError& e) {
     return Error{e.what()};
   } catch (const std::bad_alloc&) {

@@ -43,12 +43,17 @@ class ChatTemplate {
                              const nlohmann::ordered_json& extra_variables) const;
 
   void set_limits(const jinja::Limits& limits) { limits_ = limits; }
+  // The template's text (what its family's conventions, such as the tool-call format, are
+  // read from).
+  const std::string& source() const { return *source_; }
 
  private:
-  explicit ChatTemplate(std::shared_ptr<const jinja::Program> program)
-      : program_(std::move(program)) {}
+  ChatTemplate(std::shared_ptr<const jinja::Program> program, std::string source)
+      : program_(std::move(program)),
+        source_(std::make_shared<const std::string>(std::move(source))) {}
 
   std::shared_ptr<const jinja::Program> program_;
+  std::shared_ptr<const std::string> source_;
   jinja::Limits limits_;
 };
 

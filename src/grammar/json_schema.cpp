@@ -139,7 +139,8 @@ std::string uint_range(uint64_t a, uint64_t b) {
 
 class Converter {
  public:
-  explicit Converter(const ojson& root) : root_(root) {}
+  Converter(const ojson& root, const JsonGrammarOptions& options)
+      : root_(root), options_(options) {}
 
   Result<std::string> run() {
     auto root = visit(root_, "#");
@@ -152,7 +153,9 @@ class Converter {
  private:
   std::string use(const std::string& primitive) {
     if (!rules_.contains(primitive)) {
-      const std::string& body = primitives().at(primitive);
+      const std::string& body = primitive == "ws" && options_.compact_whitespace
+                                    ? kCompactWs
+                                    : primitives().at(primitive);
       rules_.emplace(primitive, body);
       // Pull in what the body mentions.
       for (const auto& [name, _] : primitives()) {
@@ -526,7 +529,9 @@ class Converter {
                     *lo == 0 ? "\"[\" ws (" + body + ")? \"]\"" : "\"[\" ws " + body + " \"]\"");
   }
 
+  inline static const std::string kCompactWs = R"(" "?)";
   const ojson& root_;
+  JsonGrammarOptions options_;
   std::map<std::string, std::string> rules_;
   std::map<std::string, std::string> refs_;
   int counter_ = 0;
@@ -535,8 +540,9 @@ class Converter {
 
 }  // namespace
 
-Result<std::string> json_schema_to_gbnf(const nlohmann::ordered_json& schema) {
-  return Converter(schema).run();
+Result<std::string> json_schema_to_gbnf(const nlohmann::ordered_json& schema,
+                                        const JsonGrammarOptions& options) {
+  return Converter(schema, options).run();
 }
 
 std::string json_object_gbnf() {

@@ -21,7 +21,14 @@
 
 namespace moon::grammar {
 
-Result<std::string> json_schema_to_gbnf(const nlohmann::ordered_json& schema);
+struct JsonGrammarOptions {
+  // At most one space between tokens (no newlines or indents): what models write in tool
+  // calls, and what keeps an unsure model from spending its tokens on padding.
+  bool compact_whitespace = false;
+};
+
+Result<std::string> json_schema_to_gbnf(const nlohmann::ordered_json& schema,
+                                        const JsonGrammarOptions& options = {});
 
 // Any JSON object (OpenAI's response_format {"type": "json_object"}).
 std::string json_object_gbnf();
