@@ -166,6 +166,12 @@ void GenerationJob::apply(size_t p, SequenceUpdate& u) {
 }
 
 void GenerationJob::finish_choice(Choice& c, std::string reason) {
+  if (opts_.tool_format && opts_.kind == ApiKind::kChat) {
+    ParsedOutput parsed = parse_tool_calls(c.out.text(), *opts_.tool_format, opts_.tool_names);
+    c.calls = std::move(parsed.calls);
+    c.content = std::move(parsed.content);
+    if (!c.calls.empty() && reason == "stop") reason = "tool_calls";
+  }
   c.finished = true;
   c.finish_reason = std::move(reason);
   --unfinished_;
@@ -196,13 +202,31 @@ json GenerationJob::usage_json() const {
           {"total_tokens", prompt + completion}};
 }
 
+json GenerationJob::tool_calls_json(const Choice& c, bool with_index) {
+  static constexpr char kAlnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  json out = json::array();
+  for (size_t i = 0; i < c.calls.size(); ++i) {
+    // Nine letters and digits: the ids Mistral's templates insist on when the calls come back.
+    std::string id(9, 'a');
+    for (char& ch : id) ch = kAlnum[rng() % (sizeof(kAlnum) - 1)];
+    json call = {{"id", id},
+                 {"type", "function"},
+                 {"function", {{"name", c.calls[i].name}, {"arguments", c.calls[i].arguments}}}};
+    if (with_index) call["index"] = i;
+    out.push_back(std::move(call));
+  }
+  return out;
+}
+
 json GenerationJob::chunk(size_t index, const std::string& text, json logprobs,
-                          const std::string& finish_reason, bool with_role) const {
+                          const std::string& finish_reason, bool with_role, json tool_calls) const {
   json choice = {{"index", index}};
   if (opts_.kind == ApiKind::kChat) {
     json delta = json::object();
     if (with_role) delta["role"] = "assistant";
     if (!text.empty() || with_role) delta["content"] = text;
+    if (!tool_calls.is_null()) delta["tool_calls"] = std::move(tool_calls);
     choice["delta"] = delta;
   } else {
     choice["text"] = text;
@@ -230,16 +254,28 @@ void GenerationJob::stream_progress() {
           sse_event(chunk(i, opts_.echo_prefixes[p], prompt_logprobs_json(p, offset), "", false));
       c.echo_sent = true;
     }
-    const size_t end = c.out.text().size();
+    size_t end = c.out.text().size();
+    json calls = nullptr;
+    if (opts_.tool_format && opts_.kind == ApiKind::kChat) {
+      // Text that may still be a call waits; once the answer is read, calls go out whole
+      // and what is text flushes.
+      if (!c.finished) {
+        end = streamable_prefix(c.out.text(), *opts_.tool_format);
+      } else if (!c.calls.empty()) {
+        end = c.sent;
+        if (!c.finish_sent) calls = tool_calls_json(c, true);
+      }
+    }
     const size_t token_end = c.out.ids().size();
     const bool with_role = opts_.kind == ApiKind::kChat && !c.role_sent;
     const bool has_text = end > c.sent;
+    end = std::max(end, c.sent);
     const bool has_logprobs = opts_.logprobs && token_end > c.logprobs_sent;
     const bool finishing = c.finished && !c.finish_sent;
     if (!has_text && !has_logprobs && !finishing && !with_role) continue;
     const std::string text = has_text ? c.out.text().substr(c.sent, end - c.sent) : std::string();
     out += sse_event(chunk(i, text, logprobs_json(c, c.logprobs_sent, token_end),
-                           finishing ? c.finish_reason : "", with_role));
+                           finishing ? c.finish_reason : "", with_role, std::move(calls)));
     c.sent = std::max(c.sent, end);
     c.logprobs_sent = token_end;
     c.role_sent = true;
@@ -318,6 +354,10 @@ void GenerationJob::complete() {
     json choice = {{"index", i}};
     if (opts_.kind == ApiKind::kChat) {
       choice["message"] = {{"role", "assistant"}, {"content", c.out.text()}};
+      if (!c.calls.empty()) {
+        choice["message"]["content"] = c.content.empty() ? json(nullptr) : json(c.content);
+        choice["message"]["tool_calls"] = tool_calls_json(c, false);
+      }
     } else {
       choice["text"] = opts_.echo_prefixes[p] + c.out.text();
     }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/tool_calls.h"
 #include "engine/engine_client.h"
 #include "engine/output_processor.h"
 #include "server/http_connection.h"
@@ -35,6 +36,10 @@ struct JobOptions {
   bool logprobs = false;
   int top_logprobs = 0;
   bool tgi_details = false;  // TGI: the per-token details in the answer
+  // Chat with tools (tool_choice other than "none"): answers are read for calls in this
+  // format to these tools; while streaming, text that may be a call is held back.
+  std::optional<ToolCallFormat> tool_format;
+  std::vector<std::string> tool_names;
 };
 
 class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
@@ -57,6 +62,9 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     bool finish_sent = false;
     bool role_sent = false;
     bool echo_sent = false;  // streaming: the echoed prompt went out
+    // With tools, once finished: the calls read from the text and the text around them.
+    std::vector<ToolCall> calls;
+    std::string content;
   };
   struct Prompt {
     std::shared_ptr<RequestStream> stream;
@@ -87,7 +95,10 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   bool prompt_logprobs_ready(size_t prompt_index) const;
   nlohmann::json usage_json() const;
   nlohmann::json chunk(size_t index, const std::string& text, nlohmann::json logprobs,
-                       const std::string& finish_reason, bool with_role) const;
+                       const std::string& finish_reason, bool with_role,
+                       nlohmann::json tool_calls = nullptr) const;
+  // The calls in OpenAI's shape (streamed chunks also carry each call's index).
+  nlohmann::json tool_calls_json(const Choice& c, bool with_index);
 
   ServerContext& ctx_;
   std::shared_ptr<HttpConnection> conn_;

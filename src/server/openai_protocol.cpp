@@ -217,6 +217,70 @@ std::optional<ApiError> flatten_content(json& content) {
   return std::nullopt;
 }
 
+bool valid_function_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+}
+
+std::optional<ApiError> parse_tools(Fields& f, ChatRequest& out) {
+  if (const json* tools = f.get("tools")) {
+    if (!tools->is_array()) return invalid_request("'tools' must be a list", "tools");
+    for (const json& t : *tools) {
+      if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function") ||
+          !t["function"].is_object()) {
+        return invalid_request(
+            "each of 'tools' must be {\"type\": \"function\", \"function\": {...}}", "tools");
+      }
+      const json& fn = t["function"];
+      if (!fn.contains("name") || !fn["name"].is_string() ||
+          !valid_function_name(fn["name"].get<std::string>())) {
+        return invalid_request(
+            "each tool's 'function.name' must be 1 to 64 letters, digits, '_' or '-'", "tools");
+      }
+      if (fn.contains("parameters") && !fn["parameters"].is_null() &&
+          !fn["parameters"].is_object()) {
+        return invalid_request("a tool's 'function.parameters' must be a JSON schema object",
+                               "tools");
+      }
+    }
+    out.tools = *tools;
+  }
+  if (const json* choice = f.get("tool_choice")) {
+    if (choice->is_string()) {
+      out.tool_choice = choice->get<std::string>();
+      if (out.tool_choice != "auto" && out.tool_choice != "none" && out.tool_choice != "required") {
+        return invalid_request(
+            "'tool_choice' must be \"none\", \"auto\", \"required\" or a function", "tool_choice");
+      }
+    } else if (choice->is_object() && choice->value("type", "") == "function" &&
+               choice->contains("function") && (*choice)["function"].is_object() &&
+               (*choice)["function"].contains("name") &&
+               (*choice)["function"]["name"].is_string()) {
+      out.tool_choice = (*choice)["function"]["name"].get<std::string>();
+      out.tool_choice_named = true;
+      const bool known = std::any_of(out.tools.begin(), out.tools.end(), [&](const json& t) {
+        return t["function"]["name"] == out.tool_choice;
+      });
+      if (!known) {
+        return invalid_request(
+            fmt::format("'tool_choice' names '{}', which is not in 'tools'", out.tool_choice),
+            "tool_choice");
+      }
+    } else {
+      return invalid_request(
+          "'tool_choice' must be \"none\", \"auto\", \"required\" or "
+          "{\"type\": \"function\", \"function\": {\"name\": ...}}",
+          "tool_choice");
+    }
+    if (out.tools.empty() && out.tool_choice != "none" && out.tool_choice != "auto") {
+      return invalid_request("'tool_choice' asks for a call but 'tools' is empty", "tool_choice");
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<ApiError> parse_completion_request(const json& body, CompletionRequest& out) {
@@ -306,7 +370,9 @@ std::optional<ApiError> parse_chat_request(const json& body, ChatRequest& out) {
       out.chat_template_kwargs = *kw;
     }
   }
+  f.boolean("parallel_tool_calls", out.parallel_tool_calls);
   if (f.error()) return f.error();
+  if (auto err = parse_tools(f, out)) return err;
   if (out.top_logprobs > 0 && !out.logprobs) {
     return invalid_request("'top_logprobs' requires 'logprobs': true", "top_logprobs");
   }

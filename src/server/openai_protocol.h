@@ -64,6 +64,12 @@ struct ChatRequest {
   bool add_generation_prompt = true;
   bool return_token_ids = false;
   nlohmann::json chat_template_kwargs = nlohmann::json::object();
+  // Validated: OpenAI's list of {"type": "function", "function": {"name", ...}} (empty: none).
+  nlohmann::json tools = nlohmann::json::array();
+  // "auto" (the default with tools), "none", "required", or a function's name.
+  std::string tool_choice = "auto";
+  bool tool_choice_named = false;  // tool_choice names one function
+  bool parallel_tool_calls = true;
 };
 
 // Parse and range-check; nullopt on success (`out` filled), else the error to send.

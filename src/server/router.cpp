@@ -46,6 +46,30 @@ std::string percent_decoded(std::string_view s) {
   return out;
 }
 
+// The messages as templates expect them: a tool call's arguments, which OpenAI sends as
+// JSON text, become the object they hold (templates write them with `tojson` or iterate
+// them), as vLLM does.
+nlohmann::ordered_json template_messages(const json& messages) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::parse(messages.dump());
+  for (auto& m : out) {
+    auto calls = m.find("tool_calls");
+    if (calls == m.end() || !calls->is_array()) continue;
+    for (auto& call : *calls) {
+      if (!call.is_object() || !call.contains("function") || !call["function"].is_object())
+        continue;
+      auto& fn = call["function"];
+      if (!fn.contains("arguments") || !fn["arguments"].is_string()) continue;
+      try {
+        auto parsed = nlohmann::ordered_json::parse(fn["arguments"].get<std::string>());
+        if (parsed.is_object()) fn["arguments"] = std::move(parsed);
+      } catch (const std::exception&) {
+        // Not JSON: the template gets the text as sent.
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 HttpResponse json_response(int status, const json& body) {
@@ -128,26 +152,33 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
   const json& body = std::get<json>(parsed);
   if (path == "/tokenize") return conn->respond(tokenize(body));
   if (path == "/detokenize") return conn->respond(detokenize(body));
-  auto grammar = requested_grammar(request.body(), body, api_of(path));
+  // Schemas (response formats, tool parameters) are read again keeping key order: the
+  // model writes properties, and the template shows tools, in the order the client wrote.
+  std::optional<nlohmann::ordered_json> ordered;
+  if (mentions_structured_output(body) || (body.is_object() && body.contains("tools"))) {
+    auto o = parse_ordered_json_body(request.body());  // the first parse succeeded
+    if (auto* err = std::get_if<ApiError>(&o))
+      return conn->respond(error_response(*err, api_of(path)));
+    ordered = std::get<nlohmann::ordered_json>(std::move(o));
+  }
+  auto grammar = requested_grammar(ordered ? &*ordered : nullptr, body, api_of(path));
   if (auto* err = std::get_if<ApiError>(&grammar)) {
     return conn->respond(error_response(*err, api_of(path)));
   }
   GrammarPtr g = std::get<GrammarPtr>(std::move(grammar));
   if (path == "/v1/completions") return completions(conn, body, std::move(g));
-  if (path == "/v1/chat/completions") return chat_completions(conn, body, std::move(g));
+  if (path == "/v1/chat/completions") {
+    return chat_completions(conn, body, std::move(g), ordered ? &*ordered : nullptr);
+  }
   if (path == "/generate") return tgi_generate(conn, body, false, std::move(g));
   if (path == "/generate_stream") return tgi_generate(conn, body, true, std::move(g));
   return tgi_generate(conn, body, std::nullopt, std::move(g));
 }
 
-std::variant<Router::GrammarPtr, ApiError> Router::requested_grammar(std::string_view raw_body,
-                                                                     const json& body,
-                                                                     ApiKind kind) {
-  if (!mentions_structured_output(body)) return GrammarPtr();
-  // Read again keeping key order (the first parse succeeded, so this one does too).
-  auto ordered = parse_ordered_json_body(raw_body);
-  if (auto* err = std::get_if<ApiError>(&ordered)) return *err;
-  const nlohmann::ordered_json& o = std::get<nlohmann::ordered_json>(ordered);
+std::variant<Router::GrammarPtr, ApiError> Router::requested_grammar(
+    const nlohmann::ordered_json* ordered, const json& body, ApiKind kind) {
+  if (ordered == nullptr || !mentions_structured_output(body)) return GrammarPtr();
+  const nlohmann::ordered_json& o = *ordered;
   std::optional<GrammarSpec> spec;
   std::optional<ApiError> err;
   if (kind == ApiKind::kTgi) {
@@ -302,10 +333,9 @@ void Router::start_completion(const std::shared_ptr<HttpConnection>& conn,
 }
 
 void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const json& body,
-                              GrammarPtr grammar) {
+                              GrammarPtr grammar, const nlohmann::ordered_json* ordered) {
   ChatRequest req;
   if (auto err = parse_chat_request(body, req)) return conn->respond(error_response(*err));
-  req.sampling.params.grammar = std::move(grammar);
   if (auto err = check_model(req.model)) return conn->respond(error_response(*err));
   if (auto err = check_num_sequences(1, req.sampling.params.n)) {
     return conn->respond(error_response(*err));
@@ -316,14 +346,35 @@ void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const
         "this model has no chat template (tokenizer.chat_template); start the server with "
         "--chat-template, or use /v1/completions")));
   }
+  const ChatTemplate& tmpl = *ctx_.config.chat_template;
+  // Tools, in the order the client wrote them, as Hugging Face passes them to templates.
+  const nlohmann::ordered_json tools = req.tools.empty() || ordered == nullptr
+                                           ? nlohmann::ordered_json::array()
+                                           : (*ordered)["tools"];
+  const ToolCallFormat format = tool_call_format_of(tmpl.source());
+  if (req.tool_choice == "required" || req.tool_choice_named) {
+    if (grammar) {
+      return conn->respond(error_response(invalid_request(
+          "a tool_choice that forces a call cannot be combined with structured output",
+          "tool_choice")));
+    }
+    auto gbnf = tool_call_gbnf(tools, req.tool_choice_named ? req.tool_choice : "",
+                               req.parallel_tool_calls, format);
+    if (!gbnf) return conn->respond(error_response(invalid_request(gbnf.error().message, "tools")));
+    auto compiled = grammars_.get(GrammarSpec{*gbnf, "tools"});
+    if (auto* e = std::get_if<ApiError>(&compiled)) return conn->respond(error_response(*e));
+    grammar = std::get<GrammarPtr>(std::move(compiled));
+  }
+  req.sampling.params.grammar = std::move(grammar);
   // Templates refer to the special tokens by name; the request may add its own variables.
-  json vars = req.chat_template_kwargs;
+  nlohmann::ordered_json vars = nlohmann::ordered_json::parse(req.chat_template_kwargs.dump());
   auto special = [&](TokenId id) {
     return id >= 0 ? std::string(tok.token_text(id)) : std::string();
   };
   if (!vars.contains("bos_token")) vars["bos_token"] = special(tok.bos_id());
   if (!vars.contains("eos_token")) vars["eos_token"] = special(tok.eos_id());
-  auto text = ctx_.config.chat_template->render(req.messages, req.add_generation_prompt, vars);
+  if (!tools.empty() && !vars.contains("tools")) vars["tools"] = tools;
+  auto text = tmpl.render_ordered(template_messages(req.messages), req.add_generation_prompt, vars);
   if (!text.ok()) {
     return conn->respond(error_response(invalid_request(
         fmt::format("the chat template failed on these messages: {}", text.error().message),
@@ -353,6 +404,11 @@ void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const
   opts.return_token_ids = req.return_token_ids;
   opts.logprobs = req.logprobs;
   opts.top_logprobs = req.top_logprobs;
+  if (!req.tools.empty() && req.tool_choice != "none") {
+    opts.tool_format = format;
+    for (const json& t : req.tools)
+      opts.tool_names.push_back(t["function"]["name"].get<std::string>());
+  }
   auto job =
       std::make_shared<GenerationJob>(ctx_, conn, std::move(opts), GenerationJob::Clock::now());
   job->start();

@@ -34,13 +34,14 @@ class Router {
   using GrammarPtr = std::shared_ptr<grammar::GrammarAutomaton>;
   void completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body,
                    GrammarPtr grammar);
+  // `ordered`: the body with its keys in order, when it has tools or structured output.
   void chat_completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body,
-                        GrammarPtr grammar);
+                        GrammarPtr grammar, const nlohmann::ordered_json* ordered);
   // `stream`: the route's; nullopt (POST /) takes the body's "stream".
   void tgi_generate(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body,
                     std::optional<bool> stream, GrammarPtr grammar);
   // The grammar a generation request's body asks for, compiled (or from the cache).
-  std::variant<GrammarPtr, ApiError> requested_grammar(std::string_view raw_body,
+  std::variant<GrammarPtr, ApiError> requested_grammar(const nlohmann::ordered_json* ordered,
                                                        const nlohmann::json& body, ApiKind kind);
   // Tokenizes, checks against the model and the queue, and starts the job.
   void start_completion(const std::shared_ptr<HttpConnection>& conn, const CompletionRequest& req,
