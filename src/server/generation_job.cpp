@@ -404,9 +404,8 @@ json GenerationJob::tgi_answer_details(const Choice& c) const {
 }
 
 void GenerationJob::stream_tgi(Choice& c) {
-  const size_t end = c.out.text().size();
-  std::string delta = end > c.sent ? c.out.text().substr(c.sent, end - c.sent) : std::string();
-  c.sent = std::max(c.sent, end);
+  const std::string& text = c.out.text();
+  const std::vector<size_t>& offsets = c.out.offsets();
   const bool finishing = c.finished && !c.finish_sent;
   size_t last = c.out.ids().size();
   // A finish without a new token still needs a final event; it repeats the last token.
@@ -414,9 +413,14 @@ void GenerationJob::stream_tgi(Choice& c) {
   std::string out;
   for (size_t i = c.logprobs_sent; i < last; ++i) {
     const bool final_event = finishing && i + 1 == last;
+    // Each token carries its own text: up to where the next token's starts, or all that is
+    // out for the newest one (text a stop string or a split character holds back goes
+    // with the token that releases it).
+    const size_t end = std::min(text.size(), i + 1 < last ? offsets[i + 1] : text.size());
+    const std::string own = end > c.sent ? text.substr(c.sent, end - c.sent) : std::string();
+    c.sent = std::max(c.sent, end);
     json event = {{"index", i + 1},
-                  {"token", tgi_token(ctx_.tokenizer, c.out.ids()[i], c.out.logprobs()[i],
-                                      i + 1 == last ? delta : "")},
+                  {"token", tgi_token(ctx_.tokenizer, c.out.ids()[i], c.out.logprobs()[i], own)},
                   {"generated_text", nullptr},
                   {"details", nullptr}};
     if (opts_.top_logprobs > 0) event["top_tokens"] = tgi_top_tokens(ctx_.tokenizer, c.out, i);

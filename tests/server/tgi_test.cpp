@@ -42,6 +42,26 @@ TEST(ServerTgi, GenerateAndGenerateStream) {
   EXPECT_EQ(text, ", there was a little");
   EXPECT_EQ(last["details"]["finish_reason"], "stop_sequence");
 
+  // Each streamed event carries its own token's text, however many tokens one flush holds:
+  // the same texts /generate reports per token in its details.
+  const json params = {{"max_new_tokens", 40}, {"details", true}};
+  const HttpResult whole =
+      http_request(server.port(), "POST", "/generate",
+                   json{{"inputs", "Once upon a time"}, {"parameters", params}}.dump());
+  const HttpResult streamed =
+      http_request(server.port(), "POST", "/generate_stream",
+                   json{{"inputs", "Once upon a time"}, {"parameters", params}}.dump());
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  ASSERT_EQ(streamed.status, 200) << streamed.body;
+  const json tokens = json::parse(whole.body)["details"]["tokens"];
+  const auto token_events = sse_payloads(streamed.body);
+  ASSERT_EQ(token_events.size(), tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const json event = json::parse(token_events[i]);
+    EXPECT_EQ(event["token"]["id"], tokens[i]["id"]) << i;
+    EXPECT_EQ(event["token"]["text"], tokens[i]["text"]) << i;
+  }
+
   // top_n_tokens: the best alternatives at each step, the greedy choice first.
   const HttpResult top = http_request(
       server.port(), "POST", "/generate",
