@@ -239,9 +239,12 @@ std::optional<ApiError> Router::check_capacity(size_t num_prompts) const {
     return ApiError{503, "the server is shutting down", "server_error", {}, {}};
   }
   if (ctx_.config.max_waiting <= 0) return std::nullopt;
-  // Requests submitted beyond the ones the engine is running are waiting (or about to).
-  const int64_t running = ctx_.engine.snapshot().num_running;
-  const int64_t waiting = std::max<int64_t>(0, ctx_.inflight_prompts - running);
+  // Waiting: what the engine reports as queued, or, in a burst the engine has not seen yet,
+  // the requests in flight beyond a full batch. (Counting every request the engine is not
+  // yet running as waiting refused most of a burst while the batch had room.)
+  const int64_t queued = ctx_.engine.snapshot().num_waiting;
+  const int64_t waiting = std::max<int64_t>(
+      queued, std::max<int64_t>(0, ctx_.inflight_prompts - ctx_.config.max_num_seqs));
   if (waiting + static_cast<int64_t>(num_prompts) > ctx_.config.max_waiting) {
     return ApiError{
         503,

@@ -525,6 +525,28 @@ TEST(ServerOverload, FullWaitingQueueGets503WithRetryAfter) {
   EXPECT_GE(rejected, 1);
 }
 
+TEST(ServerOverload, ABurstThatFitsTheBatchIsAllAdmitted) {
+  // 64 simultaneous requests, a batch of 256 and room for 16 waiting: none has to wait, so
+  // none may be refused.
+  MOON_REQUIRE_TEST_FILE(model, kModel);
+  ServerProcess server(
+      {"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB", "--max-waiting", "16"});
+  ASSERT_TRUE(server.ready()) << server.log();
+  constexpr int kClients = 64;
+  std::vector<HttpResult> results(kClients);
+  std::vector<std::thread> threads;
+  const std::string body =
+      json{{"prompt", "Once"}, {"max_tokens", 64}, {"ignore_eos", true}}.dump();
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back(
+        [&, i] { results[i] = http_request(server.port(), "POST", "/v1/completions", body); });
+  }
+  for (auto& t : threads) t.join();
+  int ok = 0;
+  for (const HttpResult& r : results) ok += r.status == 200;
+  EXPECT_EQ(ok, kClients);
+}
+
 TEST(ServerShutdown, SigtermFinishesRunningRequestsThenExitsZero) {
   MOON_REQUIRE_TEST_FILE(model, kModel);
   ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB"});
