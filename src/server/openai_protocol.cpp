@@ -360,6 +360,20 @@ std::optional<ApiError> parse_chat_request(const json& body, ChatRequest& out) {
   f.boolean("logprobs", out.logprobs);
   f.integer("top_logprobs", out.top_logprobs, 0, kMaxLogprobs);
   f.boolean("stream", out.stream);
+  f.boolean("continue_final_message", out.continue_final_message);
+  if (out.continue_final_message) {
+    // vLLM refuses both; left out, add_generation_prompt gives way.
+    if (f.get("add_generation_prompt") && f.get("add_generation_prompt")->is_boolean() &&
+        f.get("add_generation_prompt")->get<bool>()) {
+      f.fail("'continue_final_message' and 'add_generation_prompt' cannot both be true",
+             "continue_final_message");
+    }
+    out.add_generation_prompt = false;
+    if (out.messages.back().value("role", "") != "assistant") {
+      f.fail("'continue_final_message' needs the last message to be the assistant's",
+             "continue_final_message");
+    }
+  }
   f.boolean("add_generation_prompt", out.add_generation_prompt);
   f.boolean("return_token_ids", out.return_token_ids);
   parse_stream_options(f, out.stream, out.include_usage);

@@ -62,6 +62,7 @@ struct ChatRequest {
   bool stream = false;
   bool include_usage = false;
   bool add_generation_prompt = true;
+  bool continue_final_message = false;  // the model continues the last (assistant) message
   bool return_token_ids = false;
   nlohmann::json chat_template_kwargs = nlohmann::json::object();
   // Validated: OpenAI's list of {"type": "function", "function": {"name", ...}} (empty: none).

@@ -150,7 +150,6 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
     return conn->respond(error_response(*err, api_of(path)));
   }
   const json& body = std::get<json>(parsed);
-  if (path == "/tokenize") return conn->respond(tokenize(body));
   if (path == "/detokenize") return conn->respond(detokenize(body));
   // Schemas (response formats, tool parameters) are read again keeping key order: the
   // model writes properties, and the template shows tools, in the order the client wrote.
@@ -161,6 +160,7 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
       return conn->respond(error_response(*err, api_of(path)));
     ordered = std::get<nlohmann::ordered_json>(std::move(o));
   }
+  if (path == "/tokenize") return conn->respond(tokenize(body, ordered ? &*ordered : nullptr));
   auto grammar = requested_grammar(ordered ? &*ordered : nullptr, body, api_of(path));
   if (auto* err = std::get_if<ApiError>(&grammar)) {
     return conn->respond(error_response(*err, api_of(path)));
@@ -344,11 +344,7 @@ void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const
     return conn->respond(error_response(*err));
   }
   const Tokenizer& tok = ctx_.tokenizer;
-  if (!ctx_.config.chat_template) {
-    return conn->respond(error_response(invalid_request(
-        "this model has no chat template (tokenizer.chat_template); start the server with "
-        "--chat-template, or use /v1/completions")));
-  }
+  if (!ctx_.config.chat_template) return conn->respond(error_response(no_chat_template()));
   const ChatTemplate& tmpl = *ctx_.config.chat_template;
   // Tools, in the order the client wrote them, as Hugging Face passes them to templates.
   const nlohmann::ordered_json tools = req.tools.empty() || ordered == nullptr
@@ -369,25 +365,9 @@ void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const
     grammar = std::get<GrammarPtr>(std::move(compiled));
   }
   req.sampling.params.grammar = std::move(grammar);
-  // Templates refer to the special tokens by name; the request may add its own variables.
-  nlohmann::ordered_json vars = nlohmann::ordered_json::parse(req.chat_template_kwargs.dump());
-  auto special = [&](TokenId id) {
-    return id >= 0 ? std::string(tok.token_text(id)) : std::string();
-  };
-  if (!vars.contains("bos_token")) vars["bos_token"] = special(tok.bos_id());
-  if (!vars.contains("eos_token")) vars["eos_token"] = special(tok.eos_id());
-  if (!tools.empty() && !vars.contains("tools")) vars["tools"] = tools;
-  auto text = tmpl.render_ordered(template_messages(req.messages), req.add_generation_prompt, vars);
-  if (!text.ok()) {
-    return conn->respond(error_response(invalid_request(
-        fmt::format("the chat template failed on these messages: {}", text.error().message),
-        "messages")));
-  }
-  // The rendered prompt already holds BOS and the turn markers as text.
-  std::vector<TokenId> ids = tok.encode(*text, /*add_special=*/false, /*parse_special=*/true);
-  if (ids.empty()) {
-    return conn->respond(error_response(invalid_request("the chat prompt is empty", "messages")));
-  }
+  auto prompt = chat_prompt(req, tools, /*add_special=*/false);
+  if (auto* err = std::get_if<ApiError>(&prompt)) return conn->respond(error_response(*err));
+  std::vector<TokenId> ids = std::get<std::vector<TokenId>>(std::move(prompt));
   JobOptions opts;
   opts.kind = ApiKind::kChat;
   opts.model = ctx_.config.served_model_name;
@@ -417,8 +397,77 @@ void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const
   job->start();
 }
 
-HttpResponse Router::tokenize(const json& body) {
+std::variant<std::vector<TokenId>, ApiError> Router::chat_prompt(
+    const ChatRequest& req, const nlohmann::ordered_json& tools, bool add_special) const {
+  const Tokenizer& tok = ctx_.tokenizer;
+  const ChatTemplate& tmpl = *ctx_.config.chat_template;
+  // Templates refer to the special tokens by name; the request may add its own variables.
+  nlohmann::ordered_json vars = nlohmann::ordered_json::parse(req.chat_template_kwargs.dump());
+  auto special = [&](TokenId id) {
+    return id >= 0 ? std::string(tok.token_text(id)) : std::string();
+  };
+  if (!vars.contains("bos_token")) vars["bos_token"] = special(tok.bos_id());
+  if (!vars.contains("eos_token")) vars["eos_token"] = special(tok.eos_id());
+  if (!tools.empty() && !vars.contains("tools")) vars["tools"] = tools;
+  auto text = tmpl.render_ordered(template_messages(req.messages), req.add_generation_prompt, vars);
+  if (!text.ok()) {
+    return invalid_request(
+        fmt::format("the chat template failed on these messages: {}", text.error().message),
+        "messages");
+  }
+  std::string rendered = std::move(*text);
+  if (req.continue_final_message) {
+    // The model goes on with the last (assistant) message: the render stops where that
+    // message's text ends, before the template closes the turn, as transformers does.
+    const json& last = req.messages.back();
+    const std::string final_text = last.value("content", json("")).is_string()
+                                       ? last["content"].get<std::string>()
+                                       : std::string();
+    const size_t at = final_text.empty() ? std::string::npos : rendered.rfind(final_text);
+    if (at == std::string::npos) {
+      return invalid_request(
+          "continue_final_message: the template's render does not contain the final message's "
+          "text",
+          "continue_final_message");
+    }
+    rendered.resize(at + final_text.size());
+  }
+  // The rendered prompt already holds BOS and the turn markers as text.
+  std::vector<TokenId> ids = tok.encode(rendered, add_special, /*parse_special=*/true);
+  if (ids.empty()) return invalid_request("the chat prompt is empty", "messages");
+  return ids;
+}
+
+ApiError Router::no_chat_template() {
+  return invalid_request(
+      "this model has no chat template (tokenizer.chat_template); start the server with "
+      "--chat-template, or use /v1/completions");
+}
+
+HttpResponse Router::tokenize(const json& body, const nlohmann::ordered_json* ordered) {
   if (!body.is_object()) return error_response(invalid_request("the body must be an object"));
+  if (body.contains("messages")) {
+    // vLLM's chat form: the prompt a chat request with these messages would get.
+    ChatRequest req;
+    json chat = body;
+    if (!chat.contains("add_special_tokens")) chat["add_special_tokens"] = false;
+    if (auto err = parse_chat_request(chat, req)) return error_response(*err);
+    if (auto err = check_model(req.model)) return error_response(*err);
+    if (!ctx_.config.chat_template) return error_response(no_chat_template());
+    if (!chat["add_special_tokens"].is_boolean()) {
+      return error_response(
+          invalid_request("'add_special_tokens' must be a boolean", "add_special_tokens"));
+    }
+    const nlohmann::ordered_json tools = req.tools.empty() || ordered == nullptr
+                                             ? nlohmann::ordered_json::array()
+                                             : (*ordered)["tools"];
+    auto prompt = chat_prompt(req, tools, chat["add_special_tokens"].get<bool>());
+    if (auto* err = std::get_if<ApiError>(&prompt)) return error_response(*err);
+    const auto& ids = std::get<std::vector<TokenId>>(prompt);
+    return json_response(
+        200,
+        {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", ctx_.config.max_model_len}});
+  }
   auto it = body.find("prompt");
   if (it == body.end() || !it->is_string()) {
     return error_response(invalid_request("'prompt' must be a string", "prompt"));

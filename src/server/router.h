@@ -47,7 +47,13 @@ class Router {
   void start_completion(const std::shared_ptr<HttpConnection>& conn, const CompletionRequest& req,
                         ApiKind kind, bool tgi_details);
   HttpResponse preflight(const HttpRequest& request) const;
-  HttpResponse tokenize(const nlohmann::json& body);
+  // A chat request's prompt: its messages (and tools) through the chat template, cut after
+  // the last message with continue_final_message, tokenized. The server has a template.
+  std::variant<std::vector<TokenId>, ApiError> chat_prompt(const ChatRequest& req,
+                                                           const nlohmann::ordered_json& tools,
+                                                           bool add_special) const;
+  static ApiError no_chat_template();
+  HttpResponse tokenize(const nlohmann::json& body, const nlohmann::ordered_json* ordered);
   HttpResponse detokenize(const nlohmann::json& body);
   // The served model in OpenAI's shape; /v1/models lists it, /v1/models/{id} returns it.
   nlohmann::json model_card() const;

@@ -117,6 +117,50 @@ TEST_F(ClientDetails, ContentPartsReachTheTemplateJoinedByNewlines) {
   EXPECT_EQ(null_content.status, 200) << null_content.body;
 }
 
+TEST_F(ClientDetails, TokenizeMessagesGivesTheChatPrompt) {
+  // vLLM's chat form of /tokenize: the prompt a chat request with these messages gets.
+  const json messages = json::array(
+      {{{"role", "user"}, {"content", "Hi"}}, {{"role", "assistant"}, {"content", "Once upon"}}});
+  const HttpResult t = post("/tokenize", {{"messages", messages}});
+  ASSERT_EQ(t.status, 200) << t.body;
+  const json tokens = json::parse(t.body)["tokens"];
+  EXPECT_EQ(json::parse(t.body)["count"], tokens.size());
+  const HttpResult c =
+      post("/v1/chat/completions",
+           {{"messages", messages}, {"max_tokens", 1}, {"return_token_ids", true}});
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_EQ(json::parse(c.body)["choices"][0]["prompt_token_ids"], tokens);
+  const std::string text = json::parse(post("/detokenize", {{"tokens", tokens}}).body)["prompt"];
+  EXPECT_TRUE(text.ends_with("[Hi][Once upon]")) << text;
+
+  // continue_final_message: the render stops where the last message's text does, so the
+  // model continues it, in /tokenize and in a chat request alike.
+  const HttpResult cont =
+      post("/tokenize", {{"messages", messages}, {"continue_final_message", true}});
+  ASSERT_EQ(cont.status, 200) << cont.body;
+  const json cont_tokens = json::parse(cont.body)["tokens"];
+  const std::string cont_text =
+      json::parse(post("/detokenize", {{"tokens", cont_tokens}}).body)["prompt"];
+  EXPECT_TRUE(cont_text.ends_with("[Hi][Once upon")) << cont_text;
+  const HttpResult cc = post("/v1/chat/completions", {{"messages", messages},
+                                                      {"continue_final_message", true},
+                                                      {"add_generation_prompt", false},
+                                                      {"max_tokens", 1},
+                                                      {"return_token_ids", true}});
+  ASSERT_EQ(cc.status, 200) << cc.body;
+  EXPECT_EQ(json::parse(cc.body)["choices"][0]["prompt_token_ids"], cont_tokens);
+
+  for (const json& bad : {json{{"messages", messages},
+                               {"continue_final_message", true},
+                               {"add_generation_prompt", true}},
+                          json{{"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+                               {"continue_final_message", true}}}) {
+    const HttpResult r = post("/tokenize", bad);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(json::parse(r.body)["error"]["param"], "continue_final_message") << r.body;
+  }
+}
+
 TEST_F(ClientDetails, RetrieveModelByIdAndHeadHealth) {
   const HttpResult ours = get("/v1/models/stories260K-f32.gguf");
   ASSERT_EQ(ours.status, 200) << ours.body;
