@@ -39,17 +39,26 @@ const std::map<std::string, std::string>& primitives() {
       {"json-object", R"("{" ws (json-member ("," ws json-member)*)? "}")"},
       {"json-array", R"("[" ws (json-value ws ("," ws json-value ws)*)? "]")"},
       {"fmt-date", R"("\"" fmt-date-body "\"")"},
+      // Real calendar days (RFC 3339, as validators check): 31, 30 or 28 days by month, and
+      // February 29 in leap years (divisible by 4, and by 400 when by 100).
       {"fmt-date-body",
-       R"([0-9]{4} "-" ("0" [1-9] | "1" [0-2]) "-" ("0" [1-9] | [12] [0-9] | "3" [01]))"},
+       R"([0-9]{4} "-" (("0" [13578] | "1" [02]) "-" fmt-day-31 | ("0" [469] | "11") "-" fmt-day-30 | "02-" fmt-day-28) | fmt-leap-year "-02-29")"},
+      {"fmt-day-31", R"("0" [1-9] | [12] [0-9] | "3" [01])"},
+      {"fmt-day-30", R"("0" [1-9] | [12] [0-9] | "30")"},
+      {"fmt-day-28", R"("0" [1-9] | "1" [0-9] | "2" [0-8])"},
+      {"fmt-leap-year",
+       R"([0-9] [0-9] ("0" [48] | [2468] [048] | [13579] [26]) | ("0" [048] | [2468] [048] | [13579] [26]) "00")"},
       {"fmt-time", R"("\"" fmt-time-body "\"")"},
       {"fmt-time-body",
        R"(([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? ("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9]))"},
       {"fmt-date-time", R"("\"" fmt-date-body "T" fmt-time-body "\"")"},
       {"fmt-uuid",
        R"("\"" json-hex{8} "-" json-hex{4} "-" json-hex{4} "-" json-hex{4} "-" json-hex{12} "\"")"},
-      {"fmt-email-label", R"([a-zA-Z0-9] ([a-zA-Z0-9-]{0,61} [a-zA-Z0-9])?)"},
+      // Kept to what every email validator takes (zod's pattern too): no dot first, last or
+      // twice in the local part, and a top-level domain of letters.
+      {"fmt-email-label", R"([a-zA-Z0-9] ([a-zA-Z0-9-]{0,30} [a-zA-Z0-9])?)"},
       {"fmt-email",
-       R"("\"" [a-zA-Z0-9_+-]{1,64} ("." [a-zA-Z0-9_+-]{1,64}){0,4} "@" fmt-email-label ("." fmt-email-label){1,4} "\"")"},
+       R"("\"" [a-zA-Z0-9_+-]{1,32} ("." [a-zA-Z0-9_+-]{1,32}){0,2} "@" (fmt-email-label "."){1,3} [a-zA-Z]{2,12} "\"")"},
       {"fmt-ipv4-octet", R"("25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9] [0-9] | [0-9])"},
       {"fmt-ipv4",
        R"("\"" fmt-ipv4-octet "." fmt-ipv4-octet "." fmt-ipv4-octet "." fmt-ipv4-octet "\"")"},
@@ -85,7 +94,8 @@ const std::set<std::string, std::less<>> kSupported = {"type",
                                                        "maximum",
                                                        "exclusiveMinimum",
                                                        "exclusiveMaximum",
-                                                       "nullable"};
+                                                       "nullable",
+                                                       "propertyNames"};
 
 constexpr uint64_t kMaxUint = 9999999999999999ull;  // 16 digits, as json-uint
 
@@ -316,13 +326,18 @@ class Converter {
     if (s.contains("format")) {
       if (!s["format"].is_string()) return fail(path, "'format' must be a string");
       const std::string f = s["format"].get<std::string>();
-      if (s.contains("pattern") || lengths) {
-        return fail(path, "'format' together with 'pattern' or lengths is not supported");
+      const bool known = f == "date" || f == "time" || f == "date-time" || f == "uuid" ||
+                         f == "email" || f == "ipv4";
+      if (!known) return fail(path, fmt::format("unsupported string format '{}'", f));
+      if (lengths) return fail(path, "'format' together with minLength/maxLength is not supported");
+      // Schema writers such as zod send a pattern with the format that spells it out: the
+      // pattern when it converts (it is the narrower), else the format, whose grammar keeps
+      // to what such patterns accept.
+      if (s.contains("pattern") && s["pattern"].is_string()) {
+        auto body = regex_to_gbnf(s["pattern"].get<std::string>(), RegexContext::kJsonString);
+        if (body) return new_rule(path, "\"\\\"\" " + *body + " \"\\\"\"");
       }
-      for (const char* known : {"date", "time", "date-time", "uuid", "email", "ipv4"}) {
-        if (f == known) return use(std::string("fmt-") + known);
-      }
-      return fail(path, fmt::format("unsupported string format '{}'", f));
+      return use("fmt-" + f);
     }
     if (s.contains("pattern")) {
       if (!s["pattern"].is_string()) return fail(path, "'pattern' must be a string");
@@ -356,8 +371,9 @@ class Converter {
     }
     if (!v.is_number()) return fail(path, fmt::format("'{}' must be a number", key));
     double d = v.get<double>();
-    if (!std::isfinite(d) || std::fabs(d) > 1e15)
-      return fail(path, fmt::format("'{}' is out of range", key));
+    if (!std::isfinite(d)) return fail(path, fmt::format("'{}' is out of range", key));
+    // Integers stop at 16 digits anyway; zod's safe-integer bounds (2^53 - 1) are within.
+    d = std::clamp(d, -static_cast<double>(kMaxUint), static_cast<double>(kMaxUint));
     d = lower ? std::ceil(exclusive && d == std::floor(d) ? d + 1 : d)
               : std::floor(exclusive && d == std::floor(d) ? d - 1 : d);
     return std::optional<int64_t>(static_cast<int64_t>(d));
@@ -397,14 +413,24 @@ class Converter {
     const bool any = s.contains("minimum") || s.contains("maximum") ||
                      s.contains("exclusiveMinimum") || s.contains("exclusiveMaximum");
     if (!any) return use("json-number");
-    if (s.contains("maximum") || s.contains("exclusiveMaximum") || s.contains("exclusiveMinimum") ||
-        !s["minimum"].is_number() || s["minimum"].get<double>() != 0.0) {
-      return fail(
-          path, "bounds on a 'number' are supported only as minimum 0 (use 'integer' for ranges)");
+    const auto zero = [&](const char* key) {
+      return s[key].is_number() && s[key].get<double>() == 0.0;
+    };
+    const bool non_negative = s.contains("minimum") && zero("minimum");
+    const bool positive = s.contains("exclusiveMinimum") && zero("exclusiveMinimum");
+    if (s.contains("maximum") || s.contains("exclusiveMaximum") ||
+        (s.contains("minimum") && !non_negative) || (s.contains("exclusiveMinimum") && !positive)) {
+      return fail(path,
+                  "bounds on a 'number' are supported only as minimum 0 or exclusiveMinimum 0 "
+                  "(use 'integer' for ranges)");
     }
     use("json-uint");
     use("json-frac-exp");
-    return std::string("(json-uint json-frac-exp)");
+    if (!positive) return std::string("(json-uint json-frac-exp)");
+    // Above zero: a non-zero integer part, or "0." and a fraction that is not all zeros.
+    return new_rule(
+        path + "-positive",
+        R"([1-9] [0-9]{0,15} json-frac-exp | "0." [0-9]{0,15} [1-9] ([eE] [-+]? [0-9]{1,2})?)");
   }
 
   Result<std::string> object_schema(const ojson& s, const std::string& path) {
@@ -433,10 +459,31 @@ class Converter {
         declared.insert(name);
       }
     }
+    // Required but not described: any value (JSON Schema's reading), unless nothing
+    // undeclared is allowed at all.
+    const bool closed = s.contains("additionalProperties") && s["additionalProperties"] == false;
     for (const std::string& r : required) {
-      if (!declared.contains(r)) {
-        return fail(path, fmt::format("required property '{}' is not in 'properties'", r));
+      if (declared.contains(r)) continue;
+      if (closed) {
+        return fail(path, fmt::format("required property '{}' is not in 'properties', and "
+                                      "'additionalProperties' is false",
+                                      r));
       }
+      items.push_back(
+          {gbnf_literal(ojson(r).dump()) + " ws \":\" ws " + use("json-value") + " ws", true});
+      declared.insert(r);
+    }
+    if (s.contains("propertyNames")) {
+      // Keys are strings anyway; anything narrower is not supported.
+      const ojson& pn = s["propertyNames"];
+      bool trivial = pn.is_boolean() ? pn.get<bool>() : pn.is_object();
+      if (pn.is_object()) {
+        for (const auto& [k, v] : pn.items()) {
+          if (!(k == "type" && v == "string") && !kAnnotations.contains(k)) trivial = false;
+        }
+      }
+      if (!trivial)
+        return fail(path, "'propertyNames' is supported only as {\"type\": \"string\"}");
     }
     // Extra properties: only when the schema says what they look like (or says true).
     std::optional<std::string> extra_value;

@@ -97,6 +97,15 @@ bool full_match(const std::string& s, const char* re) {
   return std::regex_match(s, std::regex(re));
 }
 
+// YYYY-MM-DD naming a day that exists (leap years included).
+bool is_calendar_date(const std::string& s) {
+  int y = 0, m = 0, d = 0;
+  if (s.size() != 10 || std::sscanf(s.c_str(), "%4d-%2d-%2d", &y, &m, &d) != 3) return false;
+  const bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+  const int days[] = {31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m >= 1 && m <= 12 && d >= 1 && d <= days[m - 1];
+}
+
 bool is_int_in(const json& j, int64_t lo, int64_t hi) {
   return j.is_number_integer() && j.get<int64_t>() >= lo && j.get<int64_t>() <= hi;
 }
@@ -227,6 +236,33 @@ const std::vector<SchemaCase>& schema_cases() {
          });
        }},
       {"any value", R"({})", [](const ojson&) { return true; }},
+      {"calendar dates",
+       R"({"type": "array", "items": {"type": "string", "format": "date"}, "minItems": 4, "maxItems": 8})",
+       [](const ojson& j) {
+         return j.is_array() && std::all_of(j.begin(), j.end(), [](const ojson& d) {
+                  return is_calendar_date(d.get<std::string>());
+                });
+       }},
+      {"what zod sends",
+       R"({"type": "object", "properties": {
+           "n": {"type": "integer", "minimum": -9007199254740991, "maximum": 9007199254740991},
+           "p": {"type": "number", "exclusiveMinimum": 0},
+           "day": {"type": "string", "format": "date", "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))$"},
+           "mail": {"type": "string", "format": "email", "pattern": "^(?!\\.)(?!.*\\.\\.)([A-Za-z0-9_'+\\-\\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\\-]*\\.)+[A-Za-z]{2,}$"},
+           "tags": {"type": "object", "propertyNames": {"type": "string"}, "additionalProperties": {"type": "boolean"}}},
+         "required": ["n", "p", "day", "mail", "tags", "extra"]})",
+       [](const ojson& j) {
+         // zod's own email pattern, by std::regex (ECMAScript, which has lookahead).
+         const std::regex mail(
+             R"((?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,})");
+         return j.is_object() && j["n"].is_number_integer() &&
+                std::fabs(j["n"].get<double>()) <= 9007199254740991.0 && j["p"].is_number() &&
+                j["p"].get<double>() > 0 && is_calendar_date(j["day"].get<std::string>()) &&
+                std::regex_match(j["mail"].get<std::string>(), mail) && j["tags"].is_object() &&
+                std::all_of(j["tags"].begin(), j["tags"].end(),
+                            [](const ojson& v) { return v.is_boolean(); }) &&
+                j.contains("extra");
+       }},
   };
   return cases;
 }
@@ -354,8 +390,11 @@ TEST(JsonSchema, UnsupportedSchemasAreRefusedByName) {
           {R"({"type": "string", "format": "hostname"})", "unsupported string format 'hostname'"},
           {R"({"items": false, "prefixItems": [{}], "minItems": 2})", "'minItems' exceeds"},
           {R"({"not": {}})", "unsupported JSON Schema keyword 'not'"},
-          {R"({"type": "object", "required": ["a"]})",
-           "required property 'a' is not in 'properties'"},
+          {R"({"type": "object", "required": ["a"], "additionalProperties": false})",
+           "required property 'a' is not in 'properties', and 'additionalProperties' is false"},
+          {R"({"type": "object", "propertyNames": {"pattern": "^a"}})",
+           "'propertyNames' is supported only"},
+          {R"({"type": "number", "exclusiveMinimum": 1})", "bounds on a 'number'"},
           {R"({"type": "integer", "minimum": 5, "maximum": 4})", "leave no value"},
           {R"({"type": "string", "pattern": "(a)\\1"})", "'pattern': "},
           {R"({"type": "decimal"})", "unknown type 'decimal'"},
