@@ -271,14 +271,14 @@ Result<std::string> tool_call_gbnf(const nlohmann::ordered_json& tools, const st
   std::string root;
   switch (format) {
     case ToolCallFormat::kHermes:
-      root = parallel ? "root ::= hermes-call (\"\\n\" hermes-call)*\n" : "root ::= hermes-call\n";
+      root = parallel ? "root ::= hermes-call (\"\\n\" hermes-call){0,7}\n" : "root ::= hermes-call\n";
       root += "hermes-call ::= \"<tool_call>\\n\" tool-call \"\\n</tool_call>\"\n";
       break;
     case ToolCallFormat::kLlama3:
-      root = parallel ? "root ::= tool-call (\"; \" tool-call)*\n" : "root ::= tool-call\n";
+      root = parallel ? "root ::= tool-call (\"; \" tool-call){0,7}\n" : "root ::= tool-call\n";
       break;
     case ToolCallFormat::kJson:
-      root = parallel ? "root ::= \"[\" tool-call (\", \" tool-call)* \"]\"\n"
+      root = parallel ? "root ::= \"[\" tool-call (\", \" tool-call){0,7} \"]\"\n"
                       : "root ::= tool-call\n";
       break;
   }

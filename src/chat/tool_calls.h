@@ -45,7 +45,8 @@ size_t streamable_prefix(std::string_view text, ToolCallFormat format);
 // A grammar whose sentences are calls in `format` to the tools of `tools` (OpenAI's list of
 // {"type": "function", "function": {"name", "parameters"}}), each call's arguments valid for
 // its function's parameter schema: to one tool when `only` names it, else to any; one call,
-// or one or more when `parallel`. For tool_choice "required" and a named tool_choice.
+// or one to eight when `parallel` (a bound, so that a model that cannot stop calling still
+// ends). For tool_choice "required" and a named tool_choice.
 Result<std::string> tool_call_gbnf(const nlohmann::ordered_json& tools, const std::string& only,
                                    bool parallel, ToolCallFormat format);
 

@@ -170,6 +170,7 @@ TEST(ToolCallGrammar, ForcedCallsParseBackAndMeetTheSchemas) {
           EXPECT_EQ(p.content, "") << text;
           if (!parallel) EXPECT_EQ(p.calls.size(), 1u) << text;
           multi += p.calls.size() > 1;
+          EXPECT_LE(p.calls.size(), 8u) << "at most eight calls in one answer";
           for (const ToolCall& c : p.calls) {
             if (!only.empty()) EXPECT_EQ(c.name, only) << text;
             EXPECT_TRUE(valid_arguments(c)) << c.name << " " << c.arguments;
