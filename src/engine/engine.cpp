@@ -191,6 +191,7 @@ Result<std::vector<SequenceUpdate>> Engine::step() {
 Result<std::vector<SequenceUpdate>> Engine::step_batch() {
   const SchedulerOutput out = scheduler_.schedule();
   if (out.empty()) return idle_step();
+  last_step_tokens_ = out.num_batched_tokens;
   note_started(out);
   MOON_ASSIGN_OR_RETURN(ModelRunner::Logits logits, runner_.run(out));
   std::vector<SequenceUpdate> updates = report_prompt_logprobs(out, logits);

@@ -67,6 +67,7 @@ class Engine {
   int64_t num_running() const { return scheduler_.num_running(); }
   int64_t num_waiting() const { return scheduler_.num_waiting(); }
   double last_step_sample_ms() const { return last_step_sample_ms_; }
+  int64_t last_step_tokens() const { return last_step_tokens_; }  // prompt + decode tokens
   // Requests whose first tokens were scheduled in the last step (they left the queue).
   const std::vector<RequestId>& started_requests() const { return started_; }
 
@@ -117,6 +118,7 @@ class Engine {
   Sampler sampler_;
   SequenceId next_sequence_id_ = 1;
   double last_step_sample_ms_ = 0.0;
+  int64_t last_step_tokens_ = 0;
   std::vector<RequestId> started_;
   BeamSearchDriver beams_;
   // Per step: the sampler's rows and outputs, the siblings forked this step (each with its

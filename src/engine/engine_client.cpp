@@ -146,6 +146,9 @@ void EngineClient::abort_all() {
 
 void EngineClient::loop() {
   int64_t num_steps = 0;
+  std::array<int64_t, 15> step_token_buckets{};
+  int64_t step_tokens_sum = 0;
+  int64_t tokens_generated = 0;
   while (true) {
     std::deque<Submission> submissions;
     std::vector<RequestId> aborts;
@@ -201,6 +204,7 @@ void EngineClient::loop() {
         if (auto stream = it->second.lock()) stream->mark_scheduled(step_start);
       }
       if (updates.ok()) {
+        for (const SequenceUpdate& u : *updates) tokens_generated += u.token >= 0;
         deliver(*updates);
       } else {
         // A failed forward is a bug, not a user error: stop everything rather than spin.
@@ -208,13 +212,21 @@ void EngineClient::loop() {
         abort_all();
       }
       ++num_steps;
+      const int64_t tokens = engine_->last_step_tokens();
+      size_t b = 0;
+      while (b < kStepTokenBounds.size() && tokens > kStepTokenBounds[b]) ++b;
+      ++step_token_buckets[b];
+      step_tokens_sum += tokens;
     }
     Snapshot snap{engine_->kv_stats(),
                   engine_->num_running(),
                   engine_->num_waiting(),
                   engine_->num_preemptions(),
                   num_steps,
-                  engine_->last_step_sample_ms()};
+                  engine_->last_step_sample_ms(),
+                  step_token_buckets,
+                  step_tokens_sum,
+                  tokens_generated};
     std::lock_guard lock(mu_);
     snapshot_ = snap;
   }

@@ -10,6 +10,7 @@
 // client that went away frees its KV blocks within one engine step).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -99,7 +100,14 @@ class EngineClient {
     int64_t num_preemptions = 0;
     int64_t num_steps = 0;
     double last_step_sample_ms = 0.0;
+    // Tokens computed per step, over every step so far (vLLM's iteration_tokens_total):
+    // counts per bucket of kStepTokenBounds (the last one above them all) and the sum.
+    std::array<int64_t, 15> step_token_buckets{};
+    int64_t step_tokens_sum = 0;
+    int64_t tokens_generated = 0;  // sampled tokens, every sequence, since the start
   };
+  static constexpr std::array<int64_t, 14> kStepTokenBounds = {
+      1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
   Snapshot snapshot() const;
 
  private:

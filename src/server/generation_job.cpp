@@ -136,6 +136,9 @@ void GenerationJob::drain() {
         prompts_[p].queue_time_observed = true;
         const auto scheduled = prompts_[p].stream->scheduled_at().value_or(Clock::now());
         ctx_.metrics.queue_time().observe(seconds(scheduled - arrival_));
+        if (first_scheduled_ == Clock::time_point{} || scheduled < first_scheduled_) {
+          first_scheduled_ = scheduled;
+        }
       }
       apply(p, *u);
     }
@@ -154,9 +157,18 @@ void GenerationJob::apply(size_t p, SequenceUpdate& u) {
                                      std::make_move_iterator(u.prompt_logprobs.begin()),
                                      std::make_move_iterator(u.prompt_logprobs.end()));
   if (c.finished) return;  // ended by a stop string; the engine's own end follows
-  if (u.token >= 0 && first_token_ == Clock::time_point{}) {
-    first_token_ = Clock::now();
-    ctx_.metrics.time_to_first_token().observe(seconds(first_token_ - arrival_));
+  if (u.token >= 0) {
+    const auto now = Clock::now();
+    if (first_token_ == Clock::time_point{}) {
+      first_token_ = now;
+      ctx_.metrics.time_to_first_token().observe(seconds(first_token_ - arrival_));
+    }
+    // Each interval between a sequence's tokens, as vLLM observes them.
+    if (c.last_token != Clock::time_point{}) {
+      ctx_.metrics.time_per_output_token().observe(seconds(now - c.last_token));
+    }
+    c.last_token = now;
+    last_token_ = now;
   }
   const SequenceOutput::Delta delta = c.out.apply(u);
   if (!delta.finished) return;
@@ -173,6 +185,7 @@ void GenerationJob::finish_choice(Choice& c, std::string reason) {
     if (!c.calls.empty() && reason == "stop") reason = "tool_calls";
   }
   c.finished = true;
+  last_finish_reason_ = reason;
   c.finish_reason = std::move(reason);
   --unfinished_;
 }
@@ -312,12 +325,14 @@ void GenerationJob::complete() {
   const json usage = usage_json();
   ctx_.metrics.add_generation_tokens(usage["completion_tokens"].get<int64_t>());
   ctx_.metrics.e2e_latency().observe(seconds(now - arrival_));
-  for (const Choice& c : choices_) {
-    ctx_.metrics.request_finished(c.finish_reason);
-    if (c.out.ids().size() > 1 && first_token_ != Clock::time_point{}) {
-      ctx_.metrics.time_per_output_token().observe(seconds(now - first_token_) /
-                                                   static_cast<double>(c.out.ids().size() - 1));
+  ctx_.metrics.request_finished(last_finish_reason_);
+  ctx_.metrics.request_prompt_tokens().observe(usage["prompt_tokens"].get<double>());
+  ctx_.metrics.request_generation_tokens().observe(usage["completion_tokens"].get<double>());
+  if (first_token_ != Clock::time_point{}) {
+    if (first_scheduled_ != Clock::time_point{}) {
+      ctx_.metrics.request_prefill_time().observe(seconds(first_token_ - first_scheduled_));
     }
+    ctx_.metrics.request_decode_time().observe(seconds(last_token_ - first_token_));
   }
   if (opts_.kind == ApiKind::kTgi) {
     if (opts_.stream) {

@@ -65,6 +65,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     // With tools, once finished: the calls read from the text and the text around them.
     std::vector<ToolCall> calls;
     std::string content;
+    Clock::time_point last_token{};
   };
   struct Prompt {
     std::shared_ptr<RequestStream> stream;
@@ -107,6 +108,9 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   int64_t created_ = 0;
   Clock::time_point arrival_;
   Clock::time_point first_token_{};
+  Clock::time_point last_token_{};
+  Clock::time_point first_scheduled_{};  // the engine's first schedule of any prompt
+  std::string last_finish_reason_;       // of the sequence that finished last
   std::vector<Prompt> prompts_;
   std::vector<Choice> choices_;  // prompt-major: prompt p, sequence i -> p * n + i
   int unfinished_ = 0;

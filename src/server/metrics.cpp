@@ -10,6 +10,15 @@ std::vector<double> latency_buckets() {
           0.75,  1.0,   2.5,  5.0,  7.5,  10.0, 20.0, 40.0, 80.0};
 }
 
+// vLLM's buckets for token counts: 1, 2, 5, 10, 20, 50, ... up to 10^6.
+std::vector<double> token_buckets() {
+  std::vector<double> b;
+  for (double p = 1; p <= 1e6; p *= 10) {
+    for (double m : {1.0, 2.0, 5.0}) b.push_back(m * p);
+  }
+  return b;
+}
+
 void header(std::string& out, const std::string& name, const char* type, const char* help) {
   out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
@@ -48,6 +57,10 @@ Metrics::Metrics(std::string model_name)
       tpot_(latency_buckets()),
       e2e_(latency_buckets()),
       queue_(latency_buckets()),
+      prompt_tokens_hist_(token_buckets()),
+      generation_tokens_hist_(token_buckets()),
+      prefill_(latency_buckets()),
+      decode_(latency_buckets()),
       sampling_({0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1}) {}
 
 void Metrics::observe_snapshot(const EngineClient::Snapshot& snap) {
@@ -102,6 +115,29 @@ std::string Metrics::render(const EngineClient::Snapshot& snap) {
   histogram("vllm:e2e_request_latency_seconds", "Request latency, arrival to last token.", e2e_);
   histogram("vllm:request_queue_time_seconds", "Arrival until the engine accepted the request.",
             queue_);
+  histogram("vllm:request_prompt_tokens", "Prompt tokens of each finished request.",
+            prompt_tokens_hist_);
+  histogram("vllm:request_generation_tokens", "Generated tokens of each finished request.",
+            generation_tokens_hist_);
+  histogram("vllm:request_prefill_time_seconds",
+            "Time from the engine's first schedule of a request to its first token.", prefill_);
+  histogram("vllm:request_decode_time_seconds", "Time from a request's first token to its last.",
+            decode_);
+  {
+    // Counted by the engine thread over every step (the I/O thread may miss some).
+    const std::string name = "vllm:iteration_tokens_total";
+    header(out, name, "histogram", "Tokens computed per engine step.");
+    int64_t cumulative = 0, count = 0;
+    for (int64_t n : snap.step_token_buckets) count += n;
+    for (size_t i = 0; i < EngineClient::kStepTokenBounds.size(); ++i) {
+      cumulative += snap.step_token_buckets[i];
+      out += fmt::format("{}_bucket{{{},le=\"{}\"}} {}\n", name, l,
+                         EngineClient::kStepTokenBounds[i], cumulative);
+    }
+    out += fmt::format("{}_bucket{{{},le=\"+Inf\"}} {}\n", name, l, count);
+    out += fmt::format("{}_sum{{{}}} {}\n{}_count{{{}}} {}\n", name, l, snap.step_tokens_sum, name,
+                       l, count);
+  }
   histogram("moon:sampling_time_seconds", "Sampling time of one engine step (sampled).", sampling_);
   return out;
 }

@@ -33,11 +33,19 @@ class Metrics {
   explicit Metrics(std::string model_name);
 
   void add_prompt_tokens(int64_t n) { prompt_tokens_ += n; }
+  int64_t prompt_tokens() const { return prompt_tokens_; }
   void add_generation_tokens(int64_t n) { generation_tokens_ += n; }
+  // Once per request (whatever its n), with the reason its last sequence finished for.
   void request_finished(const std::string& finish_reason) { ++finished_[finish_reason]; }
   void request_rejected() { ++rejected_; }
   Histogram& time_to_first_token() { return ttft_; }
-  Histogram& time_per_output_token() { return tpot_; }
+  Histogram& time_per_output_token() { return tpot_; }  // each interval between tokens
+  // Per request: prompt and generated tokens (all sequences), and the time from the engine's
+  // first schedule to the first token (prefill) and from there to the last (decode).
+  Histogram& request_prompt_tokens() { return prompt_tokens_hist_; }
+  Histogram& request_generation_tokens() { return generation_tokens_hist_; }
+  Histogram& request_prefill_time() { return prefill_; }
+  Histogram& request_decode_time() { return decode_; }
   Histogram& e2e_latency() { return e2e_; }
   Histogram& queue_time() { return queue_; }
   // Records the snapshot's last step sampling time once per new step seen.
@@ -55,6 +63,10 @@ class Metrics {
   Histogram tpot_;
   Histogram e2e_;
   Histogram queue_;
+  Histogram prompt_tokens_hist_;
+  Histogram generation_tokens_hist_;
+  Histogram prefill_;
+  Histogram decode_;
   Histogram sampling_;
   int64_t last_step_seen_ = -1;
 };

@@ -431,6 +431,40 @@ TEST_F(ServerTest, MetricsUseVllmNames) {
   EXPECT_GT(metric(text, "vllm:generation_tokens_total"), 0.0);
 }
 
+TEST_F(ServerTest, MetricsCountRequestsTokenIntervalsAndPerRequestHistograms) {
+  const std::string l = "{model_name=\"stories260K-f32.gguf\"}";
+  const std::string length =
+      "vllm:request_success_total{model_name=\"stories260K-f32.gguf\","
+      "finished_reason=\"length\"}";
+  auto value = [&](const std::string& text, const std::string& name) {
+    const double v = metric(text, name);
+    return v < 0 ? 0.0 : v;
+  };
+  const std::string before = metrics();
+  const HttpResult r = post("/v1/completions", {{"prompt", "Once upon a time"},
+                                                {"max_tokens", 5},
+                                                {"n", 3},
+                                                {"temperature", 1.0},
+                                                {"ignore_eos", true}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json usage = json::parse(r.body)["usage"];
+  const std::string after = metrics();
+  auto delta = [&](const std::string& name) { return value(after, name) - value(before, name); };
+  EXPECT_EQ(delta(length), 1) << "one request, whatever its n";
+  EXPECT_EQ(delta("vllm:time_per_output_token_seconds_count" + l), 3 * 4)
+      << "each interval between a sequence's tokens";
+  EXPECT_EQ(delta("vllm:request_prompt_tokens_count" + l), 1);
+  EXPECT_EQ(delta("vllm:request_prompt_tokens_sum" + l), usage["prompt_tokens"].get<double>());
+  EXPECT_EQ(delta("vllm:request_generation_tokens_sum" + l), 15);
+  EXPECT_EQ(delta("vllm:request_prefill_time_seconds_count" + l), 1);
+  EXPECT_EQ(delta("vllm:request_decode_time_seconds_count" + l), 1);
+  EXPECT_GT(delta("vllm:request_decode_time_seconds_sum" + l), 0);
+  // Every step counted: the prompt's tokens and each decode step's three.
+  EXPECT_GE(delta("vllm:iteration_tokens_total_count" + l), 5);
+  EXPECT_EQ(delta("vllm:iteration_tokens_total_sum" + l),
+            usage["prompt_tokens"].get<double>() + 3 * 4);
+}
+
 TEST_F(ServerTest, ClientDisconnectAbortsTheRequestAndFreesBlocks) {
   const double aborts_before = [&] {
     const double v = metric(metrics(),
