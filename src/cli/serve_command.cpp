@@ -82,6 +82,12 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
                   "Seconds SIGTERM waits for running requests")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
+  cmd->add_option("--log-stats-interval", o.log_stats_interval,
+                  "Seconds between the stats lines (throughput, running, waiting, KV use) "
+                  "logged while there is work")
+      ->check(CLI::Range(0.05, 86400.0))
+      ->capture_default_str();
+  cmd->add_flag("--disable-log-stats", o.disable_log_stats, "Log no periodic stats line");
   cmd->add_option("--chat-template", o.chat_template,
                   "Chat template (Jinja) file, or the template itself (default: the model's "
                   "tokenizer.chat_template)");
@@ -120,6 +126,7 @@ int run_serve(const ServeOptions& o) {
   sc.max_connections = o.max_connections;
   sc.max_connections_per_ip = o.max_connections_per_ip;
   sc.shutdown_timeout_s = o.shutdown_timeout;
+  sc.log_stats_interval_s = o.disable_log_stats ? 0.0 : o.log_stats_interval;
   sc.cors = std::move(*cors);
   auto template_source = chat_template_source(o.chat_template, *loaded->model->file);
   if (!template_source.ok()) return fail(template_source.error());

@@ -20,6 +20,8 @@ struct ServeOptions {
   int64_t max_connections = 1024;     // 0: unbounded
   int64_t max_connections_per_ip = 256;
   double shutdown_timeout = 30.0;
+  double log_stats_interval = 10.0;
+  bool disable_log_stats = false;
   EngineOptions engine;
 };
 

@@ -13,7 +13,8 @@ namespace moon::server {
 
 HttpServer::HttpServer(const ServerConfig& config, const Tokenizer& tokenizer, EngineClient& engine)
     : ctx_{config, tokenizer, engine, Metrics(config.served_model_name),
-           std::make_shared<EventPoster>(ioc_)} {
+           std::make_shared<EventPoster>(ioc_)},
+      stats_(ioc_, ctx_, config.log_stats_interval_s) {
   ctx_.created = static_cast<int64_t>(std::time(nullptr));
 }
 
@@ -27,6 +28,7 @@ HttpServer::~HttpServer() {
   signals_.cancel(ec);
   drain_timer_.cancel();
   accept_retry_.cancel();
+  stats_.stop();
   for (auto& weak : connections_) {
     if (auto c = weak.lock()) c->close();
   }
@@ -175,6 +177,7 @@ int HttpServer::run() {
     if (!ec) on_signal(signal);
   });
   accept();
+  stats_.start();
   spdlog::info("listening on http://{}:{} (model '{}')", ctx_.config.host, port_,
                ctx_.config.served_model_name);
   // Router::handle answers whatever a request throws; this is the last line for a handler

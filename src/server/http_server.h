@@ -15,6 +15,7 @@
 #include "server/http_connection.h"
 #include "server/router.h"
 #include "server/server_context.h"
+#include "server/stats_logger.h"
 #include "util/result.h"
 
 namespace moon::server {
@@ -47,6 +48,7 @@ class HttpServer {
   asio::steady_timer drain_timer_{ioc_};
   asio::steady_timer accept_retry_{ioc_};
   ServerContext ctx_;
+  StatsLogger stats_;
   Router router_{ctx_};
   std::vector<std::weak_ptr<HttpConnection>> connections_;  // to close idle ones at exit
   // Open connections that count against the limits (refused ones do not).

@@ -36,8 +36,9 @@ struct ServerConfig {
   int64_t max_connections = 1024;
   int64_t max_connections_per_ip = 256;
   size_t max_body_bytes = 16u << 20;
-  double shutdown_timeout_s = 30.0;  // how long SIGTERM waits for running requests
-  CorsPolicy cors;                   // --allowed-origins
+  double shutdown_timeout_s = 30.0;    // how long SIGTERM waits for running requests
+  double log_stats_interval_s = 10.0;  // the periodic stats line; 0: none
+  CorsPolicy cors;                     // --allowed-origins
   // For /v1/chat/completions; without one the endpoint answers 400, as vLLM does.
   std::optional<ChatTemplate> chat_template;
 };

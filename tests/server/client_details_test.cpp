@@ -431,5 +431,55 @@ TEST(ServerCors, ABadOriginListStopsTheServerWithTheFlagNamed) {
   EXPECT_NE(server.log().find("--allowed-origins"), std::string::npos) << server.log();
 }
 
+// The periodic stats line, as vLLM logs it, while there is work; none when idle or disabled.
+TEST(ServerStatsLine, LoggedWhileThereIsWorkAndNotWhenDisabled) {
+  MOON_REQUIRE_TEST_FILE(model, kModel);
+  ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "16MiB",
+                        "--log-stats-interval", "0.1"});
+  ASSERT_TRUE(server.ready()) << server.log();
+  const HttpResult r = http_request(server.port(), "POST", "/v1/completions",
+                                    json{{"prompt", "Once upon a time"},
+                                         {"max_tokens", 400},
+                                         {"n", 8},
+                                         {"temperature", 1.0},
+                                         {"ignore_eos", true}}
+                                        .dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string log = server.log();
+  const std::regex line(
+      R"(Avg prompt throughput: ([0-9.]+) tokens/s, Avg generation throughput: ([0-9.]+) )"
+      R"(tokens/s, Running: ([0-9]+) reqs, Waiting: ([0-9]+) reqs, KV cache usage: ([0-9.]+)%)");
+  double most_generated = 0;
+  int lines = 0;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator();
+       ++it) {
+    ++lines;
+    most_generated = std::max(most_generated, std::stod((*it)[2]));
+  }
+  EXPECT_GE(lines, 1) << log;
+  EXPECT_GT(most_generated, 0) << log;
+  // Idle: no new lines.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string later = server.log();
+  auto count = [&](const std::string& text) {
+    return std::distance(std::sregex_iterator(text.begin(), text.end(), line),
+                         std::sregex_iterator());
+  };
+  EXPECT_EQ(count(later), count(log)) << "an idle server logs no stats";
+
+  ServerProcess quiet({"--model", model, "--threads", "1", "--kv-cache-memory", "16MiB",
+                       "--log-stats-interval", "0.1", "--disable-log-stats"});
+  ASSERT_TRUE(quiet.ready()) << quiet.log();
+  ASSERT_EQ(
+      http_request(
+          quiet.port(), "POST", "/v1/completions",
+          json{{"prompt", "Once"}, {"max_tokens", 300}, {"n", 8}, {"ignore_eos", true}}.dump())
+          .status,
+      200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(quiet.log().find("Avg prompt throughput"), std::string::npos) << quiet.log();
+}
+
 }  // namespace
 }  // namespace moon::test
