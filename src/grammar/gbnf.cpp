@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "grammar/scanner.h"
 #include "util/utf8.h"
 
 namespace moon::grammar {
@@ -17,9 +18,9 @@ bool is_name_char(char c) {
          c == '_';
 }
 
-class Parser {
+class Parser : Scanner<Parser> {
  public:
-  explicit Parser(std::string_view text) : s_(text) {}
+  explicit Parser(std::string_view text) : Scanner(text) {}
 
   Result<Grammar> parse() {
     for (;;) {
@@ -32,13 +33,11 @@ class Parser {
   }
 
  private:
-  bool at_end() const { return pos_ >= s_.size(); }
-  char peek(size_t ahead = 0) const { return pos_ + ahead < s_.size() ? s_[pos_ + ahead] : '\0'; }
-
-  Error fail(std::string_view what) const {
+  friend class Scanner<Parser>;
+  Error error_at(std::string_view what) const {
     size_t line = 1, col = 1;
-    for (size_t i = 0; i < pos_ && i < s_.size(); ++i) {
-      if (s_[i] == '\n') {
+    for (size_t i = 0; i < pos_ && i < text_.size(); ++i) {
+      if (text_[i] == '\n') {
         ++line;
         col = 1;
       } else {
@@ -73,17 +72,17 @@ class Parser {
   // At a line break (top level): true when the next non-blank line continues with `|`.
   bool continues_with_bar() {
     size_t p = pos_;
-    while (p < s_.size()) {
-      const char c = s_[p];
+    while (p < text_.size()) {
+      const char c = text_[p];
       if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
         ++p;
       } else if (c == '#') {
-        while (p < s_.size() && s_[p] != '\n') ++p;
+        while (p < text_.size() && text_[p] != '\n') ++p;
       } else {
         break;
       }
     }
-    if (p < s_.size() && s_[p] == '|') {
+    if (p < text_.size() && text_[p] == '|') {
       pos_ = p;
       return true;
     }
@@ -93,14 +92,14 @@ class Parser {
   std::string_view parse_name() {
     const size_t start = pos_;
     while (!at_end() && is_name_char(peek())) ++pos_;
-    return s_.substr(start, pos_ - start);
+    return text_.substr(start, pos_ - start);
   }
 
   Status parse_rule() {
     const std::string_view name = parse_name();
     if (name.empty()) return fail("expected a rule name");
     skip_space(false);
-    if (s_.substr(pos_, 3) != "::=") return fail(fmt::format("expected '::=' after '{}'", name));
+    if (text_.substr(pos_, 3) != "::=") return fail(fmt::format("expected '::=' after '{}'", name));
     pos_ += 3;
     const uint32_t r = b_.rule(name);
     if (b_.is_defined(r)) return fail(fmt::format("rule '{}' is defined twice", name));
@@ -159,42 +158,12 @@ class Parser {
           return fail(fmt::format("unknown escape '\\{}'", e));
       }
     }
-    const size_t n = utf8::valid_char_length(s_.substr(pos_));
-    if (n == 0) return fail("the grammar is not valid UTF-8");
-    uint32_t cp = static_cast<uint8_t>(s_[pos_]);
-    if (n > 1) {
-      static constexpr uint8_t kMask[5] = {0, 0, 0x1F, 0x0F, 0x07};
-      cp &= kMask[n];
-      for (size_t i = 1; i < n; ++i) cp = (cp << 6) | (static_cast<uint8_t>(s_[pos_ + i]) & 0x3F);
-    }
-    pos_ += n;
-    return cp;
+    return utf8_char();
   }
   Result<uint32_t> parse_hex(int digits) {
-    uint32_t v = 0;
-    for (int i = 0; i < digits; ++i) {
-      const char c = peek();
-      int d = c >= '0' && c <= '9'   ? c - '0'
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                     : -1;
-      if (d < 0) return fail("expected a hexadecimal digit");
-      v = v * 16 + static_cast<uint32_t>(d);
-      ++pos_;
-    }
-    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return fail("escape is not a character");
-    return v;
-  }
-
-  Result<int> parse_count() {
-    int v = 0;
-    const size_t start = pos_;
-    while (peek() >= '0' && peek() <= '9') {
-      v = v * 10 + (peek() - '0');
-      if (v > kMaxRepeat) return fail(fmt::format("repetition counts stop at {}", kMaxRepeat));
-      ++pos_;
-    }
-    if (pos_ == start) return fail("expected a number");
+    auto v = hex(digits);
+    if (!v) return v;
+    if (*v > 0x10FFFF || (*v >= 0xD800 && *v <= 0xDFFF)) return fail("escape is not a character");
     return v;
   }
 
@@ -237,7 +206,7 @@ class Parser {
           auto lo = parse_char();
           if (!lo) return lo.error();
           uint32_t hi = *lo;
-          if (peek() == '-' && peek(1) != ']' && pos_ + 1 < s_.size()) {
+          if (peek() == '-' && peek(1) != ']' && pos_ + 1 < text_.size()) {
             ++pos_;
             auto h = parse_char();
             if (!h) return h.error();
@@ -269,8 +238,8 @@ class Parser {
         const std::string_view name = parse_name();
         // The next rule's `name ::=` ends this one (a rule on one line with no blank after).
         size_t p = pos_;
-        while (p < s_.size() && (s_[p] == ' ' || s_[p] == '\t')) ++p;
-        if (s_.substr(p, 3) == "::=") {
+        while (p < text_.size() && (text_[p] == ' ' || text_[p] == '\t')) ++p;
+        if (text_.substr(p, 3) == "::=") {
           pos_ = save;
           return fail(fmt::format("expected a line break before rule '{}'", name));
         }
@@ -287,7 +256,7 @@ class Parser {
       } else if (r == '{') {
         ++pos_;
         skip_space(false);
-        auto lo = parse_count();
+        auto lo = count(kMaxRepeat);
         if (!lo) return lo.error();
         int hi = *lo;
         skip_space(false);
@@ -296,7 +265,7 @@ class Parser {
           skip_space(false);
           hi = -1;
           if (peek() != '}') {
-            auto h = parse_count();
+            auto h = count(kMaxRepeat);
             if (!h) return h.error();
             hi = *h;
             if (hi < *lo) return fail("a repetition's maximum is below its minimum");
@@ -314,8 +283,6 @@ class Parser {
 
   static bool is_repetition(char c) { return c == '*' || c == '+' || c == '?' || c == '{'; }
 
-  std::string_view s_;
-  size_t pos_ = 0;
   GrammarBuilder b_;
   std::optional<Error> error_;
 };

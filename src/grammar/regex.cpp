@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "grammar/gbnf.h"
+#include "grammar/scanner.h"
 #include "util/utf8.h"
 
 namespace moon::grammar {
@@ -67,15 +68,15 @@ std::string json_escape(uint32_t cp) {
   }
 }
 
-class RegexParser {
+class RegexParser : Scanner<RegexParser> {
  public:
-  RegexParser(std::string_view p, RegexContext c) : p_(p), ctx_(c) {}
+  RegexParser(std::string_view p, RegexContext c) : Scanner(p), ctx_(c) {}
 
   Result<std::string> parse() {
     if (peek() == '^') ++pos_;
     auto r = alternation();
     if (!r) return r;
-    if (pos_ < p_.size()) {
+    if (pos_ < text_.size()) {
       if (peek() == ')') return fail("unbalanced ')'");
       return fail("unexpected character");
     }
@@ -83,9 +84,8 @@ class RegexParser {
   }
 
  private:
-  char peek(size_t a = 0) const { return pos_ + a < p_.size() ? p_[pos_ + a] : '\0'; }
-  bool at_end() const { return pos_ >= p_.size(); }
-  Error fail(std::string_view what) const {
+  friend class Scanner<RegexParser>;
+  Error error_at(std::string_view what) const {
     return make_error("regular expression error at offset {}: {}", pos_, what);
   }
 
@@ -107,7 +107,7 @@ class RegexParser {
   Result<std::string> sequence() {
     std::string out;
     while (!at_end() && peek() != '|' && peek() != ')') {
-      if (peek() == '$' && pos_ + 1 == p_.size()) {
+      if (peek() == '$' && pos_ + 1 == text_.size()) {
         ++pos_;
         break;
       }
@@ -131,14 +131,14 @@ class RegexParser {
       lo = 0, hi = 1, ++pos_;
     } else if (c == '{' && std::isdigit(static_cast<unsigned char>(peek(1)))) {
       ++pos_;
-      auto a = number();
+      auto a = count(kMaxRepeat);
       if (!a) return a.error();
       lo = hi = *a;
       if (peek() == ',') {
         ++pos_;
         hi = -1;
         if (peek() != '}') {
-          auto b = number();
+          auto b = count(kMaxRepeat);
           if (!b) return b.error();
           hi = *b;
         }
@@ -157,46 +157,6 @@ class RegexParser {
     if (lo == 0 && hi == 1) return x + "?";
     if (hi < 0) return fmt::format("{}{{{},}}", x, lo);
     return fmt::format("{}{{{},{}}}", x, lo, hi);
-  }
-
-  Result<int> number() {
-    int v = 0;
-    const size_t start = pos_;
-    while (std::isdigit(static_cast<unsigned char>(peek()))) {
-      v = v * 10 + (peek() - '0');
-      if (v > kMaxRepeat) return fail(fmt::format("repetition counts stop at {}", kMaxRepeat));
-      ++pos_;
-    }
-    if (pos_ == start) return fail("expected a number");
-    return v;
-  }
-
-  Result<uint32_t> literal_char() {
-    const size_t n = utf8::valid_char_length(p_.substr(pos_));
-    if (n == 0) return fail("not valid UTF-8");
-    uint32_t cp = static_cast<uint8_t>(p_[pos_]);
-    if (n > 1) {
-      static constexpr uint8_t kMask[5] = {0, 0, 0x1F, 0x0F, 0x07};
-      cp &= kMask[n];
-      for (size_t i = 1; i < n; ++i) cp = (cp << 6) | (static_cast<uint8_t>(p_[pos_ + i]) & 0x3F);
-    }
-    pos_ += n;
-    return cp;
-  }
-
-  Result<uint32_t> hex(int digits) {
-    uint32_t v = 0;
-    for (int i = 0; i < digits; ++i) {
-      const char c = peek();
-      const int d = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-      if (d < 0) return fail("expected a hexadecimal digit");
-      v = v * 16 + static_cast<uint32_t>(d);
-      ++pos_;
-    }
-    return v;
   }
 
   // After a backslash: a class shorthand (into `ranges`, with `negated`) or one character.
@@ -360,7 +320,7 @@ class RegexParser {
       if (!is_class) return is_class.error();
       return *is_class ? cls(ranges, negated) : literal(cp);
     }
-    auto cp = literal_char();
+    auto cp = utf8_char();
     if (!cp) return cp.error();
     return literal(*cp);
   }
@@ -390,12 +350,12 @@ class RegexParser {
           continue;
         }
       } else {
-        auto cp = literal_char();
+        auto cp = utf8_char();
         if (!cp) return cp.error();
         lo = *cp;
       }
       uint32_t hi = lo;
-      if (peek() == '-' && peek(1) != ']' && pos_ + 1 < p_.size()) {
+      if (peek() == '-' && peek(1) != ']' && pos_ + 1 < text_.size()) {
         ++pos_;
         if (peek() == '\\') {
           ++pos_;
@@ -405,7 +365,7 @@ class RegexParser {
           if (!is_class) return is_class.error();
           if (*is_class) return fail("a range cannot end in a class shorthand");
         } else {
-          auto cp = literal_char();
+          auto cp = utf8_char();
           if (!cp) return cp.error();
           hi = *cp;
         }
@@ -417,9 +377,7 @@ class RegexParser {
     return cls(ranges, negated);
   }
 
-  std::string_view p_;
   RegexContext ctx_;
-  size_t pos_ = 0;
 };
 
 }  // namespace

@@ -92,4 +92,13 @@ std::string sanitize(std::string_view s) {
   return out;
 }
 
+DecodedChar decode_char(std::string_view s) {
+  const size_t n = valid_char_length(s);
+  if (n == 0) return {};
+  static constexpr uint8_t kLeadBits[5] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+  uint32_t cp = static_cast<uint8_t>(s[0]) & kLeadBits[n];
+  for (size_t i = 1; i < n; ++i) cp = (cp << 6) | (static_cast<uint8_t>(s[i]) & 0x3F);
+  return {cp, n};
+}
+
 }  // namespace moon::utf8

@@ -31,6 +31,14 @@ size_t valid_char_length(std::string_view s);
 // valid character once more bytes arrive.
 bool is_incomplete_prefix(std::string_view s);
 
+// The code point of the valid character at the start of `s` and its length in bytes; length 0
+// when the bytes there do not form one.
+struct DecodedChar {
+  uint32_t cp = 0;
+  size_t length = 0;
+};
+DecodedChar decode_char(std::string_view s);
+
 // Appends code point `cp` (assumed valid) in UTF-8.
 void append_codepoint(std::string& out, uint32_t cp);
 

@@ -31,6 +31,20 @@ TEST(Utf8, ValidCharLength) {
   EXPECT_EQ(utf8::valid_char_length("\xFF"), 0u);
 }
 
+TEST(Utf8, DecodeCharInvertsAppendCodepointForEveryCharacter) {
+  for (uint32_t cp = 0; cp <= 0x10FFFF; ++cp) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+    std::string s;
+    utf8::append_codepoint(s, cp);
+    const utf8::DecodedChar c = utf8::decode_char(s + "x");
+    ASSERT_EQ(c.cp, cp);
+    ASSERT_EQ(c.length, s.size()) << cp;
+  }
+  for (const char* bad : {"\x80", "\xC0\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xE2\x82", ""}) {
+    EXPECT_EQ(utf8::decode_char(bad).length, 0u) << bad;
+  }
+}
+
 TEST(Utf8, IncompletePrefix) {
   EXPECT_TRUE(utf8::is_incomplete_prefix("\xC3"));
   EXPECT_TRUE(utf8::is_incomplete_prefix("\xE2\x82"));
