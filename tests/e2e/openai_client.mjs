@@ -6,6 +6,7 @@
 // Expects the stories260K model at temperature 0 and a chat template that concatenates the
 // message contents after BOS (the test server passes one). Exits 0 when every check passed.
 import assert from "node:assert/strict";
+import { check, runChecks } from "./checks.mjs";
 import OpenAI from "openai";
 
 const baseURL = process.argv[2] ?? process.env.MOON_BASE_URL ?? "http://127.0.0.1:8080/v1";
@@ -17,8 +18,6 @@ const client = new OpenAI({
 });
 const GOLDEN = ", there was a little girl named Lily. She loved to play outside in the park.";
 
-const checks = [];
-const check = (name, fn) => checks.push({ name, fn });
 
 let model;
 check("models.list", async () => {
@@ -154,15 +153,4 @@ check("errors", async () => {
   );
 });
 
-let failed = 0;
-for (const { name, fn } of checks) {
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack ?? e}`);
-  }
-}
-console.log(failed ? `${failed} of ${checks.length} checks failed` : `all ${checks.length} passed`);
-process.exit(failed ? 1 : 0);
+await runChecks();

@@ -11,6 +11,7 @@
 // valid) and a chat template that concatenates the message contents after BOS (the test server
 // passes one). Exits 0 when every check passed.
 import assert from "node:assert/strict";
+import { check, runChecks } from "./checks.mjs";
 import OpenAI from "openai";
 import { zodResponseFormat } from "openai/helpers/zod";
 import { z } from "zod";
@@ -99,8 +100,6 @@ const zodCheck = (schema, value) => {
   assert.ok(r.success, `${JSON.stringify(value)}: ${r.success ? "" : r.error.message}`);
 };
 
-const checks = [];
-const check = (name, fn) => checks.push({ name, fn });
 
 let model;
 check("models.list", async () => {
@@ -667,17 +666,4 @@ check("errors: an unsupported keyword is a 400 naming it", async () => {
   );
 });
 
-const started = Date.now();
-let failed = 0;
-for (const { name, fn } of checks) {
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack ?? e}`);
-  }
-}
-console.log((failed ? `${failed} of ${checks.length} checks failed` : `all ${checks.length} passed`) +
-            ` in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-process.exit(failed ? 1 : 0);
+await runChecks();

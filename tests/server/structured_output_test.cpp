@@ -44,9 +44,10 @@ class StructuredOutput : public ::testing::Test {
   static HttpResult post(const std::string& path, const json& body) {
     return http_request(server_->port(), "POST", path, body.dump());
   }
-  // The choices' texts of a chat answer, each of which must have ended by the grammar.
-  static std::vector<std::string> chat_texts(const json& body) {
-    const HttpResult r = post("/v1/chat/completions", body);
+  // The choices' texts of a chat or completions answer, each of which the grammar must
+  // have ended.
+  static std::vector<std::string> texts(const std::string& path, const json& body) {
+    const HttpResult r = post(path, body);
     EXPECT_EQ(r.status, 200) << r.body;
     if (r.status != 200) return {};
     std::vector<std::string> out;
@@ -54,22 +55,16 @@ class StructuredOutput : public ::testing::Test {
     EXPECT_FALSE(answer["choices"].empty()) << r.body;
     for (const json& c : answer["choices"]) {
       EXPECT_EQ(c["finish_reason"], "stop") << c.dump();
-      out.push_back(c["message"]["content"].get<std::string>());
+      out.push_back(c.contains("message") ? c["message"]["content"].get<std::string>()
+                                          : c["text"].get<std::string>());
     }
     return out;
   }
+  static std::vector<std::string> chat_texts(const json& body) {
+    return texts("/v1/chat/completions", body);
+  }
   static std::vector<std::string> completion_texts(const json& body) {
-    const HttpResult r = post("/v1/completions", body);
-    EXPECT_EQ(r.status, 200) << r.body;
-    if (r.status != 200) return {};
-    std::vector<std::string> out;
-    const json answer = json::parse(r.body);
-    EXPECT_FALSE(answer["choices"].empty()) << r.body;
-    for (const json& c : answer["choices"]) {
-      EXPECT_EQ(c["finish_reason"], "stop") << c.dump();
-      out.push_back(c["text"].get<std::string>());
-    }
-    return out;
+    return texts("/v1/completions", body);
   }
   static json chat(const json& extra) {
     json body = {{"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
