@@ -4,6 +4,7 @@
 // end in text that nlohmann parses and that an independent predicate per schema accepts.
 #include "grammar/json_schema.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -371,6 +372,47 @@ TEST(JsonSchema, IntegerBoundsExactly) {
     }
     EXPECT_NE(match(*a, "-0"), Match::kComplete);
     EXPECT_NE(match(*a, "1.0"), Match::kComplete);
+  }
+}
+
+// Schemas built to make a grammar engine blow up: huge bounds, deep nesting, big enums and
+// nested repetitions. Each must compile at once and stay small while text is matched: the
+// repetitions are rules the automaton walks, never unrolled copies.
+TEST(JsonSchema, AdversarialSchemasStaySmall) {
+  std::string nested = R"({"type": "integer"})";
+  for (int i = 0; i < 60; ++i) nested = R"({"type": "array", "items": )" + nested + "}";
+  std::string big_enum = R"({"enum": [)";
+  for (int i = 0; i < 4000; ++i)
+    big_enum += (i ? "," : "") + fmt::format(R"("{}{}")", std::string(40, 'x'), i);
+  big_enum += "]}";
+  const std::vector<std::string> schemas = {
+      R"({"type": "string", "maxLength": 10000})",
+      R"({"type": "string", "minLength": 10000})",
+      R"({"type": "array", "items": {"type": "string", "maxLength": 10000}, "minItems": 10000, "maxItems": 10000})",
+      R"({"type": "string", "pattern": "^((a{1,100}){1,100}){1,100}$"})",
+      R"({"type": "integer", "minimum": -9007199254740991, "maximum": 9007199254740991})",
+      nested,
+      big_enum,
+  };
+  std::mt19937 rng(4);
+  for (const std::string& schema : schemas) {
+    SCOPED_TRACE(schema.substr(0, 120));
+    auto a = schema_automaton(schema);
+    ASSERT_TRUE(a);
+    int32_t s = a->start();
+    for (int step = 0; step < 400 && s != GrammarAutomaton::kDead; ++step) {
+      const std::vector<uint64_t> bits = a->allowed_tokens(s);
+      std::vector<int> ok;
+      for (int b = 0; b < 256; ++b) {
+        if ((bits[b >> 6] >> (b & 63)) & 1) ok.push_back(b);
+      }
+      if (ok.empty()) break;
+      const char c = static_cast<char>(ok[rng() % ok.size()]);
+      s = a->advance(s, std::string_view(&c, 1));
+    }
+    const auto stats = a->stats();
+    EXPECT_LT(stats.states, 5000);
+    EXPECT_LT(stats.stack_nodes, 200000);
   }
 }
 
