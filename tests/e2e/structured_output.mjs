@@ -531,6 +531,22 @@ check("langchain: ChatOpenAI.withStructuredOutput(zod, jsonSchema)", async () =>
   zodCheck(Pet, pet);
 });
 
+check("langchain: withStructuredOutput streamed", async () => {
+  const llm = new ChatOpenAI({
+    model, apiKey, temperature: 0.7, maxTokens: MAX_TOKENS, maxRetries: 0, streaming: true,
+    configuration: { baseURL }, modelKwargs: { seed: 9 },
+  });
+  const structured = llm.withStructuredOutput(Pet, { method: "jsonSchema", name: "pet" });
+  let last;
+  let chunks = 0;
+  for await (const partial of await structured.stream("Once upon a time")) {
+    last = partial;
+    chunks++;
+  }
+  assert.ok(chunks >= 1);
+  zodCheck(Pet, last);
+});
+
 // ---------------------------------------------------------------- 4. the Vercel AI SDK
 const moon = createOpenAICompatible({ name: "moon", baseURL, apiKey, supportsStructuredOutputs: true });
 
