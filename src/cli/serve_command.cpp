@@ -39,7 +39,16 @@ Result<std::optional<std::string>> chat_template_source(const std::string& optio
                                                         const gguf::GgufFile& file) {
   if (!option.empty()) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(option, ec)) return std::optional(option);
+    if (!std::filesystem::is_regular_file(option, ec)) {
+      // The template itself, as vLLM takes it; text with no Jinja in it is a path that is
+      // not there, which used to become a template that printed the path.
+      if (option.find("{{") != std::string::npos || option.find("{%") != std::string::npos) {
+        return std::optional(option);
+      }
+      return make_error(
+          "--chat-template '{}' is neither a readable file nor a template (no '{{{{' or '{{%')",
+          option);
+    }
     std::ifstream in(option);
     std::stringstream ss;
     ss << in.rdbuf();

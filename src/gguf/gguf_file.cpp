@@ -19,7 +19,10 @@ using namespace detail;  // NOLINT: the reading machinery of this file
 
 Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path,
                                                  const ReadLimits& limits) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise wait for a writer
+  // forever; the check below refuses anything but a regular file, for which it changes
+  // nothing.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return make_error("cannot open '{}': {}", path, std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
