@@ -38,6 +38,9 @@ const char* kTools = R"([
       "a": {"type": "integer", "minimum": 0, "maximum": 9}},
       "required": ["b", "a"], "additionalProperties": false}}}])";
 
+// How ctest and gtest name a parameter.
+void PrintTo(const Family& f, std::ostream* os) { *os << f.model; }
+
 bool valid_call(const json& call) {
   if (call["type"] != "function" || !call["id"].is_string()) return false;
   if (!std::regex_match(call["id"].get<std::string>(), std::regex("[A-Za-z0-9]{9}"))) return false;
