@@ -75,8 +75,11 @@ RequestStream::~RequestStream() {
   if (client_ && !closed_ && num_finished_ < num_sequences_) client_->abort(id_);
 }
 
-EngineClient::EngineClient(std::unique_ptr<Engine> engine)
-    : engine_(std::move(engine)), thread_([this] { loop(); }) {}
+EngineClient::EngineClient(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {
+  // The pool's size and the like are known before the first step; the thread starts after.
+  snapshot_.kv = engine_->kv_stats();
+  thread_ = std::thread([this] { loop(); });
+}
 
 EngineClient::~EngineClient() {
   {

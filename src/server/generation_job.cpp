@@ -459,6 +459,8 @@ void GenerationJob::cancel() {
   done_ = true;
   for (size_t p = 0; p < prompts_.size(); ++p) release_prompt(p);
   ctx_.metrics.request_finished("abort");
+  // What was generated before the client left was still generated.
+  ctx_.metrics.add_generation_tokens(usage_json()["completion_tokens"].get<int64_t>());
   log_finished(Clock::now());  // finish_reason=abort: the client went away
   self_.reset();
 }

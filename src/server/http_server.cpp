@@ -159,6 +159,7 @@ void HttpServer::wait_for_drain() {
   if (drained || std::chrono::steady_clock::now() >= drain_deadline_) {
     if (ctx_.active_requests > 0) {
       spdlog::warn("shutdown timeout: abandoning {} request(s)", ctx_.active_requests);
+      abandoned_ = ctx_.active_requests;
     }
     for (auto& weak : connections_) {
       if (auto c = weak.lock()) c->close();
@@ -192,7 +193,8 @@ int HttpServer::run() {
   }
   ctx_.events->close();
   spdlog::info("server stopped");
-  return 0;
+  // Requests cut off by the shutdown timeout make it a failure, for supervisors to see.
+  return abandoned_ > 0 ? 1 : 0;
 }
 
 }  // namespace moon::server

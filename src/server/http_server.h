@@ -48,6 +48,7 @@ class HttpServer {
   asio::steady_timer drain_timer_{ioc_};
   asio::steady_timer accept_retry_{ioc_};
   ServerContext ctx_;
+  int64_t abandoned_ = 0;  // requests the shutdown timeout cut off
   StatsLogger stats_;
   Router router_{ctx_};
   std::vector<std::weak_ptr<HttpConnection>> connections_;  // to close idle ones at exit

@@ -466,6 +466,7 @@ TEST_F(ServerTest, MetricsCountRequestsTokenIntervalsAndPerRequestHistograms) {
 }
 
 TEST_F(ServerTest, ClientDisconnectAbortsTheRequestAndFreesBlocks) {
+  const double tokens_before = metric(metrics(), "vllm:generation_tokens_total");
   const double aborts_before = [&] {
     const double v = metric(metrics(),
                             "vllm:request_success_total{model_name=\"stories260K-f32.gguf\","
@@ -506,6 +507,8 @@ TEST_F(ServerTest, ClientDisconnectAbortsTheRequestAndFreesBlocks) {
                    "\"abort\"}"),
             aborts_before + 1);
   EXPECT_EQ(metric(m, "vllm:kv_cache_usage_perc"), 0.0);
+  EXPECT_GT(metric(m, "vllm:generation_tokens_total"), tokens_before)
+      << "the tokens made before the client left count";
 }
 
 TEST(ServerAuth, ApiKeyIsRequiredOnApiRoutes) {
@@ -607,6 +610,33 @@ TEST(ServerShutdown, SigtermFinishesRunningRequestsThenExitsZero) {
   // The first SIGTERM is already draining the server; a second one could land after its
   // handler is gone and kill it, so only wait.
   EXPECT_EQ(server.stop(0, std::chrono::seconds(20)), std::optional<int>(0)) << server.log();
+}
+
+TEST(ServerShutdown, AbandonedRequestsMakeTheExitCodeNonZero) {
+  MOON_REQUIRE_TEST_FILE(model, kModel);
+  ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB",
+                        "--shutdown-timeout", "0"});
+  ASSERT_TRUE(server.ready()) << server.log();
+  // The pool's size is known before the first step.
+  EXPECT_GT(
+      metric(http_request(server.port(), "GET", "/metrics").body, "moon:kv_cache_blocks_total"), 0);
+  std::string raw;
+  const int fd = start_stream(server.port(), "/v1/completions",
+                              json{{"prompt", "Once"},
+                                   {"max_tokens", 480},
+                                   {"n", 16},
+                                   {"temperature", 1.0},
+                                   {"ignore_eos", true},
+                                   {"stream", true}}
+                                  .dump(),
+                              std::chrono::seconds(20), raw);
+  ASSERT_GE(fd, 0);
+  ::kill(server.pid(), SIGTERM);
+  const std::optional<int> code = server.stop(0, std::chrono::seconds(20));
+  ::close(fd);
+  ASSERT_TRUE(code.has_value()) << server.log();
+  EXPECT_EQ(*code, 1) << "a request was cut off\n" << server.log();
+  EXPECT_NE(server.log().find("abandoning 1 request"), std::string::npos) << server.log();
 }
 
 TEST(ServerShutdown, IdleServerExitsZeroOnSigint) {
