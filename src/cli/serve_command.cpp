@@ -10,6 +10,7 @@
 
 #include "chat/chat_template.h"
 #include "engine/engine_client.h"
+#include "kv/memory_size.h"
 #include "model/model.h"
 #include "server/http_server.h"
 #include "tokenizer/tokenizer.h"
@@ -91,6 +92,10 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
                   "Seconds SIGTERM waits for running requests")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
+  cmd->add_option("--max-queued-output", o.max_queued_output,
+                  "Answer bytes that may wait for a client that does not read (e.g. 16MiB); past "
+                  "it the connection is closed and its request aborted, freeing its KV blocks")
+      ->capture_default_str();
   cmd->add_option("--log-stats-interval", o.log_stats_interval,
                   "Seconds between the stats lines (throughput, running, waiting, KV use) "
                   "logged while there is work")
@@ -136,6 +141,9 @@ int run_serve(const ServeOptions& o) {
   sc.max_connections_per_ip = o.max_connections_per_ip;
   sc.shutdown_timeout_s = o.shutdown_timeout;
   sc.log_stats_interval_s = o.disable_log_stats ? 0.0 : o.log_stats_interval;
+  auto queued = parse_memory_size(o.max_queued_output);
+  if (!queued.ok()) return fail(make_error("--max-queued-output: {}", queued.error().message));
+  sc.max_queued_output_bytes = static_cast<size_t>(*queued);
   sc.cors = std::move(*cors);
   auto template_source = chat_template_source(o.chat_template, *loaded->model->file);
   if (!template_source.ok()) return fail(template_source.error());

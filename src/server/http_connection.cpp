@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include "util/logging.h"
+
 namespace moon::server {
 namespace {
 
@@ -192,6 +194,14 @@ void HttpConnection::finish_response() {
 
 void HttpConnection::write(std::string data) {
   if (closed_) return;
+  queued_bytes_ += data.size();
+  if (output_limit_ > 0 && queued_bytes_ > output_limit_) {
+    // A reader this far behind holds memory (and, while it streams, KV blocks) for nothing.
+    spdlog::warn("closing a connection whose client does not read: {} bytes of answer waiting",
+                 queued_bytes_);
+    close();
+    return;
+  }
   queue_.push_back(std::move(data));
   if (!writing_) flush();
 }
@@ -210,6 +220,7 @@ void HttpConnection::flush() {
 
 void HttpConnection::on_write(beast::error_code ec) {
   writing_ = false;
+  queued_bytes_ -= std::min(queued_bytes_, sending_.size());
   if (closed_) return;
   if (ec) {
     close();
@@ -261,6 +272,7 @@ void HttpConnection::close() {
   socket_.close(ec);
   idle_timer_.cancel();
   queue_.clear();
+  queued_bytes_ = 0;
   auto fn = std::move(on_disconnect_);
   on_disconnect_ = nullptr;
   if (fn && in_request_) fn();

@@ -65,6 +65,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void send_chunk(std::string_view data);
   void end_stream();
 
+  // Most bytes of answer that may wait for a client that does not read; past it the
+  // connection is closed, which aborts its request (0: no limit).
+  void set_output_limit(size_t bytes) { output_limit_ = bytes; }
+
   // Called once if the client goes away before the current request was answered.
   void on_disconnect(std::function<void()> fn) { on_disconnect_ = std::move(fn); }
   bool is_open() const { return !closed_; }
@@ -103,7 +107,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<std::string> queue_;  // bytes waiting for the write in flight
-  std::string sending_;            // bytes of the write in flight
+  size_t queued_bytes_ = 0;        // in queue_ and in the write in flight
+  size_t output_limit_ = 0;
+  std::string sending_;  // bytes of the write in flight
   bool writing_ = false;
   bool watching_ = false;
   bool in_request_ = false;

@@ -88,6 +88,7 @@ void HttpServer::accept() {
           return ctx_.config.cors.headers(std::string_view(origin.data(), origin.size()));
         },
         ctx_.config.max_body_bytes);
+    conn->set_output_limit(ctx_.config.max_queued_output_bytes);
     // Forget connections that are gone, now and then, so the list stays small.
     if (connections_.size() > 256 && (connections_.size() & 255) == 0) {
       std::erase_if(connections_, [](const auto& w) { return w.expired(); });

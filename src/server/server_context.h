@@ -36,6 +36,8 @@ struct ServerConfig {
   int64_t max_connections = 1024;
   int64_t max_connections_per_ip = 256;
   size_t max_body_bytes = 16u << 20;
+  // Answer bytes that may wait for a client that does not read (--max-queued-output).
+  size_t max_queued_output_bytes = 16u << 20;
   double shutdown_timeout_s = 30.0;    // how long SIGTERM waits for running requests
   double log_stats_interval_s = 10.0;  // the periodic stats line; 0: none
   CorsPolicy cors;                     // --allowed-origins

@@ -1,5 +1,6 @@
 // End-to-end tests of `moon serve`: the real binary on a loopback port, driven with raw HTTP.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -582,6 +583,49 @@ TEST(ServerOverload, ABurstThatFitsTheBatchIsAllAdmitted) {
   int ok = 0;
   for (const HttpResult& r : results) ok += r.status == 200;
   EXPECT_EQ(ok, kClients);
+}
+
+TEST(ServerBackPressure, AClientThatNeverReadsIsCutOffAndItsBlocksFreed) {
+  // A stream of about 50 MB (64 sequences, 400 tokens, 20 logprobs each) to a client that
+  // reads nothing: past --max-queued-output the server must close it and abort the request,
+  // not buffer the whole answer.
+  MOON_REQUIRE_TEST_FILE(model, kModel);
+  ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB",
+                        "--max-queued-output", "1MiB"});
+  ASSERT_TRUE(server.ready()) << server.log();
+  const std::string abort_metric =
+      "vllm:request_success_total{model_name=\"stories260K-f32.gguf\",finished_reason=\"abort\"}";
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  const int small = 4096;  // before connect, so the window stays small
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string body = json{{"prompt", "Once upon a time"},
+                                {"max_tokens", 400},
+                                {"n", 64},
+                                {"temperature", 1.0},
+                                {"ignore_eos", true},
+                                {"logprobs", 20},
+                                {"stream", true}}
+                               .dump();
+  ASSERT_TRUE(send_all(fd,
+                       "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                       "application/json\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body));
+  bool cut_off = false;
+  for (int i = 0; i < 400 && !cut_off; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const std::string m = http_request(server.port(), "GET", "/metrics").body;
+    cut_off = metric(m, abort_metric) == 1 && metric(m, "moon:kv_cache_blocks_used") == 0;
+  }
+  EXPECT_TRUE(cut_off) << http_request(server.port(), "GET", "/metrics").body;
+  EXPECT_NE(server.log().find("does not read"), std::string::npos) << server.log();
+  ::close(fd);
+  EXPECT_EQ(http_request(server.port(), "GET", "/health").status, 200);
 }
 
 TEST(ServerShutdown, SigtermFinishesRunningRequestsThenExitsZero) {
