@@ -169,6 +169,14 @@ void HttpConnection::begin_stream(int status, const std::string& content_type,
 
 void HttpConnection::send_chunk(std::string_view data) {
   if (closed_ || !in_request_ || data.empty()) return;
+  if (output_limit_ > 0 && queued_bytes_ + data.size() > output_limit_) {
+    // A stream's reader this far behind holds memory and KV blocks for nothing. (A whole
+    // answer written at once is not held to the limit: it is as big as it is.)
+    spdlog::warn("closing a connection whose client does not read: {} bytes of answer waiting",
+                 queued_bytes_ + data.size());
+    close();
+    return;
+  }
   std::string out = fmt::format("{:x}\r\n", data.size());
   out += data;
   out += "\r\n";
@@ -195,13 +203,6 @@ void HttpConnection::finish_response() {
 void HttpConnection::write(std::string data) {
   if (closed_) return;
   queued_bytes_ += data.size();
-  if (output_limit_ > 0 && queued_bytes_ > output_limit_) {
-    // A reader this far behind holds memory (and, while it streams, KV blocks) for nothing.
-    spdlog::warn("closing a connection whose client does not read: {} bytes of answer waiting",
-                 queued_bytes_);
-    close();
-    return;
-  }
   queue_.push_back(std::move(data));
   if (!writing_) flush();
 }

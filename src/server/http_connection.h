@@ -65,8 +65,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void send_chunk(std::string_view data);
   void end_stream();
 
-  // Most bytes of answer that may wait for a client that does not read; past it the
-  // connection is closed, which aborts its request (0: no limit).
+  // Most bytes of a streamed answer that may wait for a client that does not read; past it
+  // the connection is closed, which aborts its request (0: no limit).
   void set_output_limit(size_t bytes) { output_limit_ = bytes; }
 
   // Called once if the client goes away before the current request was answered.
