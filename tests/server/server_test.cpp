@@ -626,6 +626,16 @@ TEST(ServerBackPressure, AClientThatNeverReadsIsCutOffAndItsBlocksFreed) {
   EXPECT_NE(server.log().find("does not read"), std::string::npos) << server.log();
   ::close(fd);
   EXPECT_EQ(http_request(server.port(), "GET", "/health").status, 200);
+  // A whole answer over the limit, to a client that reads it, is not cut off.
+  const HttpResult big = http_request(server.port(), "POST", "/v1/completions",
+                                      json{{"prompt", "Once"},
+                                           {"max_tokens", 300},
+                                           {"n", 16},
+                                           {"ignore_eos", true},
+                                           {"logprobs", 10}}
+                                          .dump());
+  EXPECT_EQ(big.status, 200);
+  EXPECT_GT(big.body.size(), size_t{1} << 20);
 }
 
 TEST(ServerShutdown, SigtermFinishesRunningRequestsThenExitsZero) {
