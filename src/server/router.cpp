@@ -86,25 +86,42 @@ HttpResponse error_response(const ApiError& error, ApiKind kind) {
   return r;
 }
 
-void Router::handle(const std::shared_ptr<HttpConnection>& conn, HttpRequest request) {
-  const auto target = request.target();
-  const ApiKind kind = api_of(path_of(std::string_view(target.data(), target.size())));
-  auto fail = [&](const ApiError& error) { conn->respond(error_response(error, kind)); };
+Router::Router(ServerContext& ctx) : ctx_(ctx), grammars_(ctx.tokenizer), workers_(1) {}
+
+Router::~Router() {
+  workers_.stop();
+  workers_.join();
+}
+
+HttpResponse Router::failure_response(std::exception_ptr failure, ApiKind kind) {
   try {
-    route(conn, request);
+    std::rethrow_exception(failure);
   } catch (const json::exception& e) {
     // A JSON type surprise that slipped past validation is still the client's request.
     spdlog::warn("request failed: {}", e.what());
-    fail(invalid_request(e.what()));
+    return error_response(invalid_request(e.what()), kind);
   } catch (const std::bad_alloc&) {
     spdlog::error("request failed: out of memory");
-    fail(ApiError{500, "the server ran out of memory for this request", "server_error", {}, {}});
+    return error_response(
+        ApiError{500, "the server ran out of memory for this request", "server_error", {}, {}},
+        kind);
   } catch (const std::exception& e) {
     spdlog::error("request failed: {}", e.what());
-    fail(ApiError{500, fmt::format("internal error: {}", e.what()), "server_error", {}, {}});
+    return error_response(
+        ApiError{500, fmt::format("internal error: {}", e.what()), "server_error", {}, {}}, kind);
   } catch (...) {
     spdlog::error("request failed with an unknown exception");
-    fail(ApiError{500, "internal error", "server_error", {}, {}});
+    return error_response(ApiError{500, "internal error", "server_error", {}, {}}, kind);
+  }
+}
+
+void Router::handle(const std::shared_ptr<HttpConnection>& conn, HttpRequest request) {
+  const auto target = request.target();
+  const ApiKind kind = api_of(path_of(std::string_view(target.data(), target.size())));
+  try {
+    route(conn, request);
+  } catch (...) {
+    conn->respond(failure_response(std::current_exception(), kind));
   }
 }
 
@@ -145,34 +162,69 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
     return conn->respond(error_response(not_found(path)));
   }
   if (!known_post) return conn->respond(error_response(not_found(path)));
-  auto parsed = parse_json_body(request.body());
-  if (auto* err = std::get_if<ApiError>(&parsed)) {
-    return conn->respond(error_response(*err, api_of(path)));
+  // Parsing, validation, the chat template and tokenization can take seconds for a large
+  // body: they run on the worker, so that /health and every stream go on meanwhile. What
+  // touches the connection or the server's counts runs back here (launch).
+  ++ctx_.active_requests;  // a shutdown waits for it too
+  const ApiKind kind = api_of(path);
+  boost::asio::post(workers_, [this, weak = std::weak_ptr<HttpConnection>(conn),
+                               path = std::string(path), body = std::string(request.body()), kind] {
+    Prepared prepared = [&]() -> Prepared {
+      try {
+        return prepare(path, body);
+      } catch (...) {
+        return failure_response(std::current_exception(), kind);
+      }
+    }();
+    ctx_.events->post([this, weak, kind, prepared = std::move(prepared)]() mutable {
+      --ctx_.active_requests;
+      auto conn = weak.lock();
+      if (!conn) return;  // the client left while its request was prepared
+      try {
+        launch(conn, std::move(prepared), kind);
+      } catch (...) {
+        conn->respond(failure_response(std::current_exception(), kind));
+      }
+    });
+  });
+}
+
+void Router::launch(const std::shared_ptr<HttpConnection>& conn, Prepared prepared, ApiKind kind) {
+  if (auto* response = std::get_if<HttpResponse>(&prepared)) return conn->respond(*response);
+  JobOptions& opts = std::get<JobOptions>(prepared);
+  if (auto err = check_capacity(opts.prompts.size())) {
+    ctx_.metrics.request_rejected();
+    return conn->respond(error_response(*err, kind));
   }
+  auto job =
+      std::make_shared<GenerationJob>(ctx_, conn, std::move(opts), GenerationJob::Clock::now());
+  job->start();
+}
+
+Router::Prepared Router::prepare(const std::string& path, const std::string& raw) {
+  auto parsed = parse_json_body(raw);
+  if (auto* err = std::get_if<ApiError>(&parsed)) return error_response(*err, api_of(path));
   const json& body = std::get<json>(parsed);
-  if (path == "/detokenize") return conn->respond(detokenize(body));
+  if (path == "/detokenize") return detokenize(body);
   // Schemas (response formats, tool parameters) are read again keeping key order: the
   // model writes properties, and the template shows tools, in the order the client wrote.
   std::optional<nlohmann::ordered_json> ordered;
   if (mentions_structured_output(body) || (body.is_object() && body.contains("tools"))) {
-    auto o = parse_ordered_json_body(request.body());  // the first parse succeeded
-    if (auto* err = std::get_if<ApiError>(&o))
-      return conn->respond(error_response(*err, api_of(path)));
+    auto o = parse_ordered_json_body(raw);  // the first parse succeeded
+    if (auto* err = std::get_if<ApiError>(&o)) return error_response(*err, api_of(path));
     ordered = std::get<nlohmann::ordered_json>(std::move(o));
   }
-  if (path == "/tokenize") return conn->respond(tokenize(body, ordered ? &*ordered : nullptr));
+  if (path == "/tokenize") return tokenize(body, ordered ? &*ordered : nullptr);
   auto grammar = requested_grammar(ordered ? &*ordered : nullptr, body, api_of(path));
-  if (auto* err = std::get_if<ApiError>(&grammar)) {
-    return conn->respond(error_response(*err, api_of(path)));
-  }
+  if (auto* err = std::get_if<ApiError>(&grammar)) return error_response(*err, api_of(path));
   GrammarPtr g = std::get<GrammarPtr>(std::move(grammar));
-  if (path == "/v1/completions") return completions(conn, body, std::move(g));
+  if (path == "/v1/completions") return completions(body, std::move(g));
   if (path == "/v1/chat/completions") {
-    return chat_completions(conn, body, std::move(g), ordered ? &*ordered : nullptr);
+    return chat_completions(body, std::move(g), ordered ? &*ordered : nullptr);
   }
-  if (path == "/generate") return tgi_generate(conn, body, false, std::move(g));
-  if (path == "/generate_stream") return tgi_generate(conn, body, true, std::move(g));
-  return tgi_generate(conn, body, std::nullopt, std::move(g));
+  if (path == "/generate") return tgi_generate(body, false, std::move(g));
+  if (path == "/generate_stream") return tgi_generate(body, true, std::move(g));
+  return tgi_generate(body, std::nullopt, std::move(g));
 }
 
 std::variant<Router::GrammarPtr, ApiError> Router::requested_grammar(
@@ -256,32 +308,31 @@ std::optional<ApiError> Router::check_capacity(size_t num_prompts) const {
   return std::nullopt;
 }
 
-void Router::completions(const std::shared_ptr<HttpConnection>& conn, const json& body,
-                         GrammarPtr grammar) {
+Router::Prepared Router::completions(const json& body, GrammarPtr grammar) const {
   CompletionRequest req;
-  if (auto err = parse_completion_request(body, req)) return conn->respond(error_response(*err));
+  if (auto err = parse_completion_request(body, req)) return error_response(*err);
   req.sampling.params.grammar = std::move(grammar);
-  if (auto err = check_model(req.model)) return conn->respond(error_response(*err));
-  start_completion(conn, req, ApiKind::kCompletion, false);
+  if (auto err = check_model(req.model)) return error_response(*err);
+  return start_completion(req, ApiKind::kCompletion, false);
 }
 
-void Router::tgi_generate(const std::shared_ptr<HttpConnection>& conn, const json& body,
-                          std::optional<bool> stream, GrammarPtr grammar) {
+Router::Prepared Router::tgi_generate(const json& body, std::optional<bool> stream,
+                                      GrammarPtr grammar) const {
   TgiRequest req;
   if (auto err = parse_tgi_request(body, req)) {
-    return conn->respond(error_response(*err, ApiKind::kTgi));
+    return error_response(*err, ApiKind::kTgi);
   }
   req.completion.sampling.params.grammar = std::move(grammar);
   req.completion.stream = stream.value_or(req.stream);
   req.completion.echo = req.return_full_text;
   // TGI always reports each token's logprob; top_n_tokens asks for the best alternatives.
   req.completion.logprobs = std::max(req.completion.logprobs, 0);
-  start_completion(conn, req.completion, ApiKind::kTgi, req.details);
+  return start_completion(req.completion, ApiKind::kTgi, req.details);
 }
 
-void Router::start_completion(const std::shared_ptr<HttpConnection>& conn,
-                              const CompletionRequest& req, ApiKind kind, bool tgi_details) {
-  auto refuse = [&](const ApiError& error) { conn->respond(error_response(error, kind)); };
+Router::Prepared Router::start_completion(const CompletionRequest& req, ApiKind kind,
+                                          bool tgi_details) const {
+  auto refuse = [&](const ApiError& error) { return Prepared(error_response(error, kind)); };
   if (auto err = check_num_sequences(req.prompts.size(), req.sampling.params.n)) {
     return refuse(*err);
   }
@@ -320,31 +371,25 @@ void Router::start_completion(const std::shared_ptr<HttpConnection>& conn,
                                              : tok.decode(ids, /*skip_special=*/false));
     opts.prompts.push_back(std::move(ids));
   }
-  if (auto err = check_capacity(opts.prompts.size())) {
-    ctx_.metrics.request_rejected();
-    return refuse(*err);
-  }
   opts.stream = req.stream;
   opts.include_usage = req.include_usage;
   opts.return_token_ids = req.return_token_ids;
   opts.logprobs = req.logprobs >= 0;
   opts.top_logprobs = std::max(0, req.logprobs);
   opts.tgi_details = tgi_details;
-  auto job =
-      std::make_shared<GenerationJob>(ctx_, conn, std::move(opts), GenerationJob::Clock::now());
-  job->start();
+  return opts;
 }
 
-void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const json& body,
-                              GrammarPtr grammar, const nlohmann::ordered_json* ordered) {
+Router::Prepared Router::chat_completions(const json& body, GrammarPtr grammar,
+                                          const nlohmann::ordered_json* ordered) {
   ChatRequest req;
-  if (auto err = parse_chat_request(body, req)) return conn->respond(error_response(*err));
-  if (auto err = check_model(req.model)) return conn->respond(error_response(*err));
+  if (auto err = parse_chat_request(body, req)) return error_response(*err);
+  if (auto err = check_model(req.model)) return error_response(*err);
   if (auto err = check_num_sequences(1, req.sampling.params.n)) {
-    return conn->respond(error_response(*err));
+    return error_response(*err);
   }
   const Tokenizer& tok = ctx_.tokenizer;
-  if (!ctx_.config.chat_template) return conn->respond(error_response(no_chat_template()));
+  if (!ctx_.config.chat_template) return error_response(no_chat_template());
   const ChatTemplate& tmpl = *ctx_.config.chat_template;
   // Tools, in the order the client wrote them, as Hugging Face passes them to templates.
   const nlohmann::ordered_json tools = req.tools.empty() || ordered == nullptr
@@ -353,20 +398,20 @@ void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const
   const ToolCallFormat format = tool_call_format_of(tmpl.source());
   if (req.tool_choice == "required" || req.tool_choice_named) {
     if (grammar) {
-      return conn->respond(error_response(invalid_request(
+      return error_response(invalid_request(
           "a tool_choice that forces a call cannot be combined with structured output",
-          "tool_choice")));
+          "tool_choice"));
     }
     auto gbnf = tool_call_gbnf(tools, req.tool_choice_named ? req.tool_choice : "",
                                req.parallel_tool_calls, format);
-    if (!gbnf) return conn->respond(error_response(invalid_request(gbnf.error().message, "tools")));
+    if (!gbnf) return error_response(invalid_request(gbnf.error().message, "tools"));
     auto compiled = grammars_.get(GrammarSpec{*gbnf, "tools"});
-    if (auto* e = std::get_if<ApiError>(&compiled)) return conn->respond(error_response(*e));
+    if (auto* e = std::get_if<ApiError>(&compiled)) return error_response(*e);
     grammar = std::get<GrammarPtr>(std::move(compiled));
   }
   req.sampling.params.grammar = std::move(grammar);
   auto prompt = chat_prompt(req, tools, /*add_special=*/false);
-  if (auto* err = std::get_if<ApiError>(&prompt)) return conn->respond(error_response(*err));
+  if (auto* err = std::get_if<ApiError>(&prompt)) return error_response(*err);
   std::vector<TokenId> ids = std::get<std::vector<TokenId>>(std::move(prompt));
   JobOptions opts;
   opts.kind = ApiKind::kChat;
@@ -374,14 +419,10 @@ void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const
   opts.sampling = req.sampling;
   if (auto err = check_against_model(opts.sampling, static_cast<int64_t>(ids.size()),
                                      tok.vocab_size(), ctx_.config.max_model_len)) {
-    return conn->respond(error_response(*err));
+    return error_response(*err);
   }
   opts.prompts.push_back(std::move(ids));
   opts.echo_prefixes.emplace_back();
-  if (auto err = check_capacity(1)) {
-    ctx_.metrics.request_rejected();
-    return conn->respond(error_response(*err));
-  }
   opts.stream = req.stream;
   opts.include_usage = req.include_usage;
   opts.return_token_ids = req.return_token_ids;
@@ -392,9 +433,7 @@ void Router::chat_completions(const std::shared_ptr<HttpConnection>& conn, const
     for (const json& t : req.tools)
       opts.tool_names.push_back(t["function"]["name"].get<std::string>());
   }
-  auto job =
-      std::make_shared<GenerationJob>(ctx_, conn, std::move(opts), GenerationJob::Clock::now());
-  job->start();
+  return opts;
 }
 
 std::variant<std::vector<TokenId>, ApiError> Router::chat_prompt(

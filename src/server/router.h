@@ -1,6 +1,7 @@
-// Maps each HTTP request to its handler: JSON parsing, validation and tokenization happen here
-// on the I/O thread; generation is handed to a GenerationJob. The API key was already checked
-// with the request's header, before its body was read (request_gate.h).
+// Maps each HTTP request to its handler. GETs are answered on the I/O thread; a POST's JSON
+// parsing, validation, chat template and tokenization run on a worker thread, and the result
+// comes back to the I/O thread, where generation is handed to a GenerationJob. The API key
+// was already checked with the request's header, before its body was read (request_gate.h).
 //
 //   GET  /health /ping /version /v1/models /v1/models/{id} /metrics (and HEAD of each)
 //   POST /v1/completions /v1/chat/completions /tokenize /detokenize
@@ -11,6 +12,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <variant>
 
 #include "server/api_error.h"
 #include "server/generation_job.h"
@@ -23,7 +25,8 @@ namespace moon::server {
 
 class Router {
  public:
-  explicit Router(ServerContext& ctx) : ctx_(ctx), grammars_(ctx.tokenizer) {}
+  explicit Router(ServerContext& ctx);
+  ~Router();  // lets the worker finish what it is preparing
   // Answers every request, whatever it holds: nothing a request makes a handler throw
   // escapes (a client error is a 4xx, anything else a 500), so no request ends the server.
   void handle(const std::shared_ptr<HttpConnection>& conn, HttpRequest request);
@@ -32,20 +35,27 @@ class Router {
   void route(const std::shared_ptr<HttpConnection>& conn, const HttpRequest& request);
   // `grammar`: the structured output the body asks for (null: none).
   using GrammarPtr = std::shared_ptr<grammar::GrammarAutomaton>;
-  void completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body,
-                   GrammarPtr grammar);
+  // What a POST handler makes on the worker: the answer, or the job to start.
+  using Prepared = std::variant<HttpResponse, JobOptions>;
+  // On the worker: the body parsed, validated, rendered and tokenized (the POST routes).
+  Prepared prepare(const std::string& path, const std::string& body);
+  // Back on the I/O thread: answers, or checks the queue and starts the job.
+  void launch(const std::shared_ptr<HttpConnection>& conn, Prepared prepared, ApiKind kind);
+  // The answer to whatever a handler threw (a client's JSON type error is a 400, the rest
+  // 500s): nothing a request makes a handler throw ends the server.
+  static HttpResponse failure_response(std::exception_ptr failure, ApiKind kind);
+  Prepared completions(const nlohmann::json& body, GrammarPtr grammar) const;
   // `ordered`: the body with its keys in order, when it has tools or structured output.
-  void chat_completions(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body,
-                        GrammarPtr grammar, const nlohmann::ordered_json* ordered);
+  Prepared chat_completions(const nlohmann::json& body, GrammarPtr grammar,
+                            const nlohmann::ordered_json* ordered);
   // `stream`: the route's; nullopt (POST /) takes the body's "stream".
-  void tgi_generate(const std::shared_ptr<HttpConnection>& conn, const nlohmann::json& body,
-                    std::optional<bool> stream, GrammarPtr grammar);
+  Prepared tgi_generate(const nlohmann::json& body, std::optional<bool> stream,
+                        GrammarPtr grammar) const;
   // The grammar a generation request's body asks for, compiled (or from the cache).
   std::variant<GrammarPtr, ApiError> requested_grammar(const nlohmann::ordered_json* ordered,
                                                        const nlohmann::json& body, ApiKind kind);
-  // Tokenizes, checks against the model and the queue, and starts the job.
-  void start_completion(const std::shared_ptr<HttpConnection>& conn, const CompletionRequest& req,
-                        ApiKind kind, bool tgi_details);
+  // Tokenizes and checks against the model (launch checks the queue).
+  Prepared start_completion(const CompletionRequest& req, ApiKind kind, bool tgi_details) const;
   HttpResponse preflight(const HttpRequest& request) const;
   // A chat request's prompt: its messages (and tools) through the chat template, cut after
   // the last message with continue_final_message, tokenized. The server has a template.
@@ -69,7 +79,9 @@ class Router {
   std::optional<ApiError> check_capacity(size_t num_prompts) const;
 
   ServerContext& ctx_;
-  GrammarCache grammars_;
+  GrammarCache grammars_;  // used by the worker only
+  // One worker prepares POST requests in arrival order (so the grammar cache needs no lock).
+  boost::asio::thread_pool workers_;
 };
 
 HttpResponse json_response(int status, const nlohmann::json& body);

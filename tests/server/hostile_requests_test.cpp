@@ -4,6 +4,8 @@
 // sequences than a batch holds. Each must get a 4xx or its answer, and the server must stay
 // up and answer a normal request at once afterwards.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -188,6 +190,42 @@ TEST_F(HostileRequests, ARequestForMoreSequencesThanABatchIsA400) {
   const HttpResult w = wide.get();
   ASSERT_EQ(w.status, 200) << w.body;
   EXPECT_EQ(json::parse(w.body)["choices"].size(), 64u);
+}
+
+}  // namespace
+}  // namespace moon::test
+
+namespace moon::test {
+namespace {
+
+// A 4 MB prompt takes the tokenizer seconds. It is tokenized off the I/O thread, so /health
+// (and every stream) is answered meanwhile: the health answer must come back first.
+TEST(ServerResponsiveness, HealthAnswersWhileAHugePromptIsTokenized) {
+  MOON_REQUIRE_TEST_FILE(model, kModel);
+  ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "16MiB"});
+  ASSERT_TRUE(server.ready()) << server.log();
+  std::string prompt;
+  while (prompt.size() < (4u << 20)) prompt += "Once upon a time, there was a little girl. ";
+  const std::string body = nlohmann::json{{"prompt", prompt}}.dump();
+  const int fd = connect_loopback(server.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd,
+                       "POST /tokenize HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
+                       "application/json\r\n"
+                       "Content-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body));
+  // The body is read in milliseconds; tokenizing it takes over a second.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const HttpResult health = http_request(server.port(), "GET", "/health");
+  EXPECT_EQ(health.status, 200);
+  pollfd p{fd, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "the tokenize answer was already there: the test says little";
+  std::string raw;
+  read_to_end(fd, raw);
+  ::close(fd);
+  const HttpResult r = parse_response(raw);
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 300);
+  EXPECT_GT(nlohmann::json::parse(r.body)["count"].get<int64_t>(), 300000);
 }
 
 }  // namespace
