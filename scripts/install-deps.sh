@@ -11,6 +11,7 @@ packages=(
   libsentencepiece-dev  # the tokenizer tests' oracle
   python3-numpy         # the sampling benchmark's baseline
   clang-format
+  clang libclang-rt-14-dev  # the libFuzzer targets (scripts/fuzz.sh)
 )
 
 # The end-to-end tests drive the server with the official `openai` npm client. Node.js may

@@ -39,3 +39,6 @@ cmake --build build-asan -j "$jobs"
 echo "== Sanitizer tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+echo "== Fuzzing: each libFuzzer target for a bounded time (scripts/fuzz.sh)"
+./scripts/fuzz.sh "${MOON_FUZZ_SECONDS:-30}"

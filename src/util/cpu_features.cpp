@@ -21,7 +21,11 @@ CpuFeatures detect() {
   __builtin_cpu_init();
   f.avx2 = __builtin_cpu_supports("avx2");
   f.fma = __builtin_cpu_supports("fma");
-  f.f16c = __builtin_cpu_supports("f16c");
+  {
+    // CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports has no "f16c").
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    f.f16c = __get_cpuid(1, &a, &b, &c, &d) && ((c >> 29) & 1);
+  }
   f.avx512f = __builtin_cpu_supports("avx512f");
   f.avx512bw = __builtin_cpu_supports("avx512bw");
   f.avx512vl = __builtin_cpu_supports("avx512vl");

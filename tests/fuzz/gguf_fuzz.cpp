@@ -1,14 +1,7 @@
 // libFuzzer target for the GGUF reader: any bytes must either parse into a file whose
 // tensors all lie inside the buffer, or fail with one non-empty message.
 //
-// Not part of the CMake build (tests/CMakeLists.txt builds no fuzz area). Build and run by
-// hand with clang, from the repository root:
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined \
-//     -fno-sanitize-recover=all -Isrc \
-//     tests/fuzz/gguf_fuzz.cpp src/gguf/gguf_file.cpp src/gguf/gguf_value.cpp \
-//     src/tensor/dtype.cpp -lfmt -o /tmp/gguf_fuzz
-//   /tmp/gguf_fuzz -max_total_time=120 -max_len=4096 /tmp/gguf_corpus
-// Seed the corpus with small GGUF files (e.g. writer output from the gguf tests).
+// Built by scripts/fuzz.sh (CMake option MOON_FUZZ, clang).
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
