@@ -217,6 +217,13 @@ std::optional<ApiError> flatten_content(json& content) {
   return std::nullopt;
 }
 
+// obj[key] is the string `want` (json::value would throw on another type: found by fuzzing).
+bool has_string(const json& obj, const char* key, std::string_view want) {
+  if (!obj.is_object()) return false;
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() && it->get_ref<const std::string&>() == want;
+}
+
 bool valid_function_name(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
@@ -228,7 +235,7 @@ std::optional<ApiError> parse_tools(Fields& f, ChatRequest& out) {
   if (const json* tools = f.get("tools")) {
     if (!tools->is_array()) return invalid_request("'tools' must be a list", "tools");
     for (const json& t : *tools) {
-      if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function") ||
+      if (!has_string(t, "type", "function") || !t.contains("function") ||
           !t["function"].is_object()) {
         return invalid_request(
             "each of 'tools' must be {\"type\": \"function\", \"function\": {...}}", "tools");
@@ -254,9 +261,8 @@ std::optional<ApiError> parse_tools(Fields& f, ChatRequest& out) {
         return invalid_request(
             "'tool_choice' must be \"none\", \"auto\", \"required\" or a function", "tool_choice");
       }
-    } else if (choice->is_object() && choice->value("type", "") == "function" &&
-               choice->contains("function") && (*choice)["function"].is_object() &&
-               (*choice)["function"].contains("name") &&
+    } else if (has_string(*choice, "type", "function") && choice->contains("function") &&
+               (*choice)["function"].is_object() && (*choice)["function"].contains("name") &&
                (*choice)["function"]["name"].is_string()) {
       out.tool_choice = (*choice)["function"]["name"].get<std::string>();
       out.tool_choice_named = true;
@@ -369,7 +375,7 @@ std::optional<ApiError> parse_chat_request(const json& body, ChatRequest& out) {
              "continue_final_message");
     }
     out.add_generation_prompt = false;
-    if (out.messages.back().value("role", "") != "assistant") {
+    if (!has_string(out.messages.back(), "role", "assistant")) {
       f.fail("'continue_final_message' needs the last message to be the assistant's",
              "continue_final_message");
     }

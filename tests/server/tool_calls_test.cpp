@@ -39,7 +39,9 @@ const char* kTools = R"([
       "required": ["b", "a"], "additionalProperties": false}}}])";
 
 // How ctest and gtest name a parameter.
-void PrintTo(const Family& f, std::ostream* os) { *os << f.model; }
+void PrintTo(const Family& f, std::ostream* os) {
+  *os << f.model;
+}
 
 bool valid_call(const json& call) {
   if (call["type"] != "function" || !call["id"].is_string()) return false;
@@ -217,6 +219,11 @@ TEST_P(ToolCalls, BadToolFieldsAre400s) {
        "tools",
        "letters, digits"},
       {{{"tools", {{{"type", "retrieval"}}}}}, "tools", "each of 'tools'"},
+      // Found by fuzzing: a "type" that is not a string threw from the validation itself.
+      {{{"tools", {{{"type", json::object()}, {"function", {{"name", "f"}}}}}}},
+       "tools",
+       "each of 'tools'"},
+      {{{"tool_choice", {{"type", 5}}}}, "tool_choice", "must be"},
       {{{"tools", json::array()}, {"tool_choice", "required"}}, "tool_choice", "'tools' is empty"},
       {{{"tool_choice", "required"}, {"response_format", {{"type", "json_object"}}}},
        "tool_choice",
