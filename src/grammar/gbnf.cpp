@@ -12,6 +12,7 @@ namespace {
 
 // Longest repetition count accepted: x{m,n} expands into about n rules.
 constexpr int kMaxRepeat = 100000;
+constexpr int kMaxNesting = 256;
 
 bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -225,8 +226,15 @@ class Parser : Scanner<Parser> {
         sym = *cls;
       } else if (c == '(') {
         ++pos_;
+        // The parser recurses per group; what the regex and schema conversions make nests
+        // far less than this.
+        if (++depth_ > kMaxNesting) {
+          return fail(fmt::format("groups nest deeper than {}", kMaxNesting));
+        }
         std::vector<GrammarBuilder::Sequence> alts;
-        if (auto st = parse_alternatives(true, alts); !st) return st;
+        auto st = parse_alternatives(true, alts);
+        --depth_;
+        if (!st) return st;
         skip_space(true);
         if (peek() != ')') return fail("expected ')'");
         ++pos_;
@@ -285,6 +293,7 @@ class Parser : Scanner<Parser> {
 
   GrammarBuilder b_;
   std::optional<Error> error_;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -220,20 +220,34 @@ Result<Grammar> GrammarBuilder::build(std::string_view root_name) {
       }
     }
   }
-  // Which rules can match the empty string (to a fixpoint).
+  // Which rules can match the empty string, by a worklist over the alternatives: each
+  // waits for its rule symbols to be known nullable. (A fixpoint of whole passes takes one
+  // pass per link of a chain of rules: quadratic in a hostile grammar's size.)
   std::vector<bool> nullable(n, false);
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (size_t r = 0; r < n; ++r) {
-      if (nullable[r] || !defined_[r]) continue;
-      for (const Sequence& alt : rules_[r]) {
-        const bool all = std::all_of(alt.begin(), alt.end(), [&](const Symbol& s) {
-          return s.kind == Symbol::Kind::kRule && nullable[s.id];
-        });
-        if (all) {
-          nullable[r] = changed = true;
-          break;
-        }
+  std::vector<uint32_t> waiting;                                     // per alternative
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> users(n);  // rule -> (rule, alt)
+  std::vector<uint32_t> ready;
+  for (uint32_t r = 0; r < n; ++r) {
+    for (const Sequence& alt : rules_[r]) {
+      const auto a = static_cast<uint32_t>(waiting.size());
+      const bool has_bytes = std::any_of(
+          alt.begin(), alt.end(), [](const Symbol& s) { return s.kind != Symbol::Kind::kRule; });
+      waiting.push_back(has_bytes ? UINT32_MAX : static_cast<uint32_t>(alt.size()));
+      if (has_bytes) continue;
+      for (const Symbol& s : alt) users[s.id].emplace_back(r, a);
+      if (alt.empty() && !nullable[r]) {
+        nullable[r] = true;
+        ready.push_back(r);
+      }
+    }
+  }
+  while (!ready.empty()) {
+    const uint32_t x = ready.back();
+    ready.pop_back();
+    for (const auto& [r, a] : users[x]) {
+      if (--waiting[a] == 0 && !nullable[r]) {
+        nullable[r] = true;
+        ready.push_back(r);
       }
     }
   }

@@ -12,6 +12,7 @@ namespace moon::grammar {
 namespace {
 
 constexpr int kMaxRepeat = 10000;
+constexpr int kMaxNesting = 100;  // groups inside groups
 
 std::string class_char(uint32_t cp) {
   if (cp == '\\' || cp == ']' || cp == '-' || cp == '^' || cp == '[' || cp == '"') {
@@ -291,7 +292,12 @@ class RegexParser : Scanner<RegexParser> {
           return fail("lookaround and inline flags are not supported");
         }
       }
+      // The parser recurses per group: a bound keeps a hostile pattern from the stack's end
+      // (found by fuzz_request: a few hundred '(' overflowed it).
+      if (++depth_ > kMaxNesting)
+        return fail(fmt::format("groups nest deeper than {}", kMaxNesting));
       auto inner = alternation();
+      --depth_;
       if (!inner) return inner;
       if (peek() != ')') return fail("expected ')'");
       ++pos_;
@@ -378,6 +384,7 @@ class RegexParser : Scanner<RegexParser> {
   }
 
   RegexContext ctx_;
+  int depth_ = 0;
 };
 
 }  // namespace

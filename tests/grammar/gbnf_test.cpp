@@ -3,6 +3,7 @@
 // brute-force walk of every token for the masks.
 #include "grammar/gbnf.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -99,7 +100,7 @@ TEST(Gbnf, Utf8SequencesCoverExactlyTheRange) {
 
 TEST(Gbnf, ErrorsNameTheProblemAndWhere) {
   struct Case {
-    const char* text;
+    std::string text;
     const char* needle;
   };
   for (const Case& c : std::initializer_list<Case>{
@@ -116,12 +117,29 @@ TEST(Gbnf, ErrorsNameTheProblemAndWhere) {
            {"root = \"a\"", "expected '::='"},
            {"root ::= \"\\q\"", "unknown escape"},
            {"root ::= \"a\"{999999}", "repetition counts stop at"},
+           {"root ::= " + std::string(100000, '(') + "\"a\"" + std::string(100000, ')'),
+            "groups nest deeper than 256"},
        }) {
     auto g = parse_gbnf(c.text);
     ASSERT_FALSE(g.ok()) << c.text;
     EXPECT_NE(g.error().message.find(c.needle), std::string::npos)
         << c.text << " -> " << g.error().message;
   }
+}
+
+// A long chain of rules, each empty only once the next one is known to be: the emptiness
+// analysis must take one pass over the grammar, not one per link (a hostile grammar of a
+// million rules would take hours that way).
+TEST(Gbnf, LongRuleChainsAreAnalysedInOnePass) {
+  constexpr int kRules = 200000;
+  std::string text = "root ::= r0 \"x\"\n";
+  for (int i = 0; i + 1 < kRules; ++i) text += fmt::format("r{} ::= r{}\n", i, i + 1);
+  text += fmt::format("r{} ::= \"\" | \"y\"\n", kRules - 1);
+  auto a = automaton(text);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(match(*a, "x"), Match::kComplete);
+  EXPECT_EQ(match(*a, "yx"), Match::kComplete);
+  EXPECT_EQ(match(*a, "yy"), Match::kRejected);
 }
 
 // A vocabulary of multi-byte tokens, some splitting UTF-8 characters, some duplicates.

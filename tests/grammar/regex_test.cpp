@@ -108,6 +108,17 @@ TEST(Regex, AgreesWithPcre2OnRandomStrings) {
   }
 }
 
+TEST(Regex, DeeplyNestedGroupsAreRefusedNotRecursedInto) {
+  // Found by fuzzing: a few hundred '(' overflowed the parser's stack under ASan.
+  for (size_t depth : {101u, 100000u}) {
+    auto r = regex_to_gbnf(std::string(depth, '(') + "a" + std::string(depth, ')'));
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("groups nest deeper than 100"), std::string::npos)
+        << r.error().message;
+  }
+  EXPECT_TRUE(regex_to_gbnf(std::string(100, '(') + "a" + std::string(100, ')')).ok());
+}
+
 TEST(Regex, InsideJsonStringsSpecialCharactersAreEscaped) {
   auto gbnf = regex_to_gbnf("a\"[\\\\\\n]b.", RegexContext::kJsonString);
   ASSERT_TRUE(gbnf.ok()) << gbnf.error().message;

@@ -260,6 +260,10 @@ TEST_F(StructuredOutput, BadRequestsNameTheProblem) {
       {{{"guided_choice", json::array()}}, "guided_choice", "non-empty list"},
       {{{"grammar", "root ::= undefined-rule"}}, "grammar", "undefined rule 'undefined-rule'"},
       {{{"guided_grammar", "root ::= \"a"}}, "guided_grammar", "unterminated"},
+      // Found by fuzzing: deep nesting overflowed the stack (and would end the server).
+      {{{"guided_regex", std::string(100000, '(') + "a" + std::string(100000, ')')}},
+       "guided_regex",
+       "nest deeper"},
       {{{"guided_regex", "a"}, {"guided_choice", {"a"}}},
        "guided_choice",
        "one kind of structured output"},
