@@ -252,39 +252,73 @@ Result<Grammar> GrammarBuilder::build(std::string_view root_name) {
     }
   }
   // Left recursion: a rule reachable from itself through left edges (symbols preceded only by
-  // nullable ones).
-  std::vector<std::vector<uint32_t>> left(n);
+  // nullable ones) that would grow the matcher's stack without consuming input. An edge to
+  // the last symbol of an alternative is a tail call, which the automaton makes without a
+  // new stack entry, so a cycle of tail calls alone only revisits a position (X* over a
+  // nullable X, as `(a|){3,}` makes). A cycle is refused when it holds a non-tail edge: when
+  // such an edge joins two rules of one strongly connected component.
+  struct Edge {
+    uint32_t to;
+    bool tail;
+  };
+  std::vector<std::vector<Edge>> left(n);
   for (size_t r = 0; r < n; ++r) {
     for (const Sequence& alt : rules_[r]) {
-      for (const Symbol& s : alt) {
+      for (size_t k = 0; k < alt.size(); ++k) {
+        const Symbol& s = alt[k];
         if (s.kind != Symbol::Kind::kRule) break;
-        left[r].push_back(s.id);
+        left[r].push_back({s.id, k + 1 == alt.size()});
         if (!nullable[s.id]) break;
       }
     }
   }
-  std::vector<uint8_t> mark(n, 0);  // 0 unseen, 1 on the path, 2 done
+  // Tarjan's components, iteratively.
+  constexpr uint32_t kNone = UINT32_MAX;
+  std::vector<uint32_t> index(n, kNone), low(n, 0), component(n, kNone);
+  std::vector<uint32_t> stack;
+  std::vector<bool> on_stack(n, false);
   std::vector<std::pair<uint32_t, size_t>> path;
+  uint32_t next_index = 0, components = 0;
   for (uint32_t start = 0; start < n; ++start) {
-    if (mark[start] != 0) continue;
+    if (index[start] != kNone) continue;
     path.emplace_back(start, 0);
-    mark[start] = 1;
+    index[start] = low[start] = next_index++;
+    stack.push_back(start);
+    on_stack[start] = true;
     while (!path.empty()) {
       auto& [r, i] = path.back();
-      if (i == left[r].size()) {
-        mark[r] = 2;
-        path.pop_back();
+      if (i < left[r].size()) {
+        const uint32_t to = left[r][i++].to;
+        if (index[to] == kNone) {
+          index[to] = low[to] = next_index++;
+          stack.push_back(to);
+          on_stack[to] = true;
+          path.emplace_back(to, 0);
+        } else if (on_stack[to]) {
+          low[r] = std::min(low[r], index[to]);
+        }
         continue;
       }
-      const uint32_t next = left[r][i++];
-      if (mark[next] == 1) {
+      const uint32_t done = r;
+      path.pop_back();
+      if (!path.empty()) low[path.back().first] = std::min(low[path.back().first], low[done]);
+      if (low[done] == index[done]) {
+        for (uint32_t m = kNone; m != done;) {
+          m = stack.back();
+          stack.pop_back();
+          on_stack[m] = false;
+          component[m] = components;
+        }
+        ++components;
+      }
+    }
+  }
+  for (uint32_t r = 0; r < n; ++r) {
+    for (const Edge& e : left[r]) {
+      if (!e.tail && component[e.to] == component[r]) {
         return make_error(
             "rule '{}' is left-recursive (it can reach itself without consuming input)",
-            names_[next]);
-      }
-      if (mark[next] == 0) {
-        mark[next] = 1;
-        path.emplace_back(next, 0);
+            names_[e.to]);
       }
     }
   }

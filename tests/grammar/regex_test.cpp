@@ -76,6 +76,11 @@ TEST(Regex, AgreesWithPcre2OnRandomStrings) {
        "\xC3\xA9"},
       {"(\\.|\\*|\\+|\\(|\\)|\\[|\\]|\\{|\\}|\\?|\\|)+", ".*+()[]{}?|a"},
       {"(a|b)*abb", "ab"},
+      // Repetitions of what can be empty (found by fuzzing: the grammar was refused as
+      // left-recursive).
+      {"(a|){3,}b", "ab"},
+      {"(|ab)*c", "abc"},
+      {"((x?)*y)+", "xy"},
   };
   std::mt19937 rng(11);
   for (const Case& c : cases) {
