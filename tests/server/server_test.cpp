@@ -37,6 +37,21 @@ double metric(const std::string& text, const std::string& name) {
   return std::stod(m[3]);
 }
 
+// Starts a sampled stream of `n` sequences of `max_tokens` that ignore EOS, and returns the
+// socket once its first event arrived (the request is running), or -1.
+int start_long_stream(int port, const std::string& prompt, int n, int max_tokens,
+                      std::string& raw) {
+  return start_stream(port, "/v1/completions",
+                      json{{"prompt", prompt},
+                           {"max_tokens", max_tokens},
+                           {"n", n},
+                           {"temperature", 1.0},
+                           {"ignore_eos", true},
+                           {"stream", true}}
+                          .dump(),
+                      std::chrono::seconds(20), raw);
+}
+
 class ServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -643,15 +658,7 @@ TEST(ServerShutdown, SigtermFinishesRunningRequestsThenExitsZero) {
   ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB"});
   ASSERT_TRUE(server.ready()) << server.log();
   std::string raw;
-  const int fd = start_stream(server.port(), "/v1/completions",
-                              json{{"prompt", "Once"},
-                                   {"max_tokens", 400},
-                                   {"n", 8},
-                                   {"temperature", 1.0},
-                                   {"ignore_eos", true},
-                                   {"stream", true}}
-                                  .dump(),
-                              std::chrono::seconds(20), raw);
+  const int fd = start_long_stream(server.port(), "Once", 8, 400, raw);
   ASSERT_GE(fd, 0);
   ::kill(server.pid(), SIGTERM);
   read_to_end(fd, raw);
@@ -675,15 +682,7 @@ TEST(ServerShutdown, AbandonedRequestsMakeTheExitCodeNonZero) {
   EXPECT_GT(
       metric(http_request(server.port(), "GET", "/metrics").body, "moon:kv_cache_blocks_total"), 0);
   std::string raw;
-  const int fd = start_stream(server.port(), "/v1/completions",
-                              json{{"prompt", "Once"},
-                                   {"max_tokens", 480},
-                                   {"n", 16},
-                                   {"temperature", 1.0},
-                                   {"ignore_eos", true},
-                                   {"stream", true}}
-                                  .dump(),
-                              std::chrono::seconds(20), raw);
+  const int fd = start_long_stream(server.port(), "Once", 16, 480, raw);
   ASSERT_GE(fd, 0);
   ::kill(server.pid(), SIGTERM);
   const std::optional<int> code = server.stop(0, std::chrono::seconds(20));
