@@ -125,11 +125,19 @@ void parse_sampling(Fields& f, RequestSampling& request, const char* max_tokens_
     }
     for (const std::string& str : s.stop) {
       if (str.empty()) return f.fail("'stop' strings must not be empty", "stop");
+      if (str.size() > kMaxStopStringBytes) {
+        return f.fail(fmt::format("'stop' strings may be at most {} bytes", kMaxStopStringBytes),
+                      "stop");
+      }
     }
   }
   if (const json* ids = f.get("stop_token_ids")) {
     if (!ids->is_array())
       return f.fail("'stop_token_ids' must be a list of integers", "stop_token_ids");
+    if (ids->size() > kMaxStopTokenIds) {
+      return f.fail(fmt::format("'stop_token_ids' may hold at most {} ids", kMaxStopTokenIds),
+                    "stop_token_ids");
+    }
     for (const json& e : *ids) {
       if (!e.is_number_integer() || e.get<int64_t>() < 0 || e.get<int64_t>() > INT32_MAX) {
         return f.fail("'stop_token_ids' must be a list of token ids", "stop_token_ids");
@@ -139,6 +147,10 @@ void parse_sampling(Fields& f, RequestSampling& request, const char* max_tokens_
   }
   if (const json* bias = f.get("logit_bias")) {
     if (!bias->is_object()) return f.fail("'logit_bias' must be an object", "logit_bias");
+    if (bias->size() > kMaxLogitBias) {
+      return f.fail(fmt::format("'logit_bias' may hold at most {} tokens", kMaxLogitBias),
+                    "logit_bias");
+    }
     for (const auto& [key, value] : bias->items()) {
       char* end = nullptr;
       const long token = std::strtol(key.c_str(), &end, 10);

@@ -26,6 +26,10 @@ inline constexpr int kMaxLogprobs = 20;
 inline constexpr int kMaxN = 256;
 inline constexpr size_t kMaxPrompts = 1024;
 inline constexpr size_t kMaxStopStrings = 16;  // 'stop' strings per request
+// Bytes of one stop string: the output processor holds back up to this much text.
+inline constexpr size_t kMaxStopStringBytes = 4096;
+inline constexpr size_t kMaxStopTokenIds = 1024;
+inline constexpr size_t kMaxLogitBias = 2048;  // 'logit_bias' entries
 
 struct RequestSampling {
   // What the engine takes; max_tokens is filled in by check_against_model, and logprobs /

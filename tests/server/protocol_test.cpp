@@ -148,6 +148,18 @@ TEST(OpenAiProtocol, RangeErrorsNameTheParameter) {
       {{{"prompt", "x"}, {"logit_bias", {{"abc", 1}}}}, "logit_bias"},
       {{{"prompt", "x"}, {"min_tokens", 20}, {"max_tokens", 10}}, "min_tokens"},
       {{{"prompt", "x"}, {"best_of", 3}}, "best_of"},
+      // Limits on what a request may make the server hold (issue 15).
+      {{{"prompt", "x"}, {"stop", {std::string(kMaxStopStringBytes + 1, 'a')}}}, "stop"},
+      {{{"prompt", "x"}, {"stop_token_ids", std::vector<int>(kMaxStopTokenIds + 1, 1)}},
+       "stop_token_ids"},
+      {{{"prompt", "x"},
+        {"logit_bias",
+         [] {
+           json b = json::object();
+           for (size_t i = 0; i <= kMaxLogitBias; ++i) b[std::to_string(i)] = 1;
+           return b;
+         }()}},
+       "logit_bias"},
   };
   for (const auto& [body, param] : cases) {
     CompletionRequest req;
@@ -156,6 +168,19 @@ TEST(OpenAiProtocol, RangeErrorsNameTheParameter) {
     EXPECT_EQ(err->status, 400);
     EXPECT_EQ(err->param, param) << body;
   }
+}
+
+TEST(OpenAiProtocol, LimitsAdmitRequestsAtThem) {
+  json bias = json::object();
+  for (size_t i = 0; i < kMaxLogitBias; ++i) bias[std::to_string(i)] = 1;
+  const json body = {{"prompt", "x"},
+                     {"stop", {std::string(kMaxStopStringBytes, 'a')}},
+                     {"stop_token_ids", std::vector<int>(kMaxStopTokenIds, 1)},
+                     {"logit_bias", bias}};
+  CompletionRequest req;
+  EXPECT_FALSE(parse_completion_request(body, req));
+  EXPECT_EQ(req.sampling.params.logit_bias.size(), kMaxLogitBias);
+  EXPECT_EQ(req.sampling.params.stop[0].size(), kMaxStopStringBytes);
 }
 
 TEST(OpenAiProtocol, ContextChecksAndDefaults) {
