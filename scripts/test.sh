@@ -24,11 +24,12 @@ cmake --build build -j "$jobs"
 echo "== Release tests"
 ctest --test-dir build --output-on-failure -j "$jobs"
 
-echo "== ThreadSanitizer: the multi-threaded parts (engine thread, thread pool, kernels)"
+echo "== ThreadSanitizer: the multi-threaded parts (engine thread, thread pool, kernels, and the"
+echo "   server: its I/O thread, request worker and engine thread, in a TSan-built moon)"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMOON_SANITIZE=thread -DMOON_BUILD_BENCH=OFF
-cmake --build build-tsan -j "$jobs" --target test_engine test_util test_kernels
-for t in test_engine test_util test_kernels; do
+cmake --build build-tsan -j "$jobs" --target test_engine test_util test_kernels test_server moon
+for t in test_engine test_util test_kernels test_server; do
   TSAN_OPTIONS=halt_on_error=1 "build-tsan/tests/$t" --gtest_brief=1
 done
 
