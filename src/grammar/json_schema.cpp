@@ -8,63 +8,14 @@
 #include <set>
 
 #include "grammar/gbnf.h"
+#include "grammar/integer_range.h"
+#include "grammar/json_primitives.h"
 #include "grammar/regex.h"
 
 namespace moon::grammar {
 namespace {
 
 using ojson = nlohmann::ordered_json;
-
-// The JSON building blocks, each defined once when first used. Whitespace is bounded (a
-// newline and up to 20 spaces or tabs of indent) so a model cannot pad forever; numbers stop
-// at 16 digits and exponents at 2, so every number is finite as a double (validators such as
-// ajv reject Infinity); \u escapes exclude surrogates, so every string decodes to valid
-// Unicode.
-const std::map<std::string, std::string>& primitives() {
-  static const std::map<std::string, std::string> p = {
-      {"ws", R"(| " " | "\n" [ \t]{0,20})"},
-      {"json-hex", R"([0-9a-fA-F])"},
-      {"json-u4", R"([0-9a-cA-CefEF] json-hex json-hex json-hex | [dD] [0-7] json-hex json-hex)"},
-      {"json-char", R"([^"\\\x00-\x1F] | "\\" (["\\/bfnrt] | "u" json-u4))"},
-      {"json-string", R"("\"" json-char* "\"")"},
-      {"json-int", R"("-"? json-uint)"},
-      {"json-uint", R"("0" | [1-9] [0-9]{0,15})"},
-      {"json-frac-exp", R"(("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?)"},
-      {"json-number", R"(json-int json-frac-exp)"},
-      {"json-boolean", R"("true" | "false")"},
-      {"json-null", R"("null")"},
-      {"json-value",
-       R"(json-object | json-array | json-string | json-number | json-boolean | json-null)"},
-      {"json-member", R"(json-string ws ":" ws json-value ws)"},
-      {"json-object", R"("{" ws (json-member ("," ws json-member)*)? "}")"},
-      {"json-array", R"("[" ws (json-value ws ("," ws json-value ws)*)? "]")"},
-      {"fmt-date", R"("\"" fmt-date-body "\"")"},
-      // Real calendar days (RFC 3339, as validators check): 31, 30 or 28 days by month, and
-      // February 29 in leap years (divisible by 4, and by 400 when by 100).
-      {"fmt-date-body",
-       R"([0-9]{4} "-" (("0" [13578] | "1" [02]) "-" fmt-day-31 | ("0" [469] | "11") "-" fmt-day-30 | "02-" fmt-day-28) | fmt-leap-year "-02-29")"},
-      {"fmt-day-31", R"("0" [1-9] | [12] [0-9] | "3" [01])"},
-      {"fmt-day-30", R"("0" [1-9] | [12] [0-9] | "30")"},
-      {"fmt-day-28", R"("0" [1-9] | "1" [0-9] | "2" [0-8])"},
-      {"fmt-leap-year",
-       R"([0-9] [0-9] ("0" [48] | [2468] [048] | [13579] [26]) | ("0" [048] | [2468] [048] | [13579] [26]) "00")"},
-      {"fmt-time", R"("\"" fmt-time-body "\"")"},
-      {"fmt-time-body",
-       R"(([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? ("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9]))"},
-      {"fmt-date-time", R"("\"" fmt-date-body "T" fmt-time-body "\"")"},
-      {"fmt-uuid",
-       R"("\"" json-hex{8} "-" json-hex{4} "-" json-hex{4} "-" json-hex{4} "-" json-hex{12} "\"")"},
-      // Kept to what every email validator takes (zod's pattern too): no dot first, last or
-      // twice in the local part, and a top-level domain of letters.
-      {"fmt-email-label", R"([a-zA-Z0-9] ([a-zA-Z0-9-]{0,30} [a-zA-Z0-9])?)"},
-      {"fmt-email",
-       R"("\"" [a-zA-Z0-9_+-]{1,32} ("." [a-zA-Z0-9_+-]{1,32}){0,2} "@" (fmt-email-label "."){1,3} [a-zA-Z]{2,12} "\"")"},
-      {"fmt-ipv4-octet", R"("25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9] [0-9] | [0-9])"},
-      {"fmt-ipv4",
-       R"("\"" fmt-ipv4-octet "." fmt-ipv4-octet "." fmt-ipv4-octet "." fmt-ipv4-octet "\"")"},
-  };
-  return p;
-}
 
 // Keywords that describe and never constrain.
 const std::set<std::string, std::less<>> kAnnotations = {
@@ -97,56 +48,6 @@ const std::set<std::string, std::less<>> kSupported = {"type",
                                                        "nullable",
                                                        "propertyNames"};
 
-constexpr uint64_t kMaxUint = 9999999999999999ull;  // 16 digits, as json-uint
-
-// Alternatives as one GBNF expression.
-std::string group(const std::vector<std::string>& alts) {
-  return alts.size() == 1 ? alts[0] : fmt::format("({})", fmt::join(alts, " | "));
-}
-
-std::string digits_class(char lo, char hi) {
-  return lo == hi ? gbnf_literal(std::string(1, lo)) : fmt::format("[{}-{}]", lo, hi);
-}
-
-// Decimal strings of one length from x to y (x <= y), as GBNF.
-std::string same_length_range(const std::string& x, const std::string& y) {
-  if (x.empty()) return "";
-  if (x == y) return gbnf_literal(x);
-  size_t i = 0;
-  while (x[i] == y[i]) ++i;
-  const std::string prefix = x.substr(0, i);
-  const std::string xs = x.substr(i + 1), ys = y.substr(i + 1);
-  const size_t n = xs.size();
-  const bool low_full = std::all_of(xs.begin(), xs.end(), [](char c) { return c == '0'; });
-  const bool high_full = std::all_of(ys.begin(), ys.end(), [](char c) { return c == '9'; });
-  const std::string any_tail = n == 0 ? "" : fmt::format(" [0-9]{{{}}}", n);
-  std::vector<std::string> alts;
-  if (!low_full)
-    alts.push_back(gbnf_literal(std::string(1, x[i])) + " " +
-                   same_length_range(xs, std::string(n, '9')));
-  const char mid_lo = static_cast<char>(x[i] + (low_full ? 0 : 1));
-  const char mid_hi = static_cast<char>(y[i] - (high_full ? 0 : 1));
-  if (mid_lo <= mid_hi) alts.push_back(digits_class(mid_lo, mid_hi) + any_tail);
-  if (!high_full)
-    alts.push_back(gbnf_literal(std::string(1, y[i])) + " " +
-                   same_length_range(std::string(n, '0'), ys));
-  std::string body = group(alts);
-  return prefix.empty() ? body : gbnf_literal(prefix) + " " + body;
-}
-
-// Non-negative integers in [a, b] without leading zeros.
-std::string uint_range(uint64_t a, uint64_t b) {
-  std::vector<std::string> alts;
-  const auto digits = [](uint64_t v) { return std::to_string(v).size(); };
-  uint64_t p = 1;
-  for (size_t n = 1; n <= digits(b); ++n, p *= 10) {
-    const uint64_t lo = std::max(a, n == 1 ? 0 : p), hi = std::min(b, p * 10 - 1);
-    if (lo > hi) continue;
-    alts.push_back(same_length_range(std::to_string(lo), std::to_string(hi)));
-  }
-  return group(alts);
-}
-
 class Converter {
  public:
   Converter(const ojson& root, const JsonGrammarOptions& options)
@@ -164,11 +65,11 @@ class Converter {
   std::string use(const std::string& primitive) {
     if (!rules_.contains(primitive)) {
       const std::string& body = primitive == "ws" && options_.compact_whitespace
-                                    ? kCompactWs
-                                    : primitives().at(primitive);
+                                    ? kCompactWhitespace
+                                    : json_primitives().at(primitive);
       rules_.emplace(primitive, body);
       // Pull in what the body mentions.
-      for (const auto& [name, _] : primitives()) {
+      for (const auto& [name, _] : json_primitives()) {
         if (name != primitive && body.find(name) != std::string::npos) use(name);
       }
     }
@@ -576,7 +477,6 @@ class Converter {
                     *lo == 0 ? "\"[\" ws (" + body + ")? \"]\"" : "\"[\" ws " + body + " \"]\"");
   }
 
-  inline static const std::string kCompactWs = R"(" "?)";
   const ojson& root_;
   JsonGrammarOptions options_;
   std::map<std::string, std::string> rules_;
@@ -594,7 +494,7 @@ Result<std::string> json_schema_to_gbnf(const nlohmann::ordered_json& schema,
 
 std::string json_object_gbnf() {
   std::string out = "root ::= json-object\n";
-  for (const auto& [name, body] : primitives()) {
+  for (const auto& [name, body] : json_primitives()) {
     if (name.rfind("fmt-", 0) != 0) out += name + " ::= " + body + "\n";
   }
   return out;
