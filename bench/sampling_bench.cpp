@@ -96,8 +96,8 @@ void BM_Sampled(benchmark::State& state) {
   params.seed = 1;
   std::vector<moon::SequenceState> states;
   for (int64_t r = 0; r < batch; ++r) states.push_back(moon::SequenceState::for_request(params));
-  std::vector<moon::SequenceState*> rows;
-  for (auto& s : states) rows.push_back(&s);
+  std::vector<moon::SamplingRow> rows;
+  for (auto& s : states) rows.push_back({&s, {}});
   std::vector<moon::SampleOutput> out(static_cast<size_t>(batch));
   std::vector<float> work = x;  // with no logits processors, the sampler leaves it as is
   moon::Sampler sampler(threaded ? &pool() : nullptr);

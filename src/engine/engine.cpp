@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <iterator>
 #include <limits>
 
 #include "kv/memory_size.h"
@@ -51,14 +52,15 @@ Engine::Engine(const Model& model, std::vector<TokenId> eog_ids, const EngineCon
       config_(config),
       pool_(config.num_threads),
       storage_(std::move(storage)),
-      kv_(storage_.layout().num_blocks, storage_.layout().block_size, config.enable_prefix_caching),
-      scheduler_(config.scheduler, &kv_),
+      kv_(storage_.layout().num_blocks, storage_.layout().block_size, config.enable_prefix_caching,
+          {.cache_partial_blocks = true}),
+      scheduler_(config.scheduler, &kv_, eog_ids_),
       runner_(model, &storage_, &kv_, config.scheduler.max_num_batched_tokens, &pool_),
       sampler_(&pool_, eog_ids_),
       beams_({[this](RequestId id, std::vector<TokenId> prompt, const SamplingParams& params) {
                 return add_sampling_request(id, std::move(prompt), params);
               },
-              [this](RequestId id) { abort_sampling_request(id); }},
+              [this](RequestId id) { scheduler_.finish_request(id, FinishReason::kAbort); }},
              eog_ids_) {}
 
 Status Engine::check_request(std::span<const TokenId> prompt, const SamplingParams& params) const {
@@ -78,7 +80,7 @@ Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
   if (BeamSearchDriver::is_round_id(id)) {
     return make_error("request id {} is reserved for beam search rounds", id);
   }
-  if (requests_.contains(id) || beams_.owns(id)) {
+  if (scheduler_.has_request(id) || beams_.owns(id)) {
     return make_error("request id {} is already in use", id);
   }
   MOON_TRY(check_request(prompt, params));
@@ -88,98 +90,27 @@ Status Engine::add_request(RequestId id, std::vector<TokenId> prompt,
 
 Status Engine::add_sampling_request(RequestId id, std::vector<TokenId> prompt,
                                     const SamplingParams& params) {
-  if (requests_.contains(id)) return make_error("request id {} is already in use", id);
+  if (scheduler_.has_request(id)) return make_error("request id {} is already in use", id);
   auto seq = std::make_unique<Sequence>();
   seq->id = new_sequence_id();
   seq->request_id = id;
   seq->num_tokens_prompt = static_cast<int64_t>(prompt.size());
   seq->tokens = std::move(prompt);
-  seq->max_tokens = params.max_tokens;
-  const SequenceId seq_id = seq->id;
   seq->needs_prompt_logits = params.prompt_logprobs >= 0 && seq->num_tokens_prompt > 1;
-  seq->sampling = SequenceState::for_request(params, 0, seq->tokens);
-  MOON_TRY(scheduler_.add(std::move(seq)));
-  RequestState& request = requests_[id];
-  request.params = params;
-  request.sequences = {seq_id};
-  return Status::success();
+  // One copy of the parameters for all the request's sequences.
+  seq->sampling =
+      SequenceState::for_request(std::make_shared<const SamplingParams>(params), 0, seq->tokens);
+  for (int k = 1; k < params.n; ++k) seq->pending_forks.push_back(new_sequence_id());
+  return scheduler_.add(std::move(seq));
 }
 
 std::vector<SequenceUpdate> Engine::abort(RequestId id) {
   if (beams_.owns(id)) return beams_.abort(id);
-  return abort_sampling_request(id);
-}
-
-std::vector<SequenceUpdate> Engine::abort_sampling_request(RequestId id) {
-  std::vector<SequenceUpdate> updates;
-  auto it = requests_.find(id);
-  if (it == requests_.end()) return updates;
-  for (SequenceId seq_id : it->second.sequences) {
-    const auto seq = scheduler_.finish(seq_id, FinishReason::kAbort);
-    if (!seq) continue;  // already finished
-    updates.push_back({id, seq->index, -1, 0.0f, {}, true, FinishReason::kAbort});
-  }
-  // The sequences of a parallel-sampling request that never forked are reported too.
-  for (int k = it->second.forked ? it->second.params.n : 1; k < it->second.params.n; ++k) {
-    updates.push_back({id, k, -1, 0.0f, {}, true, FinishReason::kAbort});
-  }
-  requests_.erase(it);
-  return updates;
+  return scheduler_.finish_request(id, FinishReason::kAbort);
 }
 
 std::vector<SequenceUpdate> Engine::stop_sequence(RequestId id, int index) {
-  std::vector<SequenceUpdate> updates;
-  auto it = requests_.find(id);
-  if (it == requests_.end()) return updates;  // beam searches are not in requests_
-  for (SequenceId seq_id : it->second.sequences) {
-    const Sequence* seq = scheduler_.find(seq_id);
-    if (!seq || seq->index != index) continue;
-    updates.push_back({id, index, -1, 0.0f, {}, true, FinishReason::kStop});
-    retire(seq_id, FinishReason::kStop);  // may forget the request: `it` is not used again
-    break;
-  }
-  return updates;
-}
-
-bool Engine::is_stop(const SamplingParams& params, TokenId token) const {
-  const bool is_eog = std::find(eog_ids_.begin(), eog_ids_.end(), token) != eog_ids_.end();
-  return (is_eog && !params.ignore_eos) ||
-         std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), token) !=
-             params.stop_token_ids.end();
-}
-
-void Engine::retire(SequenceId id, FinishReason reason) {
-  const RequestId request_id = scheduler_.finish(id, reason)->request_id;
-  RequestState& request = requests_.at(request_id);
-  const bool all_done = std::none_of(request.sequences.begin(), request.sequences.end(),
-                                     [this](SequenceId s) { return scheduler_.find(s); });
-  // A parallel-sampling request whose first sequence ended before it forked still owes
-  // its other sequences: they are created from the same prompt logits in that step.
-  if (all_done && (request.forked || request.params.n == 1)) requests_.erase(request_id);
-}
-
-SequenceUpdate Engine::finish_if_done(SequenceId id, const SampleOutput& sampled) {
-  const Sequence& seq = *scheduler_.find(id);
-  const SamplingParams& params = requests_.at(seq.request_id).params;
-  SequenceUpdate update{seq.request_id, seq.index,          sampled.id, sampled.logprob, {},
-                        false,          FinishReason::kNone};
-  if (params.top_logprobs > 0) {
-    update.top_logprobs.assign(sampled.top.begin(), sampled.top.begin() + sampled.n_top);
-  }
-  // Before min_tokens the sampler masks stop tokens; one can still come out of a row with
-  // nothing else left, and then it is just a token.
-  if (is_stop(params, sampled.id) && seq.num_tokens_output() > params.min_tokens) {
-    // The stop token ends the text; it is not part of it.
-    update.token = -1;
-    update.top_logprobs.clear();
-    update.finished = true;
-    update.finish_reason = FinishReason::kStop;
-  } else if (seq.num_tokens_output() >= seq.max_tokens) {
-    update.finished = true;
-    update.finish_reason = FinishReason::kLength;
-  }
-  if (update.finished) retire(id, update.finish_reason);
-  return update;
+  return scheduler_.finish_sequence(id, index, FinishReason::kStop);
 }
 
 Result<std::vector<SequenceUpdate>> Engine::step() {
@@ -192,12 +123,12 @@ Result<std::vector<SequenceUpdate>> Engine::step_batch() {
   const SchedulerOutput out = scheduler_.schedule();
   if (out.empty()) return idle_step();
   last_step_tokens_ = out.num_batched_tokens;
-  note_started(out);
+  started_ = out.started;
   MOON_ASSIGN_OR_RETURN(ModelRunner::Logits logits, runner_.run(out));
   std::vector<SequenceUpdate> updates = report_prompt_logprobs(out, logits);
   sample(out, logits.sampling);
-  scheduler_.update(out, sampled_);
-  MOON_TRY(finish_step(out, updates));
+  SchedulerUpdate done = scheduler_.update(out, outputs_);
+  std::move(done.updates.begin(), done.updates.end(), std::back_inserter(updates));
   return updates;
 }
 
@@ -209,86 +140,19 @@ Result<std::vector<SequenceUpdate>> Engine::idle_step() const {
   return std::vector<SequenceUpdate>{};
 }
 
-void Engine::note_started(const SchedulerOutput& out) {
-  started_.clear();
-  for (const ScheduledChunk& c : out.chunks) {
-    RequestState& request = requests_.at(c.sequence->request_id);
-    if (!request.started) {
-      request.started = true;
-      started_.push_back(c.sequence->request_id);
-    }
-  }
-}
-
 void Engine::sample(const SchedulerOutput& out, std::span<float> logits) {
   const auto sample_start = std::chrono::steady_clock::now();
-  const auto n_vocab = static_cast<size_t>(runner_.vocab_size());
   rows_.clear();
-  forks_.clear();
-  fork_rows_.clear();
-  // Rows of `logits` are the sampling chunks in order.
   for (const ScheduledChunk& c : out.chunks) {
     if (!c.samples) continue;
-    const size_t row = rows_.size();
-    Sequence& parent = *c.sequence;
-    rows_.push_back(&*parent.sampling);
-    RequestState& request = requests_.at(parent.request_id);
-    if (request.forked || request.params.n == 1) continue;
-    // Parallel sampling: the other n-1 sequences draw their first token from the same prompt
-    // logits (each with its own seed), then share the prompt's blocks.
-    request.forked = true;
-    const std::span<const TokenId> prompt =
-        std::span(parent.tokens).first(static_cast<size_t>(parent.num_tokens_prompt));
-    for (int k = 1; k < request.params.n; ++k) {
-      auto child = std::make_unique<Sequence>();
-      child->id = new_sequence_id();
-      child->request_id = parent.request_id;
-      child->index = k;
-      child->num_tokens_prompt = parent.num_tokens_prompt;
-      child->tokens.assign(prompt.begin(), prompt.end());
-      child->max_tokens = parent.max_tokens;
-      child->sampling = SequenceState::for_request(request.params, k, prompt);
-      request.sequences.push_back(child->id);
-      fork_rows_.push_back(&*child->sampling);
-      fork_logits_.resize(fork_rows_.size() * n_vocab);
-      std::copy_n(logits.begin() + static_cast<std::ptrdiff_t>(row * n_vocab), n_vocab,
-                  fork_logits_.end() - static_cast<std::ptrdiff_t>(n_vocab));
-      forks_.push_back({parent.id, std::move(child)});
-    }
+    rows_.push_back({&*c.sequence->sampling, c.sequence->output()});
+    for (Sequence* fork : c.forks) rows_.push_back({&*fork->sampling, fork->output()});
   }
   outputs_.assign(rows_.size(), SampleOutput{});
-  sampler_.sample(logits, static_cast<int64_t>(n_vocab), rows_, outputs_);
-  if (!fork_rows_.empty()) {
-    fork_outputs_.assign(fork_rows_.size(), SampleOutput{});
-    sampler_.sample(std::span(fork_logits_).first(fork_rows_.size() * n_vocab),
-                    static_cast<int64_t>(n_vocab), fork_rows_, fork_outputs_);
-  }
-  sampled_.assign(out.chunks.size(), -1);
-  for (size_t i = 0, row = 0; i < out.chunks.size(); ++i) {
-    if (out.chunks[i].samples) sampled_[i] = outputs_[row++].id;
-  }
+  sampler_.sample(logits, runner_.vocab_size(), rows_, outputs_);
   last_step_sample_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sample_start)
           .count();
-}
-
-Status Engine::finish_step(const SchedulerOutput& out, std::vector<SequenceUpdate>& updates) {
-  size_t next_fork = 0;
-  for (size_t i = 0, row = 0; i < out.chunks.size(); ++i) {
-    if (!out.chunks[i].samples) continue;
-    const SampleOutput& sampled = outputs_[row++];
-    const SequenceId id = out.chunks[i].sequence->id;
-    // A sibling starts as its parent is now: the prompt, then its own first token.
-    for (; next_fork < forks_.size() && forks_[next_fork].parent == id; ++next_fork) {
-      std::unique_ptr<Sequence>& child = forks_[next_fork].child;
-      child->tokens.push_back(fork_outputs_[next_fork].id);
-      const SequenceId child_id = child->id;
-      MOON_TRY(scheduler_.fork(id, std::move(child)));
-      updates.push_back(finish_if_done(child_id, fork_outputs_[next_fork]));
-    }
-    updates.push_back(finish_if_done(id, sampled));
-  }
-  return Status::success();
 }
 
 std::vector<SequenceUpdate> Engine::report_prompt_logprobs(const SchedulerOutput& out,
@@ -298,7 +162,7 @@ std::vector<SequenceUpdate> Engine::report_prompt_logprobs(const SchedulerOutput
   for (const ModelRunner::Logits::Chunk& c : logits.prompt) {
     const ScheduledChunk& chunk = out.chunks[c.chunk];
     Sequence& seq = *chunk.sequence;
-    const SamplingParams& params = requests_.at(seq.request_id).params;
+    const SamplingParams& params = seq.params();
     SequenceUpdate update{seq.request_id, seq.index, -1, 0.0f, {}, false, FinishReason::kNone};
     // Row j predicts token start + j + 1; recomputed rows (after a preemption) were reported.
     for (int64_t j = 0; j < chunk.num_tokens; ++j) {

@@ -12,7 +12,6 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/beam_search_driver.h"
@@ -72,40 +71,22 @@ class Engine {
   const std::vector<RequestId>& started_requests() const { return started_; }
 
  private:
-  struct RequestState {
-    SamplingParams params;
-    bool started = false;               // scheduled at least once
-    std::vector<SequenceId> sequences;  // every sequence it has had
-    bool forked = false;
-  };
-
   Engine(const Model& model, std::vector<TokenId> eog_ids, const EngineConfig& config,
          KvStorage storage);
   // add_request for everything but beam search (the driver's rounds included).
   Status add_sampling_request(RequestId id, std::vector<TokenId> prompt,
                               const SamplingParams& params);
-  std::vector<SequenceUpdate> abort_sampling_request(RequestId id);
   // One batch: schedule, run, sample, update.
   Result<std::vector<SequenceUpdate>> step_batch();
   // What an empty schedule means: nothing to do, or (with work) a scheduler bug.
   Result<std::vector<SequenceUpdate>> idle_step() const;
-  void note_started(const SchedulerOutput& out);
   // The prompt logprobs of every computed chunk of a sequence that asked for them.
   std::vector<SequenceUpdate> report_prompt_logprobs(const SchedulerOutput& out,
                                                      const ModelRunner::Logits& logits);
-  // Samples every sampling chunk's row, and the first tokens of the siblings that a
-  // parallel-sampling request forks off its first row (from copies of that row).
+  // One token for every sampled row (ModelRunner::Logits::sampling), into outputs_.
   void sample(const SchedulerOutput& out, std::span<float> logits);
-  // After the scheduler's update: forks start sharing their parent's blocks, then each
-  // sampled sequence is checked for its end.
-  Status finish_step(const SchedulerOutput& out, std::vector<SequenceUpdate>& updates);
-  // Decides whether a sequence whose sampled token was just appended stops; returns the
-  // update to report (and forgets the sequence when it finished).
-  SequenceUpdate finish_if_done(SequenceId id, const SampleOutput& sampled);
-  // Ends one sequence; forgets its request once every sequence of it has ended.
-  void retire(SequenceId id, FinishReason reason);
   SequenceId new_sequence_id() { return next_sequence_id_++; }
-  bool is_stop(const SamplingParams& params, TokenId token) const;
+
   const Model& model_;
   std::vector<TokenId> eog_ids_;
   EngineConfig config_;
@@ -114,27 +95,15 @@ class Engine {
   KvCacheManager kv_;
   Scheduler scheduler_;
   ModelRunner runner_;
-  std::unordered_map<RequestId, RequestState> requests_;
   Sampler sampler_;
   SequenceId next_sequence_id_ = 1;
   double last_step_sample_ms_ = 0.0;
   int64_t last_step_tokens_ = 0;
   std::vector<RequestId> started_;
   BeamSearchDriver beams_;
-  // Per step: the sampler's rows and outputs, the siblings forked this step (each with its
-  // own copy of the parent's row, taken before processors edit rows in place), and the
-  // token each chunk appends.
-  struct Fork {
-    SequenceId parent;
-    std::unique_ptr<Sequence> child;
-  };
-  std::vector<SequenceState*> rows_;
+  // Per step, reused: the sampler's rows and outputs.
+  std::vector<SamplingRow> rows_;
   std::vector<SampleOutput> outputs_;
-  std::vector<Fork> forks_;
-  std::vector<float> fork_logits_;
-  std::vector<SequenceState*> fork_rows_;
-  std::vector<SampleOutput> fork_outputs_;
-  std::vector<TokenId> sampled_;
 };
 
 }  // namespace moon

@@ -37,10 +37,12 @@ void ModelRunner::build_batch(const SchedulerOutput& output) {
     if (seq.needs_prompt_logits) {
       prompt_chunks_.emplace_back(i, static_cast<int64_t>(batch_.logits_rows.size()));
       for (int64_t r = first_row; r < batch_.num_tokens(); ++r) batch_.logits_rows.push_back(r);
-      if (c.samples) sampling_rows_.push_back(static_cast<int64_t>(batch_.logits_rows.size()) - 1);
     } else if (c.samples) {
-      sampling_rows_.push_back(static_cast<int64_t>(batch_.logits_rows.size()));
       batch_.logits_rows.push_back(batch_.num_tokens() - 1);
+    }
+    if (c.samples) {
+      const auto row = static_cast<int64_t>(batch_.logits_rows.size()) - 1;
+      sampling_rows_.insert(sampling_rows_.end(), 1 + c.forks.size(), row);
     }
   }
 }
@@ -53,8 +55,8 @@ Result<ModelRunner::Logits> ModelRunner::run(const SchedulerOutput& output) {
   logits_.resize(batch_.logits_rows.size() * vocab);
   MOON_TRY(forward_.forward(batch_, logits_.data()));
   Logits out;
-  if (prompt_chunks_.empty()) {
-    out.sampling = std::span<float>(logits_);  // every row samples, in chunk order
+  if (sampling_rows_.size() == batch_.logits_rows.size() && prompt_chunks_.empty()) {
+    out.sampling = std::span<float>(logits_);  // every row samples once, in chunk order
     return out;
   }
   sampling_logits_.resize(sampling_rows_.size() * vocab);

@@ -23,8 +23,9 @@ class ModelRunner {
               int64_t max_num_batched_tokens, ThreadPool* pool);
 
   struct Logits {
-    // One row per chunk that samples, in chunk order: [num_sampling_chunks, n_vocab]. The
-    // sampler edits it in place.
+    // One row per sampled row (SchedulerOutput::num_samples): each sampling chunk's, then a
+    // copy of it for each of its forks, [num_samples, n_vocab]. The sampler edits it in
+    // place, so rows that share logits each get their own.
     std::span<float> sampling;
     // For each chunk of a sequence that needs prompt logits (Sequence::needs_prompt_logits):
     // the chunk's index in output.chunks and its rows' logits, [num_tokens, n_vocab], row j
@@ -50,7 +51,8 @@ class ModelRunner {
   int64_t n_vocab_;
   ForwardBatch batch_;
   std::vector<float> logits_;  // [logits rows, n_vocab]
-  // Per step, with prompt logits: which rows of logits_ sample, and those rows gathered.
+  // Per step: which row of logits_ each sampled row reads (gathered when that is not simply
+  // every row in order: prompt logits, or forks).
   std::vector<int64_t> sampling_rows_;
   std::vector<std::pair<size_t, int64_t>> prompt_chunks_;  // (chunk, first row of logits_)
   std::vector<float> sampling_logits_;                     // [num sampling rows, n_vocab]

@@ -28,6 +28,7 @@ KvCacheManager::KvCacheManager(int64_t num_blocks, int64_t block_size, bool enab
                                Options options)
     : block_size_(checked_block_size(block_size)),
       enable_prefix_caching_(enable_prefix_caching),
+      cache_partial_blocks_(enable_prefix_caching && options.cache_partial_blocks),
       hash_fn_(std::move(options.hash_fn)),
       num_watermark_blocks_(0),
       pool_(num_blocks) {
@@ -84,8 +85,57 @@ int64_t KvCacheManager::match_prefix(uint64_t seq_id, std::span<const int32_t> p
   }
   seq.num_blocks_committed = static_cast<int64_t>(seq.blocks.size());
   seq.num_tokens = seq.num_blocks_committed * block_size_;
+  if (cache_partial_blocks_) match_partial_block(seq, prompt);
   num_prefix_hit_tokens_ += seq.num_tokens;
   return seq.num_tokens;
+}
+
+// The key of the block after the sequence's committed chain, holding `tokens`.
+BlockPool::BlockKey KvCacheManager::key_after(const Sequence& seq,
+                                              std::span<const int32_t> tokens) const {
+  BlockPool::BlockKey key;
+  key.tokens = tokens;
+  key.parent_hash = seq.chain_hash;
+  key.parent_cache_id = seq.chain_cache_id;
+  key.extra_key = seq.extra_key;
+  key.hash = hash(key.parent_hash, key.tokens, key.extra_key);
+  return key;
+}
+
+void KvCacheManager::match_partial_block(Sequence& seq, std::span<const int32_t> prompt) {
+  // A partial entry holds exactly the tokens its sequence had computed, so only a length
+  // that is in the prompt can match; the longest is tried first.
+  const int64_t start = seq.num_tokens;
+  const int64_t limit =
+      std::min<int64_t>(block_size_ - 1, static_cast<int64_t>(prompt.size()) - 1 - start);
+  for (int64_t k = limit; k >= 1; --k) {
+    const auto hit = pool_.find(
+        key_after(seq, prompt.subspan(static_cast<size_t>(start), static_cast<size_t>(k))));
+    if (!hit) continue;
+    pool_.retain(hit->block);
+    seq.blocks.push_back(hit->block);
+    seq.num_tokens = start + k;
+    return;
+  }
+}
+
+void KvCacheManager::offer_partial_block(const Sequence& seq, std::span<const int32_t> tokens) {
+  const int64_t k = seq.num_tokens % block_size_;
+  const int64_t num_full = seq.num_tokens / block_size_;
+  // Its key names the chain of full blocks before it, which must all be in the cache still.
+  if (k == 0 || seq.chain_broken || seq.num_blocks_committed != num_full ||
+      static_cast<int64_t>(tokens.size()) < seq.num_tokens) {
+    return;
+  }
+  if (seq.chain_cache_id != 0 && pool_.cache_id(seq.chain_block) != seq.chain_cache_id) return;
+  const BlockId block = seq.blocks.back();
+  if (pool_.cache_id(block) != 0) {
+    if (pool_.ref_count(block) > 1) return;  // others hold it as it is cached
+    pool_.uncache(block);                    // the entry it was attached by: this one is longer
+  }
+  pool_.register_block(block,
+                       key_after(seq, tokens.subspan(static_cast<size_t>(num_full * block_size_),
+                                                     static_cast<size_t>(k))));
 }
 
 int64_t KvCacheManager::num_new_blocks(const Sequence& seq, int64_t num_new_tokens) const {
@@ -163,7 +213,10 @@ void KvCacheManager::commit_full_blocks(uint64_t seq_id, std::span<const int32_t
       // duplicate stays uncached.
       seq.chain_block = hit->block;
       cache_id = hit->cache_id;
-    } else if (pool_.cache_id(block) == 0) {
+    } else if (pool_.cache_id(block) == 0 || is_partial_entry(block)) {
+      // A block attached as a cached partial block and filled in place: its entry named
+      // fewer tokens than it now holds.
+      if (pool_.cache_id(block) != 0) pool_.uncache(block);
       cache_id = pool_.register_block(block, key);
       seq.chain_block = block;
     } else {
@@ -185,9 +238,10 @@ void KvCacheManager::fork(uint64_t parent_seq_id, uint64_t child_seq_id) {
   sequences_.emplace(child_seq_id, std::move(child));
 }
 
-void KvCacheManager::free(uint64_t seq_id) {
+void KvCacheManager::free(uint64_t seq_id, std::span<const int32_t> tokens) {
   const auto it = sequences_.find(seq_id);
   if (it == sequences_.end()) return;
+  if (cache_partial_blocks_ && !tokens.empty()) offer_partial_block(it->second, tokens);
   const std::vector<BlockId>& blocks = it->second.blocks;
   for (auto block = blocks.rbegin(); block != blocks.rend(); ++block) pool_.release(*block);
   sequences_.erase(it);

@@ -66,6 +66,13 @@ class KvCacheManager {
     // The prefix-cache hash; empty = hash_block_tokens (keyed SipHash). Tests inject weak
     // ones to force collisions.
     BlockHashFn hash_fn;
+    // A sequence freed with its tokens offers its partially filled last block to the prefix
+    // cache too, and match_prefix attaches such a block when a prompt continues it. A
+    // request that extends one that ended (beam search's next round, a chat's next turn)
+    // then recomputes nothing. The block is shared like any other: the first write into it
+    // by a sequence that does not hold it alone is a copy-on-write, and writing in place
+    // past its cached tokens leaves those slots as they were.
+    bool cache_partial_blocks = false;
   };
 
   // Preconditions: 0 < num_blocks <= INT32_MAX, block_size > 0, 0 <= watermark < 1.
@@ -78,9 +85,10 @@ class KvCacheManager {
   bool prefix_caching_enabled() const { return enable_prefix_caching_; }
 
   // Starts sequence `seq_id` and attaches the cached blocks that hold its longest cached
-  // block-aligned prefix; returns how many leading tokens those cover (they need no
-  // recompute). At most (prompt size - 1) tokens match, rounded down to whole blocks, so the
-  // last prompt token is always computed: a fully cached prompt still needs its logits.
+  // block-aligned prefix (then, with cache_partial_blocks, a cached partial block that
+  // continues it); returns how many leading tokens those cover (they need no recompute). At
+  // most (prompt size - 1) tokens match, so the last prompt token is always computed: a fully
+  // cached prompt still needs its logits.
   // `extra_key` is part of every block's identity (adapter id, multimodal hash; 0 for none).
   // Always 0 with prefix caching off. Precondition: the sequence is unknown or empty.
   int64_t match_prefix(uint64_t seq_id, std::span<const int32_t> prompt, uint64_t extra_key = 0);
@@ -107,7 +115,9 @@ class KvCacheManager {
 
   // Releases every block of the sequence and forgets it; cached blocks go to the LRU, last
   // block first, so a prefix's tail is evicted before its head. Unknown ids are ignored.
-  void free(uint64_t seq_id);
+  // With cache_partial_blocks and the sequence's `tokens` (every slotted one computed), its
+  // partially filled last block is offered to the cache first.
+  void free(uint64_t seq_id, std::span<const int32_t> tokens = {});
 
   bool has_sequence(uint64_t seq_id) const { return sequences_.contains(seq_id); }
   // Empty for an unknown sequence. The reference lives until free(seq_id).
@@ -154,10 +164,18 @@ class KvCacheManager {
   const Sequence* find_sequence(uint64_t seq_id) const;
   int64_t num_new_blocks(const Sequence& seq, int64_t num_new_tokens) const;
   bool needs_copy_on_write(const Sequence& seq, int64_t num_new_tokens) const;
+  BlockPool::BlockKey key_after(const Sequence& seq, std::span<const int32_t> tokens) const;
+  void match_partial_block(Sequence& seq, std::span<const int32_t> prompt);
+  void offer_partial_block(const Sequence& seq, std::span<const int32_t> tokens);
+  bool is_partial_entry(BlockId block) const {
+    return pool_.cache_id(block) != 0 &&
+           static_cast<int64_t>(pool_.cached_key(block).tokens.size()) < block_size_;
+  }
   BlockHash hash(BlockHash parent, std::span<const int32_t> tokens, uint64_t extra_key) const;
 
   int64_t block_size_;
   bool enable_prefix_caching_;
+  bool cache_partial_blocks_;
   BlockHashFn hash_fn_;
   int64_t num_watermark_blocks_;
   BlockPool pool_;

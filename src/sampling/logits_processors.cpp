@@ -28,6 +28,11 @@ void TokenHistory::add_output(int32_t token) {
   ++output_length_;
 }
 
+void TokenHistory::catch_up(std::span<const int32_t> output) {
+  for (size_t i = static_cast<size_t>(output_length_); i < output.size(); ++i)
+    add_output(output[i]);
+}
+
 bool has_logits_processors(const SamplingParams& p) {
   return !p.logit_bias.empty() || p.min_tokens > 0 || p.repetition_penalty != 1.0f ||
          p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;

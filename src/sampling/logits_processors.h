@@ -13,11 +13,14 @@
 namespace moon {
 
 // What the penalties need to know of one sequence: the tokens of its prompt and how often
-// each token has appeared in its output so far.
+// each token has appeared in its output so far. An index over the sequence's tokens (which
+// the sequence owns), not a second record of them: catch_up reads what it has not seen.
 class TokenHistory {
  public:
   void set_prompt(std::span<const int32_t> prompt);
   void add_output(int32_t token);
+  // Counts output[output_length(), ...): `output` is the whole output so far.
+  void catch_up(std::span<const int32_t> output);
 
   const std::vector<int32_t>& prompt_tokens() const { return prompt_; }  // sorted, unique
   const std::unordered_map<int32_t, int32_t>& output_counts() const { return output_; }

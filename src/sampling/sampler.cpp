@@ -146,34 +146,45 @@ int32_t sample_from_row(std::span<const float> row, const GreedyResult& g, const
   return g.id;
 }
 
-SequenceState::SequenceState(SamplingParams params, uint64_t seed)
+SequenceState::SequenceState(std::shared_ptr<const SamplingParams> params, uint64_t seed,
+                             std::span<const int32_t> prompt)
     : params_(std::move(params)), rng_(seed) {
-  if (params_.grammar) matcher_.emplace(params_.grammar);
+  if (params_->grammar) matcher_.emplace(params_->grammar);
+  if (params_->repetition_penalty != 1.0f) history_.set_prompt(prompt);
+}
+
+SequenceState::SequenceState(const SamplingParams& params, uint64_t seed,
+                             std::span<const int32_t> prompt)
+    : SequenceState(std::make_shared<const SamplingParams>(params), seed, prompt) {}
+
+SequenceState SequenceState::for_request(std::shared_ptr<const SamplingParams> params, int index,
+                                         std::span<const int32_t> prompt) {
+  const uint64_t seed =
+      params->seed ? sequence_seed(*params->seed, static_cast<uint64_t>(index)) : random_seed();
+  return SequenceState(std::move(params), seed, prompt);
 }
 
 SequenceState SequenceState::for_request(const SamplingParams& params, int index,
                                          std::span<const int32_t> prompt) {
-  const uint64_t seed =
-      params.seed ? sequence_seed(*params.seed, static_cast<uint64_t>(index)) : random_seed();
-  SequenceState state(params, seed);
-  state.history_.set_prompt(prompt);
-  return state;
+  return for_request(std::make_shared<const SamplingParams>(params), index, prompt);
+}
+
+const TokenHistory& SequenceState::history(std::span<const int32_t> output) {
+  const SamplingParams& p = *params_;
+  if (p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
+    history_.catch_up(output);
+  }
+  return history_;
 }
 
 void SequenceState::record(int32_t token) {
-  // Only the penalties read the history: the common case keeps no map.
-  if (params_.repetition_penalty != 1.0f || params_.presence_penalty != 0.0f ||
-      params_.frequency_penalty != 0.0f) {
-    history_.add_output(token);
-  }
   if (matcher_) matcher_->accept(token);
-  ++step_;
 }
 
 Sampler::Sampler(ThreadPool* pool, std::vector<int32_t> eos_ids)
     : pool_(pool), eos_ids_(std::move(eos_ids)) {}
 
-void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceState* const> rows,
+void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<const SamplingRow> rows,
                      std::span<SampleOutput> out) {
   const auto start = std::chrono::steady_clock::now();
   const int64_t n = static_cast<int64_t>(rows.size());
@@ -188,8 +199,8 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
 
   bool any_processors = false, any_sampled = false, any_grammar = false;
   int top_n = 0;
-  for (SequenceState* state : rows) {
-    if (state == nullptr) continue;
+  for (const SamplingRow& row : rows) {
+    const SequenceState* state = row.state;
     any_processors |= has_logits_processors(state->params());
     any_grammar |= state->grammar() != nullptr;
     any_sampled |= !state->params().greedy();
@@ -198,10 +209,12 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
   if (any_processors) {
     for_rows(false, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
-        if (rows[r] == nullptr || !has_logits_processors(rows[r]->params())) continue;
-        const SequenceState& state = *rows[r];
-        apply_logits_processors(logits.subspan(r * vocab, vocab), state.params(), state.history(),
-                                state.step(), eos_ids_);
+        SequenceState& state = *rows[r].state;
+        if (!has_logits_processors(state.params())) continue;
+        const std::span<const int32_t> output = rows[r].output;
+        apply_logits_processors(logits.subspan(r * vocab, vocab), state.params(),
+                                state.history(output), static_cast<int64_t>(output.size()),
+                                eos_ids_);
       }
     });
   }
@@ -210,8 +223,8 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
     // After the processors, so a bias cannot revive a token the grammar forbids.
     for_rows(true, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
-        if (rows[r] != nullptr && rows[r]->grammar() != nullptr) {
-          rows[r]->grammar()->mask_logits(logits.subspan(r * vocab, vocab));
+        if (rows[r].state->grammar() != nullptr) {
+          rows[r].state->grammar()->mask_logits(logits.subspan(r * vocab, vocab));
         }
       }
     });
@@ -222,8 +235,8 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
 
   for_rows(any_sampled, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      if (rows[r] == nullptr) continue;
-      const SequenceState& state = *rows[r];
+      const SequenceState& state = *rows[r].state;
+      const auto step = static_cast<uint64_t>(rows[r].output.size());
       const SamplingParams& params = state.params();
       const GreedyResult& g = greedy[r];
       const std::span<const float> row = logits.subspan(r * vocab, vocab);
@@ -231,7 +244,7 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
       o.id = g.id;
       o.logprob = g.logprob;
       if (!params.greedy()) {
-        o.id = sample_from_row(row, g, params, state.rng().uniform(state.step()));
+        o.id = sample_from_row(row, g, params, state.rng().uniform(step));
         o.logprob = logprob_of(g, row[o.id]);
       }
       if (state.grammar() != nullptr && !(g.max_logit > -kInf) && !eos_ids_.empty()) {
@@ -243,9 +256,7 @@ void Sampler::sample(std::span<float> logits, int64_t vocab, std::span<SequenceS
       std::copy(g.top.begin(), g.top.begin() + o.n_top, o.top.begin());
     }
   });
-  for (int64_t r = 0; r < n; ++r) {
-    if (rows[r] != nullptr) rows[r]->record(out[r].id);
-  }
+  for (int64_t r = 0; r < n; ++r) rows[r].state->record(out[r].id);
 
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

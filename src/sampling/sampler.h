@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -32,35 +33,49 @@ struct SampledToken {
 // token's log-probability. The row must be non-empty. (The fused greedy pass.)
 SampledToken sample_greedy(std::span<const float> logits);
 
-// One sequence's sampling state across steps: its parameters, its generator and what the
-// penalties need to know of its history.
+// One sequence's sampling state across steps: its request's parameters (one copy, shared by
+// the request's sequences), its generator and where its output stands in the grammar. What
+// the sequence has generated is not kept here: the sequence owns its tokens and hands them to
+// the sampler with each row (SamplingRow), and the penalties' index is derived from them.
 class SequenceState {
  public:
-  // `seed` is this sequence's own (see for_request).
-  SequenceState(SamplingParams params, uint64_t seed);
+  // `seed` is this sequence's own (see for_request); `prompt` feeds the repetition penalty.
+  SequenceState(std::shared_ptr<const SamplingParams> params, uint64_t seed,
+                std::span<const int32_t> prompt = {});
+  SequenceState(const SamplingParams& params, uint64_t seed, std::span<const int32_t> prompt = {});
   // Sequence `index` of a request: the request's seed (or a random one) made distinct per
-  // sequence. The prompt feeds the repetition penalty.
+  // sequence.
+  static SequenceState for_request(std::shared_ptr<const SamplingParams> params, int index = 0,
+                                   std::span<const int32_t> prompt = {});
   static SequenceState for_request(const SamplingParams& params, int index = 0,
                                    std::span<const int32_t> prompt = {});
 
-  const SamplingParams& params() const { return params_; }
+  const SamplingParams& params() const { return *params_; }
+  const std::shared_ptr<const SamplingParams>& shared_params() const { return params_; }
   const RequestRng& rng() const { return rng_; }
-  TokenHistory& history() { return history_; }
-  const TokenHistory& history() const { return history_; }
-  int64_t step() const { return step_; }  // tokens sampled so far
+  // What the penalties read, brought up to date with `output` (the sequence's generated
+  // tokens so far, which only ever grow). Only rows with penalties ask, so the common case
+  // keeps no map.
+  const TokenHistory& history(std::span<const int32_t> output);
   // Where the output stands in params().grammar, when there is one.
   const grammar::GrammarMatcher* grammar() const { return matcher_ ? &*matcher_ : nullptr; }
 
-  // What the sampler does after choosing `token`: the step advances, the history grows if
-  // penalties will read it, and the grammar moves past the token.
+  // What the sampler does after choosing `token`: the grammar moves past it. (The token
+  // itself joins the sequence when the scheduler records the step.)
   void record(int32_t token);
 
  private:
-  SamplingParams params_;
+  std::shared_ptr<const SamplingParams> params_;
   RequestRng rng_;
   TokenHistory history_;
   std::optional<grammar::GrammarMatcher> matcher_;
-  int64_t step_ = 0;
+};
+
+// One row of a sampler call: the sequence's state and the tokens it has generated so far
+// (their count is the step, which keys its generator and the min_tokens mask).
+struct SamplingRow {
+  SequenceState* state = nullptr;
+  std::span<const int32_t> output;
 };
 
 struct SampleOutput {
@@ -86,9 +101,8 @@ class Sampler {
   explicit Sampler(ThreadPool* pool = nullptr, std::vector<int32_t> eos_ids = {});
 
   // One token per row. `logits` is [rows.size(), vocab], row-major, and is modified in
-  // place by the logits processors. Each state is advanced (step, history). A null row is
-  // skipped (its logits and output are left as they are): the engine's beam-search rows.
-  void sample(std::span<float> logits, int64_t vocab, std::span<SequenceState* const> rows,
+  // place by the logits processors. Each row's grammar advances past its token.
+  void sample(std::span<float> logits, int64_t vocab, std::span<const SamplingRow> rows,
               std::span<SampleOutput> out);
 
   const SamplerStats& stats() const { return stats_; }

@@ -18,8 +18,17 @@ std::unique_ptr<Sequence> make_sequence(SequenceId id, std::vector<TokenId> prom
   seq->request_id = id;
   seq->num_tokens_prompt = static_cast<int64_t>(prompt.size());
   seq->tokens = std::move(prompt);
-  seq->max_tokens = max_tokens;
+  SamplingParams params;
+  params.max_tokens = max_tokens;
+  seq->sampling.emplace(params, /*seed=*/1);
   return seq;
+}
+
+// The fake model's samples as the sampler would report them.
+std::vector<SampleOutput> samples(const std::vector<TokenId>& tokens) {
+  std::vector<SampleOutput> out(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) out[i].id = tokens[i];
+  return out;
 }
 
 std::vector<TokenId> iota_prompt(int64_t n, TokenId first = 1) {
@@ -45,7 +54,7 @@ TEST(Scheduler, LongPromptIsChunkedUnderTheTokenBudget) {
     ASSERT_EQ(out.chunks.size(), 1u);
     chunk_sizes.push_back(out.chunks[0].num_tokens);
     EXPECT_EQ(out.chunks[0].samples, step == 2);
-    s.update(out, {fake_token(1, 0)});
+    s.update(out, samples({fake_token(1, 0)}));
   }
   EXPECT_EQ(chunk_sizes, (std::vector<int64_t>{100, 100, 50}));
   EXPECT_EQ(s.find(1)->num_tokens(), 251);
@@ -56,7 +65,7 @@ TEST(Scheduler, RunningDecodesGoBeforeNewPrompts) {
   Scheduler s({.max_num_seqs = 8, .max_num_batched_tokens = 40, .max_model_len = 1024}, &kv);
   ASSERT_TRUE(s.add(make_sequence(1, iota_prompt(10), 8)).ok());
   SchedulerOutput first = s.schedule();
-  s.update(first, {fake_token(1, 0)});
+  s.update(first, samples({fake_token(1, 0)}));
   ASSERT_TRUE(s.add(make_sequence(2, iota_prompt(100), 8)).ok());
   SchedulerOutput out = s.schedule();
   ASSERT_EQ(out.chunks.size(), 2u);
@@ -81,7 +90,7 @@ TEST(Scheduler, PrefixCacheHitsAreNotRecomputed) {
   Scheduler s({.max_num_seqs = 8, .max_num_batched_tokens = 1000, .max_model_len = 1024}, &kv);
   ASSERT_TRUE(s.add(make_sequence(1, iota_prompt(70), 1)).ok());
   SchedulerOutput out = s.schedule();
-  s.update(out, {fake_token(1, 0)});
+  s.update(out, samples({fake_token(1, 0)}));
   s.finish(1, FinishReason::kLength);
   // Same first 64 tokens (four full blocks), different tail.
   std::vector<TokenId> prompt = iota_prompt(70);
@@ -115,15 +124,12 @@ TEST(Scheduler, PoolExhaustionPreemptsTheNewestAndItResumes) {
     SchedulerOutput out = s.schedule();
     std::vector<TokenId> sampled;
     for (const ScheduledChunk& c : out.chunks) {
-      sampled.push_back(fake_token(c.sequence->id, c.sequence->num_tokens_output()));
+      if (c.samples) sampled.push_back(fake_token(c.sequence->id, c.sequence->num_tokens_output()));
     }
-    s.update(out, sampled);
-    for (const ScheduledChunk& c : out.chunks) {
-      if (c.samples && c.sequence->num_tokens_output() == c.sequence->max_tokens) {
-        auto done = s.finish(c.sequence->id, FinishReason::kLength);
-        outputs[done->id].assign(done->tokens.begin() + done->num_tokens_prompt,
-                                 done->tokens.end());
-      }
+    // The update ends each sequence at its max_tokens.
+    for (const auto& done : s.update(out, samples(sampled)).finished) {
+      EXPECT_EQ(done->finish_reason, FinishReason::kLength);
+      outputs[done->id].assign(done->tokens.begin() + done->num_tokens_prompt, done->tokens.end());
     }
     ASSERT_TRUE(kv.check_invariants().ok());
   }
@@ -148,7 +154,6 @@ TEST(Scheduler, RandomizedSimulationKeepsEveryInvariant) {
   for (int p = 0; p < 4; ++p) prefixes.push_back(iota_prompt(8 + 16 * p, 100 * p + 1));
 
   std::map<SequenceId, int64_t> expected_length;  // max_tokens of every live sequence
-  std::map<SequenceId, SequenceId> fork_of;       // children to create after the first token
   int64_t next_id = 1, added = 0, finished = 0, aborted = 0, forked = 0, refused = 0;
   for (int step = 0; step < 200000 && (added < kRequests || s.has_work()); ++step) {
     for (int k = static_cast<int>(rng() % 3); k > 0 && added < kRequests; --k) {
@@ -156,9 +161,13 @@ TEST(Scheduler, RandomizedSimulationKeepsEveryInvariant) {
       for (int64_t t = static_cast<int64_t>(rng() % 40); t > 0; --t) prompt.push_back(rng() % 500);
       const SequenceId id = next_id++;
       const int64_t max_tokens = 1 + static_cast<int64_t>(rng() % 48);
-      if (s.add(make_sequence(id, prompt, max_tokens)).ok()) {
+      auto seq = make_sequence(id, prompt, max_tokens);
+      // Some requests sample in parallel: a sibling forks off the first sample.
+      if (rng() % 8 == 0) seq->pending_forks.push_back(next_id++);
+      const std::vector<SequenceId> siblings = seq->pending_forks;
+      if (s.add(std::move(seq)).ok()) {
         expected_length[id] = max_tokens;
-        if (rng() % 8 == 0) fork_of[id] = next_id++;
+        for (SequenceId sibling : siblings) expected_length[sibling] = max_tokens;
       } else {
         ++refused;
       }
@@ -167,9 +176,13 @@ TEST(Scheduler, RandomizedSimulationKeepsEveryInvariant) {
     if (rng() % 25 == 0 && !expected_length.empty()) {  // a client goes away
       auto it =
           std::next(expected_length.begin(), static_cast<long>(rng() % expected_length.size()));
-      if (s.finish(it->first, FinishReason::kAbort)) ++aborted;
-      fork_of.erase(it->first);
-      expected_length.erase(it);
+      // (A sibling not forked yet cannot go alone: it is not a sequence yet.)
+      if (const Sequence* seq = s.find(it->first)) {
+        for (SequenceId sibling : seq->pending_forks) expected_length.erase(sibling);
+        const SequenceId id = seq->id;
+        expected_length.erase(id);
+        if (s.finish(id, FinishReason::kAbort)) ++aborted;
+      }
     }
 
     SchedulerOutput out = s.schedule();
@@ -183,32 +196,23 @@ TEST(Scheduler, RandomizedSimulationKeepsEveryInvariant) {
       ASSERT_LE(c.start + c.num_tokens, c.sequence->num_tokens());
       ASSERT_EQ(kv.num_tokens(c.sequence->id), c.start + c.num_tokens);
       total += c.num_tokens;
+      if (!c.samples) {
+        ASSERT_TRUE(c.forks.empty());
+        continue;
+      }
       sampled.push_back(fake_token(c.sequence->id, c.sequence->num_tokens_output()));
-    }
-    ASSERT_EQ(total, out.num_batched_tokens);
-    s.update(out, sampled);
-    std::vector<SequenceId> sampled_ids;
-    for (const ScheduledChunk& c : out.chunks) {
-      if (!c.samples) continue;
-      Sequence& seq = *c.sequence;
-      sampled_ids.push_back(seq.id);
-      if (auto f = fork_of.find(seq.id); f != fork_of.end() && seq.num_tokens_output() == 1) {
-        auto child =
-            make_sequence(f->second, std::vector<TokenId>(seq.tokens.begin(), seq.tokens.end() - 1),
-                          seq.max_tokens);
-        child->num_tokens_prompt = seq.num_tokens_prompt;
-        child->tokens.push_back(fake_token(f->second, 0));
-        ASSERT_TRUE(s.fork(seq.id, std::move(child)).ok());
-        expected_length[f->second] = seq.max_tokens;
-        sampled_ids.push_back(f->second);  // its first token was sampled with the parent's
-        fork_of.erase(f);
+      for (const Sequence* fork : c.forks) {
+        ASSERT_EQ(c.sequence->num_tokens_output(), 0) << "forks come off the first sample";
+        ASSERT_EQ(fork->tokens, c.sequence->tokens);
+        sampled.push_back(fake_token(fork->id, 0));  // sampled with its parent
         ++forked;
       }
     }
-    for (SequenceId id : sampled_ids) {
-      Sequence* seq = s.find(id);
-      if (!seq || seq->num_tokens_output() < seq->max_tokens) continue;
-      auto done = s.finish(seq->id, FinishReason::kLength);
+    ASSERT_EQ(total, out.num_batched_tokens);
+    ASSERT_EQ(sampled.size(), out.num_samples());
+    // The update ends each sequence at its max_tokens.
+    for (const auto& done : s.update(out, samples(sampled)).finished) {
+      ASSERT_EQ(done->finish_reason, FinishReason::kLength);
       ASSERT_EQ(done->num_tokens_output(), expected_length.at(done->id));
       for (int64_t k = 0; k < done->num_tokens_output(); ++k) {
         ASSERT_EQ(done->tokens[done->num_tokens_prompt + k], fake_token(done->id, k))

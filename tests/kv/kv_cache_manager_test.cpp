@@ -295,6 +295,75 @@ TEST_F(PrefixCacheTest, DisabledCachingNeverCachesOrCounts) {
   EXPECT_EQ(stats.prefix_hit_rate, 0.0);
 }
 
+TEST_F(PrefixCacheTest, APromptThatContinuesAFreedSequenceGetsItsPartialBlockBack) {
+  KvCacheManager kv(16, 4, true, {.cache_partial_blocks = true});
+  const auto tokens = iota_tokens(10);
+  prefill(kv, 1, tokens);  // 2 full blocks and 2 tokens in a third
+  const BlockId partial = kv.block_table(1)[2];
+  kv.free(1, tokens);
+  EXPECT_EQ(kv.stats().num_blocks_cached_free, 3);
+
+  // The next round of a beam: the same tokens and one more. Only that one is computed.
+  auto longer = tokens;
+  longer.push_back(11);
+  EXPECT_EQ(kv.match_prefix(2, longer), 10);
+  EXPECT_EQ(kv.block_table(2)[2], partial);
+  // Two continuations at once: the second to write copies the block, the first writes in
+  // place past the cached tokens.
+  auto other = tokens;
+  other.push_back(12);
+  EXPECT_EQ(kv.match_prefix(3, other), 10);
+  ASSERT_TRUE(kv.allocate_slots(2, longer, 1));
+  EXPECT_EQ(kv.take_pending_copies().size(), 1u);  // shared: 2 copies, 3 keeps the original
+  ASSERT_TRUE(kv.allocate_slots(3, other, 1));
+  EXPECT_TRUE(kv.take_pending_copies().empty());
+  EXPECT_EQ(kv.block_table(3)[2], partial);
+  expect_ok(kv);
+
+  // A prompt that differs inside the partial block, or is no longer than it, does not match
+  // it; nor does one whose full blocks differ.
+  auto differs = tokens;
+  differs[9] = 99;
+  differs.push_back(11);
+  EXPECT_EQ(kv.match_prefix(4, differs), 8);
+  EXPECT_EQ(kv.match_prefix(5, tokens), 8);  // its last token must be computed
+  EXPECT_EQ(kv.match_prefix(6, std::vector<int32_t>{9, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}), 0);
+  expect_ok(kv);
+}
+
+TEST_F(PrefixCacheTest, APartialBlockFilledInPlaceIsCachedAsAFullBlock) {
+  KvCacheManager kv(16, 4, true, {.cache_partial_blocks = true});
+  auto tokens = iota_tokens(6);
+  prefill(kv, 1, tokens);
+  kv.free(1, tokens);
+  tokens.push_back(7);
+  tokens.push_back(8);
+  tokens.push_back(9);
+  EXPECT_EQ(kv.match_prefix(2, tokens), 6);
+  ASSERT_TRUE(kv.allocate_slots(2, tokens, 3));
+  kv.commit_full_blocks(2, tokens);  // block 2 is now full: its full key replaces the partial one
+  kv.free(2, tokens);
+  expect_ok(kv);
+  auto next = tokens;
+  next.push_back(10);
+  EXPECT_EQ(kv.match_prefix(3, next), 9);  // two full blocks and the new partial one
+  expect_ok(kv);
+}
+
+TEST_F(PrefixCacheTest, WithoutTokensOrTheOptionFreeOffersNoPartialBlock) {
+  const auto tokens = iota_tokens(10);
+  auto longer = tokens;
+  longer.push_back(11);
+  KvCacheManager plain(16, 4, true);
+  prefill(plain, 1, tokens);
+  plain.free(1, tokens);
+  EXPECT_EQ(plain.match_prefix(2, longer), 8);
+  KvCacheManager partial(16, 4, true, {.cache_partial_blocks = true});
+  prefill(partial, 1, tokens);
+  partial.free(1);  // e.g. aborted before its forward: its last slots hold nothing yet
+  EXPECT_EQ(partial.match_prefix(2, longer), 8);
+}
+
 TEST(KvCacheManagerTest, StatsCountSharedBlocksOnceForWaste) {
   KvCacheManager kv(16, 4, false);
   const auto tokens = iota_tokens(20);

@@ -23,6 +23,7 @@ struct Config {
   bool prefix_caching;
   bool weak_hash;  // collisions everywhere: confirmation must carry correctness alone
   uint64_t seed;
+  bool partial = false;  // cache_partial_blocks: freed sequences offer their last block
 };
 
 class Simulation {
@@ -68,6 +69,9 @@ class Simulation {
     if (bs_ > 1) {
       EXPECT_GT(num_copies_, 0) << config_.name;  // block size 1 never shares a partial block
     }
+    if (config_.partial) {
+      EXPECT_GT(num_partial_hits_, 0) << config_.name;
+    }
     EXPECT_GT(num_failed_allocations_, 0) << config_.name;
   }
 
@@ -81,6 +85,7 @@ class Simulation {
 
   static KvCacheManager::Options options(const Config& config) {
     KvCacheManager::Options o;
+    o.cache_partial_blocks = config.partial;
     if (config.weak_hash) {
       o.hash_fn = [](BlockHash parent, std::span<const int32_t> tokens, uint64_t) {
         return (parent * 3 + static_cast<BlockHash>(tokens[0])) % 5;
@@ -147,7 +152,11 @@ class Simulation {
 
   void start(uint64_t id, Shadow seq) {
     seq.num_tokens = kv_.match_prefix(id, seq.tokens, seq.extra_key);
-    ASSERT_EQ(seq.num_tokens % bs_, 0);
+    if (!config_.partial) {
+      ASSERT_EQ(seq.num_tokens % bs_, 0);
+    } else if (seq.num_tokens % bs_ != 0) {
+      ++num_partial_hits_;
+    }
     ASSERT_LE(seq.num_tokens, std::max<int64_t>(0, static_cast<int64_t>(seq.tokens.size()) - 1));
     if (!config_.prefix_caching) {
       ASSERT_EQ(seq.num_tokens, 0);
@@ -217,7 +226,7 @@ class Simulation {
       if (seq.num_tokens < static_cast<int64_t>(seq.tokens.size())) {
         ++it;
       } else if (seq.tokens.size() >= 100) {
-        kv_.free(it->first);
+        kv_.free(it->first, seq.tokens);
         it = seqs_.erase(it);
         check();
       } else {
@@ -243,7 +252,7 @@ class Simulation {
 
   void free_random() {
     const uint64_t id = pick();
-    kv_.free(id);
+    kv_.free(id, seqs_[id].tokens);
     seqs_.erase(id);
     check();
   }
@@ -253,7 +262,7 @@ class Simulation {
   void preempt() {
     const uint64_t id = pick();
     Shadow seq = std::move(seqs_[id]);
-    kv_.free(id);
+    kv_.free(id, seq.tokens);
     seqs_.erase(id);
     check();
     seq.num_prompt = static_cast<int64_t>(seq.tokens.size());
@@ -270,6 +279,7 @@ class Simulation {
   uint64_t next_id_ = 1;
   int64_t num_copies_ = 0;
   int64_t num_failed_allocations_ = 0;
+  int64_t num_partial_hits_ = 0;
 };
 
 void PrintTo(const Config& config, std::ostream* os) {
@@ -288,7 +298,11 @@ INSTANTIATE_TEST_SUITE_P(Configs, KvCacheRandomTest,
                                            Config{"cache_bs16", 10, 16, true, false, 3},
                                            Config{"no_cache_bs4", 24, 4, false, false, 4},
                                            Config{"weak_hash_bs2", 32, 2, true, true, 5},
-                                           Config{"weak_hash_bs4", 24, 4, true, true, 6}),
+                                           Config{"weak_hash_bs4", 24, 4, true, true, 6},
+                                           Config{"partial_bs4", 24, 4, true, false, 7, true},
+                                           Config{"partial_bs16", 10, 16, true, false, 8, true},
+                                           Config{"partial_weak_hash_bs4", 24, 4, true, true, 9,
+                                                  true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -20,7 +20,7 @@ std::vector<float> row_for(uint64_t key) {
 
 struct Stream {
   std::unique_ptr<SequenceState> state;
-  std::vector<int32_t> tokens;
+  std::vector<int32_t> tokens;  // what it has generated
   bool ended = false;
 };
 
@@ -33,7 +33,7 @@ void run(std::vector<Stream*> batch, int steps, ThreadPool* pool = nullptr) {
   Sampler sampler(pool, {kEnd});
   for (int step = 0; step < steps; ++step) {
     std::vector<float> logits;
-    std::vector<SequenceState*> rows;
+    std::vector<SamplingRow> rows;
     std::vector<Stream*> live;
     for (Stream* s : batch) {
       if (s->ended) continue;
@@ -41,7 +41,7 @@ void run(std::vector<Stream*> batch, int steps, ThreadPool* pool = nullptr) {
           s->tokens.empty() ? 1 : static_cast<uint64_t>(s->tokens.back()) * 977 + s->tokens.size();
       const auto row = row_for(key);
       logits.insert(logits.end(), row.begin(), row.end());
-      rows.push_back(s->state.get());
+      rows.push_back({s->state.get(), s->tokens});
       live.push_back(s);
     }
     if (live.empty()) return;

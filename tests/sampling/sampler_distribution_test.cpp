@@ -47,23 +47,31 @@ std::vector<double> expected_distribution(const std::vector<float>& x, const Sam
 }
 
 // Draws `draws` tokens from one row through the batched sampler (a fresh copy of the row each
-// step, since processors edit it) and counts them.
+// step, since processors edit it) and counts them. Without a history each draw is the
+// sequence's next step; with one (prompt and output tokens for the penalties), every draw
+// sees that same history, from a sequence of its own seed.
+struct History {
+  std::vector<int32_t> prompt, output;
+};
 std::vector<int> draw_counts(const std::vector<float>& row, const SamplingParams& p, int draws,
-                             const TokenHistory* history = nullptr) {
+                             const History* history = nullptr) {
   Sampler sampler;
-  SequenceState state(p, /*seed=*/20240611);
-  if (history != nullptr) state.history() = *history;
+  test::TestSequence seq{SequenceState(p, /*seed=*/20240611)};
   std::vector<int> counts(row.size(), 0);
   std::vector<float> logits(row.size());
-  SequenceState* rows[] = {&state};
   SampleOutput out[1];
   for (int i = 0; i < draws; ++i) {
+    if (history != nullptr) {
+      seq = {SequenceState(p, 20240611 + static_cast<uint64_t>(i), history->prompt),
+             history->output};
+    }
     logits = row;
+    const SamplingRow rows[] = {seq.row()};
     sampler.sample(logits, static_cast<int64_t>(row.size()), rows, out);
     EXPECT_GE(out[0].id, 0);
     EXPECT_LT(out[0].id, static_cast<int32_t>(row.size()));
     ++counts[out[0].id];
-    if (history != nullptr) state.history() = *history;  // keep penalties the same each draw
+    seq.take(out[0]);
   }
   return counts;
 }
@@ -180,10 +188,7 @@ TEST(SamplerDistribution, PenaltiesAndBiasShapeTheDistribution) {
   p.presence_penalty = 0.5f;
   p.frequency_penalty = 0.25f;
   p.logit_bias = {{3, 2.0f}, {7, -100.0f}};
-  TokenHistory history;
-  const int32_t prompt[] = {1, 2, 3};
-  history.set_prompt(prompt);
-  for (int32_t t : {2, 5, 5, 9}) history.add_output(t);
+  const History history{{1, 2, 3}, {2, 5, 5, 9}};
   // The processed row, by hand: bias, then repetition (prompt or output), then
   // presence + frequency (output).
   std::vector<float> processed = row;

@@ -20,7 +20,7 @@ std::vector<float> fake_logits(int32_t prev, int64_t pos, int64_t vocab) {
 
 struct Request {
   SamplingParams params;
-  std::unique_ptr<SequenceState> state;
+  std::unique_ptr<test::TestSequence> state;
   int32_t prev = 0;
   std::vector<int32_t> tokens;
 };
@@ -28,7 +28,7 @@ struct Request {
 Request make_request(SamplingParams p) {
   Request r;
   r.params = p;
-  r.state = std::make_unique<SequenceState>(SequenceState::for_request(p));
+  r.state = std::make_unique<test::TestSequence>(test::TestSequence{SequenceState::for_request(p)});
   return r;
 }
 
@@ -37,15 +37,16 @@ void run_steps(std::vector<Request*> batch, int64_t vocab, int steps, ThreadPool
   Sampler sampler(pool);
   for (int step = 0; step < steps; ++step) {
     std::vector<float> logits;
-    std::vector<SequenceState*> states;
+    std::vector<SamplingRow> states;
     for (Request* r : batch) {
       const auto row = fake_logits(r->prev, static_cast<int64_t>(r->tokens.size()), vocab);
       logits.insert(logits.end(), row.begin(), row.end());
-      states.push_back(r->state.get());
+      states.push_back(r->state->row());
     }
     std::vector<SampleOutput> out(batch.size());
     sampler.sample(logits, vocab, states, out);
     for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i]->state->take(out[i]);
       batch[i]->prev = out[i].id;
       batch[i]->tokens.push_back(out[i].id);
     }
@@ -62,15 +63,16 @@ SamplingParams seeded(uint64_t seed, float temperature = 1.0f) {
 }
 
 // One sampler call on one row: `logits` (a copy, which the sampler may change) for `state`.
-SampleOutput sample_one(Sampler& sampler, SequenceState& state, std::vector<float> logits) {
-  SequenceState* rows[] = {&state};
+SampleOutput sample_one(Sampler& sampler, test::TestSequence& state, std::vector<float> logits) {
+  const SamplingRow rows[] = {state.row()};
   SampleOutput out[1];
   sampler.sample(logits, static_cast<int64_t>(logits.size()), rows, out);
+  state.take(out[0]);
   return out[0];
 }
 // The same with a fresh state (p, seed) and sampler.
 SampleOutput sample_one(const SamplingParams& p, uint64_t seed, std::vector<float> logits) {
-  SequenceState state(p, seed);
+  test::TestSequence state{SequenceState(p, seed)};
   Sampler sampler;
   return sample_one(sampler, state, std::move(logits));
 }
@@ -121,7 +123,7 @@ TEST(Sampler, GreedyRowsReturnArgmaxAndTrueLogprobs) {
   p.temperature = 0.0f;
   p.logprobs = true;
   p.top_logprobs = 5;
-  SequenceState state(p, 1);
+  test::TestSequence state{SequenceState(p, 1)};
   const std::vector<float> row = test::normal_row(4, kVocab);
   Sampler sampler;
   const SampleOutput out = sample_one(sampler, state, row);
@@ -138,7 +140,7 @@ TEST(Sampler, PenalizedSequencesRecordTheirOutput) {
   SamplingParams p;
   p.temperature = 0.0f;
   p.frequency_penalty = 1.0f;
-  SequenceState state(p, 1);
+  test::TestSequence state{SequenceState(p, 1)};
   Sampler sampler;
   EXPECT_EQ(sample_one(sampler, state, {0.0f, 5.0f, 4.5f}).id, 1);
   EXPECT_EQ(sample_one(sampler, state, {0.0f, 5.0f, 4.5f}).id, 2);  // 5 - 1 < 4.5
@@ -150,7 +152,7 @@ TEST(Sampler, SampledLogprobIsThatOfTheChosenToken) {
   constexpr int64_t kVocab = 1000;
   SamplingParams p = seeded(5);
   p.top_logprobs = 3;
-  SequenceState state(p, 5);
+  test::TestSequence state{SequenceState(p, 5)};
   Sampler sampler;
   for (int step = 0; step < 20; ++step) {
     const std::vector<float> row = test::normal_row(100 + step, kVocab);
@@ -211,7 +213,7 @@ TEST(Sampler, MinTokensMasksEosAndStopTokensUntilReached) {
   p.temperature = 0.0f;
   p.min_tokens = 3;
   p.stop_token_ids = {7};
-  SequenceState state(p, 1);
+  test::TestSequence state{SequenceState(p, 1)};
   Sampler sampler(nullptr, /*eos_ids=*/{2});
   std::vector<int32_t> got;
   for (int step = 0; step < 5; ++step) {
@@ -241,7 +243,7 @@ TEST(Sampler, LogitBiasCanForceOrForbidATokenEvenWhenGreedy) {
 TEST(Sampler, RecordsItsOwnTimePerCall) {
   constexpr int64_t kVocab = 32000;
   SamplingParams p;
-  SequenceState state(p, 1);
+  test::TestSequence state{SequenceState(p, 1)};
   Sampler sampler;
   for (int i = 0; i < 3; ++i) sample_one(sampler, state, test::normal_row(i, kVocab));
   EXPECT_EQ(sampler.stats().calls, 3);
@@ -249,44 +251,6 @@ TEST(Sampler, RecordsItsOwnTimePerCall) {
   EXPECT_GT(sampler.stats().last_ms, 0.0);
   EXPECT_GE(sampler.stats().total_ms, sampler.stats().last_ms);
   EXPECT_GE(sampler.stats().max_ms, sampler.stats().last_ms);
-}
-
-TEST(Sampler, NullRowsAreSkippedAndLeaveTheOthersAsAlone) {
-  // The engine passes null for beam-search rows: they must be neither edited nor counted,
-  // and the other rows must come out as if sampled alone.
-  constexpr int64_t kVocab = 512;
-  SamplingParams p;
-  p.temperature = 0.8f;
-  p.top_k = 40;
-  p.repetition_penalty = 1.3f;
-  p.seed = 9;
-  std::vector<float> batch;
-  for (int r = 0; r < 3; ++r) {
-    const std::vector<float> row = test::normal_row(100 + r, kVocab);
-    batch.insert(batch.end(), row.begin(), row.end());
-  }
-  const std::vector<float> original = batch;
-  const std::vector<int32_t> prompt = {1, 2, 3};
-  SequenceState a = SequenceState::for_request(p, 0, prompt);
-  SequenceState b = SequenceState::for_request(p, 1, prompt);
-  std::vector<SequenceState*> rows = {&a, nullptr, &b};
-  std::vector<SampleOutput> out(3);
-  out[1].id = -7;
-  Sampler().sample(batch, kVocab, rows, out);
-  EXPECT_EQ(out[1].id, -7);
-  EXPECT_TRUE(
-      std::equal(batch.begin() + kVocab, batch.begin() + 2 * kVocab, original.begin() + kVocab));
-  for (int r : {0, 2}) {
-    std::vector<float> alone(original.begin() + r * kVocab, original.begin() + (r + 1) * kVocab);
-    SequenceState solo = SequenceState::for_request(p, r / 2, prompt);
-    std::vector<SequenceState*> one = {&solo};
-    std::vector<SampleOutput> solo_out(1);
-    Sampler().sample(alone, kVocab, one, solo_out);
-    EXPECT_EQ(out[r].id, solo_out[0].id) << "row " << r;
-    EXPECT_EQ(out[r].logprob, solo_out[0].logprob) << "row " << r;
-  }
-  EXPECT_EQ(a.step(), 1);
-  EXPECT_EQ(b.step(), 1);
 }
 
 }  // namespace

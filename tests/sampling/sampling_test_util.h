@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "sampling/sampler.h"
 #include "util/splitmix64.h"
 
 namespace moon::test {
@@ -89,5 +90,17 @@ inline std::vector<int32_t> reference_top_ids(std::span<const float> row, int n)
   if (ids.size() > static_cast<size_t>(n)) ids.resize(static_cast<size_t>(n));
   return ids;
 }
+
+// A sequence as the engine keeps one, for driving the sampler alone: its sampling state and
+// the tokens it has generated so far. take() appends a sampled token, the scheduler's part.
+struct TestSequence {
+  SequenceState state;
+  std::vector<int32_t> output;
+
+  SamplingRow row() { return {&state, output}; }
+  void take(const SampleOutput& o) { output.push_back(o.id); }
+  int64_t step() const { return static_cast<int64_t>(output.size()); }
+  const TokenHistory& history() { return state.history(output); }
+};
 
 }  // namespace moon::test
