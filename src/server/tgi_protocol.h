@@ -4,8 +4,9 @@
 //    "seed", "stop", "do_sample", "repetition_penalty", "top_n_tokens", "details",
 //    "return_full_text", "best_of" (1 only)}, "stream" (POST / only)}
 // The parameters are translated to the OpenAI completion fields and checked by the same
-// code, so both APIs accept and refuse the same values; a refusal is TGI's 422. The answers' shapes are built here
-// too, from a choice's SequenceOutput; GenerationJob only decides when to send them.
+// code, so both APIs accept and refuse the same values; a refusal is TGI's 422. The pieces
+// of the answers (tokens, details, prefill) are built here too, from a choice's
+// SequenceOutput; tgi_format.cpp puts them together.
 #pragma once
 
 #include <nlohmann/json.hpp>
