@@ -240,7 +240,8 @@ std::unique_ptr<Sequence> Scheduler::finish(SequenceId id, FinishReason reason) 
   auto request = requests_.find(seq->request_id);
   std::erase(request->second, id);
   if (request->second.empty()) requests_.erase(request);
-  kv_->free(id);
+  // Between steps every slotted token is computed, so its last partial block can be cached.
+  kv_->free(id, seq->tokens);
   seq->status = SequenceStatus::kFinished;
   seq->finish_reason = reason;
   return seq;

@@ -174,5 +174,40 @@ TEST(BeamSearch, EngineMatchesPlainBeamSearchOnStories) {
   }
 }
 
+// Each round is a new request per beam, but the prefix cache gives it back every token the
+// previous round computed, its partial last block included: after the prompt, a round
+// computes one token per beam.
+TEST(BeamSearch, RoundsAfterTheFirstComputeOneTokenPerBeam) {
+  MOON_REQUIRE_TEST_FILE(path, "models/stories260K-f32.gguf");
+  auto model = load_model(path);
+  ASSERT_TRUE(model.ok());
+  auto tok = Tokenizer::from_gguf(*(*model)->file);
+  ASSERT_TRUE(tok.ok());
+  constexpr int kWidth = 3;
+  EngineConfig config;
+  config.scheduler.max_model_len = 512;
+  config.kv_cache_bytes = 32ull << 20;
+  config.num_threads = 1;
+  auto engine = Engine::create(**model, (*tok)->eog_ids(), config);
+  ASSERT_TRUE(engine.ok()) << engine.error().message;
+  SamplingParams params;
+  params.use_beam_search = true;
+  params.n = kWidth;
+  params.max_tokens = 40;
+  params.ignore_eos = true;
+  const std::vector<TokenId> prompt = (*tok)->encode("Once upon a time, there was", true, false);
+  ASSERT_TRUE((*engine)->add_request(1, prompt, params).ok());
+  std::vector<int64_t> tokens_per_step;
+  while ((*engine)->has_work()) {
+    ASSERT_TRUE((*engine)->step().ok());
+    tokens_per_step.push_back((*engine)->last_step_tokens());
+  }
+  ASSERT_GE(tokens_per_step.size(), 40u);
+  EXPECT_EQ(tokens_per_step[0], static_cast<int64_t>(prompt.size()));
+  for (size_t i = 1; i < tokens_per_step.size(); ++i) {
+    EXPECT_LE(tokens_per_step[i], kWidth) << "round " << i;
+  }
+}
+
 }  // namespace
 }  // namespace moon
