@@ -2,6 +2,7 @@
 // small types they share. Each kernel exists in a scalar version and, on x86, an AVX2 and an
 // AVX-512 version (kernels_simd.h's loops over each ISA's traits) with identical contracts;
 // greedy_pass.cpp and sampler.cpp pick one per simd_level() through the *_for functions.
+// Their exponentials come from util/simd/vec_exp.h, as the kernels' do.
 #pragma once
 
 #include <cstdint>
@@ -82,14 +83,5 @@ double exp_weights_avx512(const float* x, int64_t n, float max, float inv_temp, 
 
 FusedSegmentFn fused_segment_for(SimdLevel level);
 ExpWeightsFn exp_weights_for(SimdLevel level);
-
-// 2^f on [0, 1) to about 2e-7 relative (fitted minimax-style for this use); shared by every
-// kernel so the ISAs agree closely.
-inline constexpr float kExp2C1 = 0.6931512951850891f;
-inline constexpr float kExp2C2 = 0.24016445875167847f;
-inline constexpr float kExp2C3 = 0.05579989403486252f;
-inline constexpr float kExp2C4 = 0.009017054922878742f;
-inline constexpr float kExp2C5 = 0.0018671182915568352f;
-inline constexpr float kLog2e = 1.4426950408889634f;
 
 }  // namespace moon::sampling_internal

@@ -75,6 +75,7 @@ struct Avx2 {
   MOON_TARGET_AVX2 static Vec round(Vec v) {
     return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
+  MOON_TARGET_AVX2 static Vec floor(Vec v) { return _mm256_floor_ps(v); }
 
   // Sum and maximum of the lanes, always in the same order (so equal inputs give equal bits).
   MOON_TARGET_AVX2 static float reduce_add(Vec v) {

@@ -72,6 +72,9 @@ struct Avx512 {
   MOON_TARGET_AVX512 static Vec round(Vec v) {
     return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
+  MOON_TARGET_AVX512 static Vec floor(Vec v) {
+    return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  }
 
   // Sum and maximum of the lanes in one fixed order (halves first), so equal inputs always
   // give equal bits. Spelled out rather than _mm512_reduce_*_ps, whose order is the
