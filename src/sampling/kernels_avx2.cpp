@@ -61,6 +61,10 @@ MOON_TARGET_AVX2 double exp_weights_avx2(const float* x, int64_t n, float max, f
   return exp_weights<Avx2>(x, n, max, inv_temp, min_logit, w, block_sums);
 }
 
+MOON_TARGET_AVX2 uint64_t above_mask_avx2(const float* x, float bar) {
+  return above_mask<Avx2>(x, bar);
+}
+
 }  // namespace moon::sampling_internal
 
 #endif  // MOON_HAVE_X86 (elsewhere kernels_scalar.cpp never picks this file's kernels)

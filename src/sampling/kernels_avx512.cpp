@@ -128,6 +128,10 @@ MOON_TARGET_AVX512 double exp_weights_avx512(const float* x, int64_t n, float ma
   return exp_weights<Avx512>(x, n, max, inv_temp, min_logit, w, block_sums);
 }
 
+MOON_TARGET_AVX512 uint64_t above_mask_avx512(const float* x, float bar) {
+  return above_mask<Avx512>(x, bar);
+}
+
 }  // namespace moon::sampling_internal
 
 #endif  // MOON_HAVE_X86 (elsewhere kernels_scalar.cpp never picks this file's kernels)

@@ -115,6 +115,12 @@ void fused_segment_scalar(const float* x, int64_t n, int64_t base, int top_n, Se
   }
 }
 
+uint64_t above_mask_scalar(const float* x, float bar) {
+  uint64_t mask = 0;
+  for (int j = 0; j < kScanBlock; ++j) mask |= static_cast<uint64_t>(x[j] > bar) << j;
+  return mask;
+}
+
 double exp_weights_scalar(const float* x, int64_t n, float max, float inv_temp, float min_logit,
                           float* w, float* block_sums) {
   double total = 0.0;
@@ -139,6 +145,10 @@ FusedSegmentFn fused_segment_for(SimdLevel level) {
 
 ExpWeightsFn exp_weights_for(SimdLevel level) {
   return MOON_SAMPLING_FOR_LEVEL(level, exp_weights);
+}
+
+AboveMaskFn above_mask_for(SimdLevel level) {
+  return MOON_SAMPLING_FOR_LEVEL(level, above_mask);
 }
 
 }  // namespace moon::sampling_internal

@@ -9,8 +9,8 @@
 //
 // V derives from simd::Avx2 or simd::Avx512 (util/simd/vec_avx2.h, vec_avx512.h), which give
 // Vec, kLanes, Tail, tail, set1, zero, load, load_or, store, add, sub, mul, max (NaN-proof:
-// max(v, acc) keeps acc when v is NaN), fmadd, fmsub, mask_add, any_gt, reduce_add and
-// reduce_max, and adds:
+// max(v, acc) keeps acc when v is NaN), fmadd, fmsub, mask_add, any_gt, gt_mask, reduce_add
+// and reduce_max, and adds:
 //   kBlockVecs (one block of kLanes·kBlockVecs logits stays in registers),
 //   kExpArgMin (e^d clamps d here: 2^(d·log2e) must stay in exp2_shifted's range),
 //   exp2_shifted (2^(v - 1/2) for v <= 1/2: 2^u from v = u + 1/2, the form that
@@ -222,6 +222,18 @@ MOON_SIMD_TARGET double exp_weights(const float* x, int64_t n, float max, float 
     total += sum;
   }
   return total;
+}
+
+// above_mask_<isa> (kernels.h).
+template <class V>
+MOON_SIMD_TARGET uint64_t above_mask(const float* x, float bar) {
+  const typename V::Vec b = V::set1(bar);
+  uint64_t mask = 0;
+#pragma GCC unroll 8
+  for (int j = 0; j < kScanBlock; j += V::kLanes) {
+    mask |= static_cast<uint64_t>(V::gt_mask(V::load(x + j), b)) << j;
+  }
+  return mask;
 }
 
 }  // namespace
