@@ -1,7 +1,9 @@
-// Internal to src/sampling: the per-ISA kernels behind greedy_pass and the sampler, and the
-// small types they share. Each kernel exists in a scalar version and, on x86, an AVX2 and an
-// AVX-512 version (kernels_simd.h's loops over each ISA's traits) with identical contracts;
-// greedy_pass.cpp and sampler.cpp pick one per simd_level() through the *_for functions.
+// Internal to src/sampling: the per-ISA kernels behind greedy_pass, the sampler and top-k,
+// and the small types they share. Each kernel exists in a scalar version and, on x86, an AVX2
+// and an AVX-512 version (kernels_simd.h's loops over each ISA's traits) with identical
+// contracts; greedy_pass.cpp, sampler.cpp and top_k_top_p.cpp pick one per simd_level()
+// through the *_for functions, so that MOON_CPU and set_simd_level switch them all at once.
+// Their exponentials come from util/simd/vec_exp.h, as the kernels' do.
 #pragma once
 
 #include <cstdint>
@@ -80,16 +82,17 @@ double exp_weights_avx2(const float* x, int64_t n, float max, float inv_temp, fl
 double exp_weights_avx512(const float* x, int64_t n, float max, float inv_temp, float min_logit,
                           float* w, float* block_sums);
 
+// Bit j set where x[j] > bar, for j in [0, kScanBlock) (NaN never). select_top_k scans a row
+// in such blocks: once its bar has risen, most blocks hold nothing above it and cost a few
+// vector compares.
+inline constexpr int64_t kScanBlock = 64;
+using AboveMaskFn = uint64_t (*)(const float* x, float bar);
+uint64_t above_mask_scalar(const float* x, float bar);
+uint64_t above_mask_avx2(const float* x, float bar);
+uint64_t above_mask_avx512(const float* x, float bar);
+
 FusedSegmentFn fused_segment_for(SimdLevel level);
 ExpWeightsFn exp_weights_for(SimdLevel level);
-
-// 2^f on [0, 1) to about 2e-7 relative (fitted minimax-style for this use); shared by every
-// kernel so the ISAs agree closely.
-inline constexpr float kExp2C1 = 0.6931512951850891f;
-inline constexpr float kExp2C2 = 0.24016445875167847f;
-inline constexpr float kExp2C3 = 0.05579989403486252f;
-inline constexpr float kExp2C4 = 0.009017054922878742f;
-inline constexpr float kExp2C5 = 0.0018671182915568352f;
-inline constexpr float kLog2e = 1.4426950408889634f;
+AboveMaskFn above_mask_for(SimdLevel level);
 
 }  // namespace moon::sampling_internal

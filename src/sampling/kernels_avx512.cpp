@@ -1,7 +1,7 @@
 // AVX-512 versions of the sampler's kernels (see kernels.h): the traits that kernels_simd.h's
-// loops run on (simd::Avx512's plain operations plus vreduceps/vscalefps for exp2), and a top-N
-// collector kept in registers. Compiled for any x86-64 with
-// per-function target attributes; only called when the CPU has AVX-512 F/BW/VL/DQ.
+// loops run on (simd::Avx512's plain operations plus vreduceps/vscalefps around the shared
+// exp2 polynomial of util/simd/vec_exp.h), and a top-N collector kept in registers. Compiled for
+// any x86-64 with per-function target attributes; only called when the CPU has AVX-512 F/BW/VL/DQ.
 #include <cmath>
 
 #include "sampling/kernels.h"
@@ -98,17 +98,18 @@ struct Avx512 : simd::Avx512 {
   static constexpr int kBlockVecs = 4;  // one block: 64 logits, loaded once, kept in registers
   static constexpr float kExpArgMin = -104.0f;
 
-  // 2^u for u <= 0 (or a little above). vreduceps gives f = u - floor(u) in [0, 1) exactly
-  // and vscalefps multiplies by 2^floor(u) itself, so there is no clamp: -inf gives 0
-  // (vreduceps maps it to 0, vscalefps by -inf gives 0) and NaN stays NaN, which the caller
-  // detects once per row. On Zen 4 this balances the FMA pipes (6 ops) against the add pipes
-  // (6 cycles).
-  MOON_TARGET_AVX512 static Vec exp2_nonpositive(Vec u) {
-    const Vec f = _mm512_reduce_ps(u, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    return _mm512_scalef_ps(exp2_fraction<Avx512>(f), u);
+  // 2^(v - 1/2) for v <= 1/2 (or a little above). vreduceps gives t = v - floor(v) in
+  // [0, 1) exactly and vscalefps multiplies by 2^floor(v) itself, so there is no clamp: -inf
+  // gives 0 (vreduceps maps it to 0, vscalefps by -inf gives 0) and NaN stays NaN, which the
+  // caller detects once per row. On Zen 4 this balances the FMA pipes (6 ops) against the
+  // add pipes (6 cycles); one more operation a vector costs ~11% of the fused pass, which is
+  // why exp2_fraction takes v - floor(v) and not a fraction centred on 0 (vscalefps floors).
+  MOON_TARGET_AVX512 static Vec exp2_shifted(Vec v) {
+    const Vec t = _mm512_reduce_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    return _mm512_scalef_ps(exp2_fraction<Avx512>(t), v);
   }
-  MOON_TARGET_AVX512 static Vec add_exp2_nonpositive(Vec acc, Vec u) {
-    return _mm512_add_ps(acc, exp2_nonpositive(u));
+  MOON_TARGET_AVX512 static Vec add_exp2_shifted(Vec acc, Vec v) {
+    return _mm512_add_ps(acc, exp2_shifted(v));
   }
 
   MOON_TARGET_AVX512 static Vec keep_ge(Vec v, Vec min, Vec e) {
@@ -125,6 +126,10 @@ void fused_segment_avx512(const float* x, int64_t n, int64_t base, int top_n, Se
 MOON_TARGET_AVX512 double exp_weights_avx512(const float* x, int64_t n, float max, float inv_temp,
                                              float min_logit, float* w, float* block_sums) {
   return exp_weights<Avx512>(x, n, max, inv_temp, min_logit, w, block_sums);
+}
+
+MOON_TARGET_AVX512 uint64_t above_mask_avx512(const float* x, float bar) {
+  return above_mask<Avx512>(x, bar);
 }
 
 }  // namespace moon::sampling_internal

@@ -1,5 +1,5 @@
-// Portable versions of the sampler's kernels (see kernels.h), the shared top-N heap, and the
-// choice of kernel per SIMD level.
+// Portable versions of the sampler's kernels (see kernels.h), the shared top-N collector, and
+// the choice of kernel per SIMD level.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -8,28 +8,24 @@
 
 #include "sampling/kernels.h"
 #include "util/simd/target.h"
+#include "util/simd/vec_exp.h"
 
 namespace moon::sampling_internal {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// e^d for d <= 0 with the SIMD kernels' polynomial; NaN and -inf give e^-87 (nothing a sum
-// of probabilities can notice).
+// e^d for d <= 0 by the SIMD kernels' polynomial and split (util/simd/vec_exp.h, and AVX2's
+// exp2_parts), so that every level sums the same terms up to the rounding of their FMAs; NaN
+// and -inf give e^-87 (nothing a sum of probabilities can notice).
 inline float exp_nonpositive(float d) {
   d = d >= -87.0f ? d : -87.0f;  // NaN compares false
-  const float u = d * kLog2e;
-  const float fl = std::floor(u);
-  const float f = u - fl;
-  float p = kExp2C5 * f + kExp2C4;
-  p = p * f + kExp2C3;
-  p = p * f + kExp2C2;
-  p = p * f + kExp2C1;
-  p = p * f + 1.0f;
+  const float v = d * simd::kLog2e + 0.5f;
+  const float fl = std::floor(v);
   const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(fl) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
+  return simd::exp2_fraction(v - fl) * scale;
 }
 
 // The kernel of `level` among one kernel's three versions. Only x86 builds have the SIMD
@@ -119,6 +115,12 @@ void fused_segment_scalar(const float* x, int64_t n, int64_t base, int top_n, Se
   }
 }
 
+uint64_t above_mask_scalar(const float* x, float bar) {
+  uint64_t mask = 0;
+  for (int j = 0; j < kScanBlock; ++j) mask |= static_cast<uint64_t>(x[j] > bar) << j;
+  return mask;
+}
+
 double exp_weights_scalar(const float* x, int64_t n, float max, float inv_temp, float min_logit,
                           float* w, float* block_sums) {
   double total = 0.0;
@@ -143,6 +145,10 @@ FusedSegmentFn fused_segment_for(SimdLevel level) {
 
 ExpWeightsFn exp_weights_for(SimdLevel level) {
   return MOON_SAMPLING_FOR_LEVEL(level, exp_weights);
+}
+
+AboveMaskFn above_mask_for(SimdLevel level) {
+  return MOON_SAMPLING_FOR_LEVEL(level, above_mask);
 }
 
 }  // namespace moon::sampling_internal

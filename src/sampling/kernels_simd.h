@@ -9,13 +9,14 @@
 //
 // V derives from simd::Avx2 or simd::Avx512 (util/simd/vec_avx2.h, vec_avx512.h), which give
 // Vec, kLanes, Tail, tail, set1, zero, load, load_or, store, add, sub, mul, max (NaN-proof:
-// max(v, acc) keeps acc when v is NaN), fmadd, fmsub, mask_add, any_gt, reduce_add and
-// reduce_max, and adds:
+// max(v, acc) keeps acc when v is NaN), fmadd, fmsub, mask_add, any_gt, gt_mask, reduce_add
+// and reduce_max, and adds:
 //   kBlockVecs (one block of kLanes·kBlockVecs logits stays in registers),
-//   kExpArgMin (e^d clamps d here: 2^(d·log2e) must stay in exp2_nonpositive's range),
-//   exp2_nonpositive (2^u for u <= 0, via exp2_fraction below), add_exp2_nonpositive
-//   (acc + 2^u, the same bits as adding exp2_nonpositive(u)), keep_ge (e where v >= min,
-//   else 0; NaN v gives 0),
+//   kExpArgMin (e^d clamps d here: 2^(d·log2e) must stay in exp2_shifted's range),
+//   exp2_shifted (2^(v - 1/2) for v <= 1/2: 2^u from v = u + 1/2, the form that
+//   util/simd/vec_exp.h's exp2_fraction is built for), add_exp2_shifted (acc + 2^(v - 1/2),
+//   the same bits as adding exp2_shifted(v)), keep_ge (e where v >= min, else 0; NaN v
+//   gives 0),
 //   Top: the fused pass's top-N collector, with start(TopCollector&), current_bar() (what a
 //   logit must beat), collect(x, n, id) (offers x[0, n), ids from id; out of line) and
 //   finish(TopCollector&) (leaves the best, sorted, in it); CollectorTop is the plain one.
@@ -26,6 +27,7 @@
 #include <limits>
 
 #include "sampling/kernels.h"
+#include "util/simd/vec_exp.h"
 
 #ifndef MOON_SIMD_TARGET
 #error "define MOON_SIMD_TARGET (the ISA's target attribute) before including kernels_simd.h"
@@ -36,22 +38,15 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// 2^f for f in [0, 1): the polynomial every kernel shares (kernels.h), by Horner's rule.
-template <class V>
-MOON_SIMD_TARGET inline typename V::Vec exp2_fraction(typename V::Vec f) {
-  typename V::Vec p = V::fmadd(V::set1(kExp2C5), f, V::set1(kExp2C4));
-  p = V::fmadd(p, f, V::set1(kExp2C3));
-  p = V::fmadd(p, f, V::set1(kExp2C2));
-  p = V::fmadd(p, f, V::set1(kExp2C1));
-  return V::fmadd(p, f, V::set1(1.0f));
-}
+using simd::exp2_fraction;
+using simd::kLog2e;
 
-// e^d for d <= 0; NaN gives what exp2_nonpositive gives for kExpArgMin·log2e (the clamp's
+// e^d for d <= 0; NaN gives what exp2_shifted gives for kExpArgMin·log2e + 1/2 (the clamp's
 // max returns its second operand on NaN).
 template <class V>
 MOON_SIMD_TARGET inline typename V::Vec exp_nonpositive(typename V::Vec d) {
   d = V::max(d, V::set1(V::kExpArgMin));
-  return V::exp2_nonpositive(V::mul(d, V::set1(kLog2e)));
+  return V::exp2_shifted(V::fmadd(d, V::set1(kLog2e), V::set1(0.5f)));
 }
 
 // The top-N collector of ISAs without a faster one: appends what beats the shared
@@ -73,10 +68,11 @@ struct CollectorTop {
 };
 
 // The running state of the fused pass over one segment. Every lane shares one running max
-// m (so it rarely changes and its branch predicts well); the sums hold Σ 2^(x·log2e - h)
-// with h = fl(m·log2e), so each exponent is one FMA from the logit, and the constant
-// factor 2^(h - m·log2e) left by rounding h is applied once, in double, at the end (with
-// the same float log2e as the FMAs, so that its own rounding cancels too).
+// m (so it rarely changes and its branch predicts well); the sums hold Σ 2^(x·log2e - h - 1/2)
+// with h the float nearest m·log2e - 1/2, so that exp2_shifted's argument x·log2e - h is one
+// FMA from the logit, and the constant factor 2^(h + 1/2 - m·log2e) left by rounding h is
+// applied once, in double, at the end (with the same float log2e as the FMAs, so that its own
+// rounding cancels too).
 template <class V>
 struct State {
   typename V::Vec max;   // m, broadcast; starts at -FLT_MAX so -inf logits give 2^-inf = 0
@@ -108,7 +104,7 @@ MOON_SIMD_TARGET inline bool fused_block(const typename V::Vec* v, int64_t start
   }
   if (V::any_gt(acc, s.max)) {  // a new max: a handful of times per row
     const float m = V::reduce_max(acc);
-    const float h = m * kLog2e;
+    const float h = m * kLog2e - 0.5f;
     // 0 the first time (no sum yet); std::exp2 would take its slow underflow path.
     const float rescale =
         s.m == std::numeric_limits<float>::lowest() ? 0.0f : std::exp2(s.h_scalar - h);
@@ -122,11 +118,11 @@ MOON_SIMD_TARGET inline bool fused_block(const typename V::Vec* v, int64_t start
   }
 #pragma GCC unroll 16
   for (int j = 0; j < kVecs; ++j) {
-    const typename V::Vec u = V::fmsub(v[j], V::set1(kLog2e), s.h);
+    const typename V::Vec arg = V::fmsub(v[j], V::set1(kLog2e), s.h);
     if (j % 2 == 0) {
-      s.sum0 = V::add_exp2_nonpositive(s.sum0, u);
+      s.sum0 = V::add_exp2_shifted(s.sum0, arg);
     } else {
-      s.sum1 = V::add_exp2_nonpositive(s.sum1, u);
+      s.sum1 = V::add_exp2_shifted(s.sum1, arg);
     }
   }
   return beat;
@@ -169,7 +165,7 @@ MOON_SIMD_TARGET void fused_segment_impl(const float* x, int64_t n, int64_t base
   if (s.m == kLowest) return;
   out->max = s.m;
   out->sum = static_cast<double>(V::reduce_add(V::add(s.sum0, s.sum1))) *
-             std::exp2(static_cast<double>(s.h_scalar) -
+             std::exp2(static_cast<double>(s.h_scalar) + 0.5 -
                        static_cast<double>(s.m) * static_cast<double>(kLog2e));
   int64_t k = s.block;
   while (k < n && x[k] != s.m) ++k;
@@ -226,6 +222,18 @@ MOON_SIMD_TARGET double exp_weights(const float* x, int64_t n, float max, float 
     total += sum;
   }
   return total;
+}
+
+// above_mask_<isa> (kernels.h).
+template <class V>
+MOON_SIMD_TARGET uint64_t above_mask(const float* x, float bar) {
+  const typename V::Vec b = V::set1(bar);
+  uint64_t mask = 0;
+#pragma GCC unroll 8
+  for (int j = 0; j < kScanBlock; j += V::kLanes) {
+    mask |= static_cast<uint64_t>(V::gt_mask(V::load(x + j), b)) << j;
+  }
+  return mask;
 }
 
 }  // namespace

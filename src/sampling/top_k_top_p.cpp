@@ -3,39 +3,10 @@
 #include <algorithm>
 #include <limits>
 
+#include "sampling/kernels.h"
 #include "util/cpu_features.h"
-#include "util/simd/target.h"
-
-#if MOON_HAVE_X86
-#include <immintrin.h>
-#endif
 
 namespace moon {
-namespace {
-
-constexpr int64_t kScanBlock = 64;
-
-// Bit j set where x[j] > bar, for j in [0, kScanBlock) (NaN never): once the bar has risen,
-// most blocks of a row hold nothing above it and cost a few vector compares.
-#if MOON_HAVE_X86
-MOON_TARGET_AVX2 uint64_t above_mask_avx2(const float* x, float bar) {
-  const __m256 b = _mm256_set1_ps(bar);
-  uint64_t mask = 0;
-  for (int j = 0; j < kScanBlock; j += 8) {
-    const int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + j), b, _CMP_GT_OQ));
-    mask |= static_cast<uint64_t>(m) << j;
-  }
-  return mask;
-}
-#endif
-
-uint64_t above_mask_scalar(const float* x, float bar) {
-  uint64_t mask = 0;
-  for (int j = 0; j < kScanBlock; ++j) mask |= static_cast<uint64_t>(x[j] > bar) << j;
-  return mask;
-}
-
-}  // namespace
 
 void select_top_k(std::span<const float> logits, int64_t k, float min_logit,
                   std::vector<Candidate>& out) {
@@ -48,11 +19,9 @@ void select_top_k(std::span<const float> logits, int64_t k, float min_logit,
   out.reserve(cap);
   float bar = -std::numeric_limits<float>::infinity();  // so -inf never qualifies
   const size_t kk = static_cast<size_t>(k);
-#if MOON_HAVE_X86
-  auto above_mask = simd_level() >= SimdLevel::kAvx2 ? above_mask_avx2 : above_mask_scalar;
-#else
-  auto above_mask = above_mask_scalar;
-#endif
+  // Through the sampler's dispatch, so that MOON_CPU and set_simd_level switch it too.
+  const auto above_mask = sampling_internal::above_mask_for(simd_level());
+  using sampling_internal::kScanBlock;
   auto offer = [&](size_t i) {
     const float v = logits[i];
     if (!(v > bar) || !(v >= min_logit)) return;  // the bar may have risen; NaN: false

@@ -21,7 +21,8 @@
 // .cpp compiles its own copy and no two levels' versions can be merged at link time.
 //
 // This header holds what the kernels share: loads that widen each stored dtype to fp32,
-// the fp32 -> bf16 rounding and the vector exp.
+// the fp32 -> bf16 rounding, and the vector exp (from util/simd/vec_exp.h, shared with the
+// sampler).
 #pragma once
 
 #ifndef MOON_SIMD_TARGET
@@ -36,7 +37,8 @@
 #include "tensor/quant_q4_0.h"
 #include "tensor/quant_q8_0.h"
 #include "util/cpu_features.h"
-#include "util/simd/target.h"  // IWYU pragma: export
+#include "util/simd/target.h"   // IWYU pragma: export
+#include "util/simd/vec_exp.h"  // IWYU pragma: export
 
 namespace moon::kernels::detail {
 namespace {
@@ -93,27 +95,8 @@ MOON_SIMD_TARGET inline typename S::Half to_bf16(typename S::Vec x) {
   return S::pack_u16(nan ? quiet : rounded);
 }
 
-// e^x per lane, within 2 ulp, and the same bits at every level; overflows to +inf,
-// underflows to 0, keeps NaN. Range reduction x = n ln2 + r with ln2 split in two
-// (Cody-Waite), then a degree-6 polynomial for e^r on |r| <= ln2 / 2 (the Cephes expf
-// coefficients).
-template <class S>
-MOON_SIMD_TARGET inline typename S::Vec exp(typename S::Vec x) {
-  using Vec = typename S::Vec;
-  // max/min return their second operand for NaN, so NaN passes through the clamp.
-  x = S::min(S::set1(89.0f), S::max(S::set1(-104.0f), x));
-  const Vec n = S::round(S::mul(x, S::set1(1.44269504088896341f)));
-  Vec r = S::fnmadd(n, S::set1(0.693359375f), x);
-  r = S::fnmadd(n, S::set1(-2.12194440e-4f), r);
-  Vec p = S::set1(1.9875691500e-4f);
-  p = S::fmadd(p, r, S::set1(1.3981999507e-3f));
-  p = S::fmadd(p, r, S::set1(8.3334519073e-3f));
-  p = S::fmadd(p, r, S::set1(4.1665795894e-2f));
-  p = S::fmadd(p, r, S::set1(1.6666665459e-1f));
-  p = S::fmadd(p, r, S::set1(5.0000001201e-1f));
-  p = S::fmadd(p, S::mul(r, r), S::add(r, S::set1(1.0f)));
-  return S::scale_pow2(p, n);  // n in [-150, 129] after the clamp
-}
+// The vector exp is the one the sampler uses too (util/simd/vec_exp.h).
+using simd::exp;
 
 }  // namespace
 }  // namespace moon::kernels::detail

@@ -70,11 +70,16 @@ struct Avx2 {
   MOON_TARGET_AVX2 static bool any_gt(Vec a, Vec b) {
     return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_GT_OQ)) != 0;
   }
+  // Bit i set where a > b in lane i (clear where either is NaN).
+  MOON_TARGET_AVX2 static uint32_t gt_mask(Vec a, Vec b) {
+    return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_GT_OQ)));
+  }
   // (x1, x0, x3, x2, ...): each adjacent pair swapped.
   MOON_TARGET_AVX2 static Vec swap_pairs(Vec v) { return _mm256_permute_ps(v, 0xB1); }
   MOON_TARGET_AVX2 static Vec round(Vec v) {
     return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
+  MOON_TARGET_AVX2 static Vec floor(Vec v) { return _mm256_floor_ps(v); }
 
   // Sum and maximum of the lanes, always in the same order (so equal inputs give equal bits).
   MOON_TARGET_AVX2 static float reduce_add(Vec v) {

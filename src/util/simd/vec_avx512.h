@@ -67,10 +67,17 @@ struct Avx512 {
   MOON_TARGET_AVX512 static bool any_gt(Vec a, Vec b) {
     return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ) != 0;
   }
+  // Bit i set where a > b in lane i (clear where either is NaN).
+  MOON_TARGET_AVX512 static uint32_t gt_mask(Vec a, Vec b) {
+    return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ);
+  }
   // (x1, x0, x3, x2, ...): each adjacent pair swapped.
   MOON_TARGET_AVX512 static Vec swap_pairs(Vec v) { return _mm512_permute_ps(v, 0xB1); }
   MOON_TARGET_AVX512 static Vec round(Vec v) {
     return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  MOON_TARGET_AVX512 static Vec floor(Vec v) {
+    return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
   }
 
   // Sum and maximum of the lanes in one fixed order (halves first), so equal inputs always

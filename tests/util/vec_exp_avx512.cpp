@@ -1,0 +1,16 @@
+// The AVX-512 half of vec_exp_levels.h.
+#include "util/simd/target.h"
+
+#if MOON_HAVE_X86
+#include "util/simd/vec_avx512.h"  // first: see its note on <immintrin.h>
+#define MOON_SIMD_TARGET MOON_TARGET_AVX512
+#include "util/simd/vec_exp.h"
+#include "vec_exp_levels.h"
+
+void moon::test::vec_exp_avx512(const float* x, float* y, int64_t n) {
+  vec_exp_array<simd::Avx512>(x, y, n);
+}
+void moon::test::vec_exp2_fraction_avx512(const float* x, float* y, int64_t n) {
+  vec_exp2_fraction_array<simd::Avx512>(x, y, n);
+}
+#endif
