@@ -1,5 +1,5 @@
 // The vector exp of each level over an array, for simd_exp_test.cpp. exp is written once
-// (kernels/cpu/simd.h) and needs its level's target attribute, so as in src/kernels each
+// (util/simd/vec_exp.h, which kernels/cpu/simd.h brings in) and needs its level's target attribute, so as in src/kernels each
 // level compiles it in a file of its own (simd_exp_avx2.cpp, simd_exp_avx512.cpp).
 #pragma once
 
