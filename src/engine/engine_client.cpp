@@ -1,5 +1,7 @@
 #include "engine/engine_client.h"
 
+#include <optional>
+
 #include "util/logging.h"
 
 namespace moon {
@@ -198,21 +200,17 @@ void EngineClient::loop() {
         ++it;
       }
     }
+    std::optional<Result<std::vector<SequenceUpdate>>> stepped;
     if (engine_->has_work()) {
       const auto step_start = std::chrono::steady_clock::now();
-      auto updates = engine_->step();
+      stepped = engine_->step();
       for (RequestId id : engine_->started_requests()) {
         auto it = streams_.find(id);
         if (it == streams_.end()) continue;
         if (auto stream = it->second.lock()) stream->mark_scheduled(step_start);
       }
-      if (updates.ok()) {
-        for (const SequenceUpdate& u : *updates) tokens_generated += u.token >= 0;
-        deliver(*updates);
-      } else {
-        // A failed forward is a bug, not a user error: stop everything rather than spin.
-        spdlog::error("engine step failed: {}; aborting every request", updates.error().message);
-        abort_all();
+      if (stepped->ok()) {
+        for (const SequenceUpdate& u : **stepped) tokens_generated += u.token >= 0;
       }
       ++num_steps;
       const int64_t tokens = engine_->last_step_tokens();
@@ -230,8 +228,21 @@ void EngineClient::loop() {
                   step_token_buckets,
                   step_tokens_sum,
                   tokens_generated};
-    std::lock_guard lock(mu_);
-    snapshot_ = snap;
+    {
+      std::lock_guard lock(mu_);
+      snapshot_ = snap;
+    }
+    // Delivered after the snapshot, so that a client holding its last token already finds
+    // the step that made it in the metrics.
+    if (stepped) {
+      if (stepped->ok()) {
+        deliver(**stepped);
+      } else {
+        // A failed forward is a bug, not a user error: stop everything rather than spin.
+        spdlog::error("engine step failed: {}; aborting every request", stepped->error().message);
+        abort_all();
+      }
+    }
   }
   abort_all();
 }
