@@ -92,6 +92,11 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
                   "Seconds SIGTERM waits for running requests")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
+  cmd->add_option("--idle-timeout", o.idle_timeout,
+                  "Seconds a client may take to send a whole request, sit idle between "
+                  "requests, or take an answer already written, before its connection is closed")
+      ->check(CLI::Range(0.05, 86400.0))
+      ->capture_default_str();
   cmd->add_option("--max-queued-output", o.max_queued_output,
                   "Answer bytes that may wait for a client that does not read (e.g. 16MiB); past "
                   "it the connection is closed and its request aborted, freeing its KV blocks")
@@ -140,6 +145,7 @@ int run_serve(const ServeOptions& o) {
   sc.max_connections = o.max_connections;
   sc.max_connections_per_ip = o.max_connections_per_ip;
   sc.shutdown_timeout_s = o.shutdown_timeout;
+  sc.idle_timeout_s = o.idle_timeout;
   sc.log_stats_interval_s = o.disable_log_stats ? 0.0 : o.log_stats_interval;
   auto queued = parse_memory_size(o.max_queued_output);
   if (!queued.ok()) return fail(make_error("--max-queued-output: {}", queued.error().message));

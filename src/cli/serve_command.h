@@ -20,6 +20,7 @@ struct ServeOptions {
   int64_t max_connections = 1024;     // 0: unbounded
   int64_t max_connections_per_ip = 256;
   double shutdown_timeout = 30.0;
+  double idle_timeout = 60.0;
   double log_stats_interval = 10.0;
   std::string max_queued_output = "16MiB";
   bool disable_log_stats = false;

@@ -194,7 +194,15 @@ void HttpConnection::finish_response() {
   on_disconnect_ = nullptr;
   if (!keep_alive_) {
     close_after_write_ = true;
-    if (!writing_) end_after_write();
+    if (!writing_) return end_after_write();
+    // A client that never takes its answer would hold the connection, and the answer, for
+    // ever. It gets as long as a keep-alive client has to send its next request (whose
+    // read_request arms the same timer while the answer is still being written).
+    idle_timer_.expires_after(idle_timeout_);
+    idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (!ec && self) self->close();
+    });
     return;
   }
   read_request();

@@ -47,8 +47,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // Headers every answer to a request carries, whoever writes it (CORS), from its header.
   using ResponseHeaders = std::function<HeaderList(const http::request_header<>&)>;
 
-  // `idle_timeout`: how long a connection may take to send a whole request (or sit idle
-  // between keep-alive requests) before it is closed; answering has no limit.
+  // `idle_timeout`: how long a connection may take to send a whole request, sit idle between
+  // keep-alive requests, or take an answer that is all written, before it is closed.
+  // Generating the answer has no limit.
   HttpConnection(tcp::socket socket, Handler handler, HeaderCheck header_check,
                  ResponseHeaders response_headers, size_t body_limit,
                  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60));

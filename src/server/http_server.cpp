@@ -87,7 +87,8 @@ void HttpServer::accept() {
           const auto origin = header[http::field::origin];
           return ctx_.config.cors.headers(std::string_view(origin.data(), origin.size()));
         },
-        ctx_.config.max_body_bytes);
+        ctx_.config.max_body_bytes,
+        std::chrono::milliseconds(static_cast<int64_t>(ctx_.config.idle_timeout_s * 1000)));
     conn->set_output_limit(ctx_.config.max_queued_output_bytes);
     // Forget connections that are gone, now and then, so the list stays small.
     if (connections_.size() > 256 && (connections_.size() & 255) == 0) {

@@ -39,6 +39,8 @@ struct ServerConfig {
   // Answer bytes that may wait for a client that does not read (--max-queued-output).
   size_t max_queued_output_bytes = 16u << 20;
   double shutdown_timeout_s = 30.0;    // how long SIGTERM waits for running requests
+  // How long a client may take to send a request, sit idle, or take a finished answer.
+  double idle_timeout_s = 60.0;
   double log_stats_interval_s = 10.0;  // the periodic stats line; 0: none
   CorsPolicy cors;                     // --allowed-origins
   // For /v1/chat/completions; without one the endpoint answers 400, as vLLM does.
