@@ -46,11 +46,7 @@ void HttpConnection::read_request() {
   // (413, on_read) before any of it is read.
   parser_->body_limit(body_limit_);
   // A client that trickles (or never sends) its request must not hold the socket forever.
-  idle_timer_.expires_after(idle_timeout_);
-  idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
-    auto self = weak.lock();
-    if (!ec && self && !self->in_request_) self->close();
-  });
+  arm_idle_timer();
   http::async_read_header(
       socket_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
@@ -87,8 +83,15 @@ void HttpConnection::on_read(beast::error_code ec) {
                                body_limit_),
                    {}});
   }
-  if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-      ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+  if (ec == http::error::end_of_stream || ec == asio::error::eof) {
+    // The client sends no more requests. It may still be reading the last answer (a half-close
+    // after its request), which must not be cut short.
+    if (!has_pending_output()) return close();
+    close_after_write_ = true;
+    arm_idle_timer();
+    return;
+  }
+  if (ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
     close();
     return;
   }
@@ -121,8 +124,19 @@ void HttpConnection::on_watch(beast::error_code ec) {
   if (!in_request_) return;  // the next request's read takes over
   char byte;
   const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-    return close();  // the client hung up (or the connection broke) mid-request
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    return close();  // the connection broke (a reset) mid-request
+  }
+  // End of input: the client has either closed its socket or only shut down its sending side
+  // (a half-close, as `nc -N` and some proxies do) and waits for the answer. TCP cannot tell
+  // the two apart until something is written: then a closed client answers with a reset and
+  // the next write fails, which closes the connection and aborts the request. So the request
+  // goes on, and the socket is not watched again (it would stay readable for ever). Nothing
+  // else may hold the connection meanwhile (a request being prepared holds it weakly), so it
+  // holds itself until it has answered.
+  if (n == 0) {
+    self_ = shared_from_this();
+    return;
   }
   // A pipelined request is waiting; it stays in the socket until this answer is done. Hangups
   // behind it go unnoticed until then, which is the price of pipelining.
@@ -190,6 +204,7 @@ void HttpConnection::end_stream() {
 }
 
 void HttpConnection::finish_response() {
+  const auto keep = std::move(self_);
   in_request_ = false;
   on_disconnect_ = nullptr;
   if (!keep_alive_) {
@@ -197,15 +212,20 @@ void HttpConnection::finish_response() {
     if (!writing_) return end_after_write();
     // A client that never takes its answer would hold the connection, and the answer, for
     // ever. It gets as long as a keep-alive client has to send its next request (whose
-    // read_request arms the same timer while the answer is still being written).
-    idle_timer_.expires_after(idle_timeout_);
-    idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
-      auto self = weak.lock();
-      if (!ec && self) self->close();
-    });
+    // read_request arms the same timer while the answer is still being written), counted from
+    // the last time it took some of the answer.
+    arm_idle_timer();
     return;
   }
   read_request();
+}
+
+void HttpConnection::arm_idle_timer() {
+  idle_timer_.expires_after(idle_timeout_);
+  idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    auto self = weak.lock();
+    if (!ec && self && !self->in_request_) self->close();
+  });
 }
 
 void HttpConnection::write(std::string data) {
@@ -216,26 +236,35 @@ void HttpConnection::write(std::string data) {
 }
 
 void HttpConnection::flush() {
-  sending_.clear();
-  while (!queue_.empty()) {
-    sending_ += queue_.front();
-    queue_.pop_front();
+  if (sent_ == sending_.size()) {
+    sending_.clear();
+    sent_ = 0;
+    while (!queue_.empty()) {
+      sending_ += queue_.front();
+      queue_.pop_front();
+    }
   }
   writing_ = true;
-  asio::async_write(
-      socket_, asio::buffer(sending_),
-      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
+  // Piece by piece rather than one async_write, so that each piece the client takes counts as
+  // progress against the idle timeout.
+  socket_.async_write_some(
+      asio::buffer(sending_.data() + sent_, sending_.size() - sent_),
+      [self = shared_from_this()](beast::error_code ec, size_t n) { self->on_write(ec, n); });
 }
 
-void HttpConnection::on_write(beast::error_code ec) {
+void HttpConnection::on_write(beast::error_code ec, size_t written) {
   writing_ = false;
-  queued_bytes_ -= std::min(queued_bytes_, sending_.size());
+  sent_ += written;
+  queued_bytes_ -= std::min(queued_bytes_, written);
   if (closed_) return;
   if (ec) {
     close();
     return;
   }
-  if (!queue_.empty()) {
+  if (sent_ < sending_.size()) {
+    if (!in_request_) arm_idle_timer();
+    flush();
+  } else if (!queue_.empty()) {
     flush();
   } else if (close_after_write_) {
     end_after_write();
@@ -286,6 +315,7 @@ void HttpConnection::close() {
   on_disconnect_ = nullptr;
   if (fn && in_request_) fn();
   if (auto released = std::exchange(on_close_, nullptr)) released();
+  const auto keep = std::move(self_);
 }
 
 }  // namespace moon::server

@@ -7,8 +7,9 @@
 // request is answered at once and the connection closed without reading the body.
 //
 // While a request is being answered the connection waits for the socket to become readable,
-// so a client that hangs up is noticed at once (not at the next write) and its request's
-// on_disconnect callback can abort the generation.
+// so a client whose connection breaks is noticed at once and its request's on_disconnect
+// callback can abort the generation. A client's end of input is not taken for leaving: it may
+// have only half-closed and still read; a client that closed is noticed at the next write.
 #pragma once
 
 #include <chrono>
@@ -48,8 +49,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   using ResponseHeaders = std::function<HeaderList(const http::request_header<>&)>;
 
   // `idle_timeout`: how long a connection may take to send a whole request, sit idle between
-  // keep-alive requests, or take an answer that is all written, before it is closed.
-  // Generating the answer has no limit.
+  // keep-alive requests, or go without taking any of an answer that is all written, before it
+  // is closed. Generating the answer has no limit.
   HttpConnection(tcp::socket socket, Handler handler, HeaderCheck header_check,
                  ResponseHeaders response_headers, size_t body_limit,
                  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60));
@@ -89,7 +90,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void on_watch(beast::error_code ec);
   void write(std::string data);
   void flush();
-  void on_write(beast::error_code ec);
+  void on_write(beast::error_code ec, size_t written);
+  void arm_idle_timer();  // closes the connection at the idle timeout unless a request runs
   void finish_response();
   void end_after_write();
   void linger();
@@ -111,6 +113,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   size_t queued_bytes_ = 0;        // in queue_ and in the write in flight
   size_t output_limit_ = 0;
   std::string sending_;  // bytes of the write in flight
+  size_t sent_ = 0;      // of sending_, already written
   bool writing_ = false;
   bool watching_ = false;
   bool in_request_ = false;
@@ -122,6 +125,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::unique_ptr<char[]> discard_;  // lingering only: where unread input goes
   std::function<void()> on_disconnect_;
   std::function<void()> on_close_;
+  // Set while a half-closed client waits for its answer (on_watch).
+  std::shared_ptr<HttpConnection> self_;
 };
 
 }  // namespace moon::server

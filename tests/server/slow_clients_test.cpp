@@ -1,13 +1,16 @@
 // Clients that are slow on purpose: one that never takes its answer, and one that trickles its
 // request a byte at a time. Each must lose its connection at --idle-timeout, so that it cannot
 // hold a connection slot (and, for the first, its whole answer) for ever. Found by
-// scripts/fault_tests.py.
+// scripts/fault_tests.py. And clients that are slow or odd but honest, which must get their
+// whole answer: one that reads a large answer steadily for longer than the idle timeout, and
+// one that half-closes its socket after sending.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -97,6 +100,114 @@ TEST(SlowClients, ARequestTrickledAByteAtATimeIsClosedAtTheIdleTimeout) {
   EXPECT_LT(closed_after, 3.0);
   EXPECT_EQ(http_request(server.port(), "GET", "/health").status, 200);
 }
+
+// The idle timeout counts from the last piece of the answer the client took, not from when
+// the answer was ready: a 13 MB answer read at about 4 MB/s takes seconds longer than the
+// 1 s timeout (the kernel's buffers hold about 4 MB of it). Before, the connection was closed 1 s
+// after the answer was queued.
+TEST(SlowClients, AReaderThatTakesALargeAnswerSteadilyGetsAllOfIt) {
+  MOON_REQUIRE_TEST_FILE(model, kModel);
+  ServerProcess server(
+      {"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB", "--idle-timeout", "1"});
+  ASSERT_TRUE(server.ready()) << server.log();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  const int window = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
+  timeval wait{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string body =
+      nlohmann::json{{"prompt", "Once"},   {"max_tokens", 400},  {"n", 64},
+                     {"temperature", 1.0}, {"ignore_eos", true}, {"logprobs", 20}}
+          .dump();
+  ASSERT_TRUE(send_all(fd,
+                       "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                       "Content-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body));
+  std::string raw;
+  char buf[65536];
+  const auto t0 = Clock::now();
+  auto first_byte = Clock::time_point{};
+  for (;;) {
+    // About 400 KB every 100 ms.
+    size_t taken = 0;
+    ssize_t n = 1;
+    while (taken < 400'000 && (n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+      if (raw.empty()) first_byte = Clock::now();
+      raw.append(buf, static_cast<size_t>(n));
+      taken += static_cast<size_t>(n);
+    }
+    if (n <= 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::close(fd);
+  const double reading = std::chrono::duration<double>(Clock::now() - first_byte).count();
+  ASSERT_FALSE(raw.empty()) << "no answer within "
+                            << std::chrono::duration<double>(Clock::now() - t0).count() << " s";
+  const HttpResult r = parse_response(raw);
+  ASSERT_EQ(r.status, 200);
+  const auto answer = nlohmann::json::parse(r.body, nullptr, false);
+  ASSERT_FALSE(answer.is_discarded())
+      << "the answer was cut off after " << raw.size() << " bytes and " << reading << " s";
+  EXPECT_EQ(answer["choices"].size(), 64u);
+  EXPECT_EQ(answer["usage"]["completion_tokens"], 64 * 400);
+  EXPECT_GT(reading, 2.0) << "the client took the answer faster than the test means it to";
+}
+
+// A client that shuts down its sending side after its request (`nc -N`, some proxies) still
+// reads: it gets the whole answer, streamed or not. Before, the end of its input was taken
+// for leaving and the request was aborted.
+class HalfClosingClient : public ::testing::TestWithParam<bool> {};
+
+TEST_P(HalfClosingClient, GetsItsWholeAnswer) {
+  MOON_REQUIRE_TEST_FILE(model, kModel);
+  const bool stream = GetParam();
+  ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "16MiB"});
+  ASSERT_TRUE(server.ready()) << server.log();
+  const int fd = connect_loopback(server.port());
+  ASSERT_GE(fd, 0);
+  nlohmann::json request{{"prompt", "Once upon a time"},
+                         {"max_tokens", 200},
+                         {"n", 4},
+                         {"temperature", 1.0},
+                         {"seed", 7},
+                         {"ignore_eos", true},
+                         {"stream", stream}};
+  if (stream) request["stream_options"] = {{"include_usage", true}};
+  const std::string body = request.dump();
+  ASSERT_TRUE(send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                               std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_EQ(::shutdown(fd, SHUT_WR), 0);
+  std::string raw;
+  read_to_end(fd, raw);
+  ::close(fd);
+  const HttpResult r = parse_response(raw);
+  ASSERT_EQ(r.status, 200) << raw.substr(0, 300);
+  nlohmann::json usage;
+  if (stream) {
+    const auto events = sse_payloads(r.body);
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back(), "[DONE]");
+    for (const auto& e : events) {
+      if (e == "[DONE]") continue;
+      const auto chunk = nlohmann::json::parse(e);
+      if (chunk.contains("usage") && chunk["usage"].is_object()) usage = chunk["usage"];
+    }
+  } else {
+    const auto answer = nlohmann::json::parse(r.body);
+    EXPECT_EQ(answer["choices"].size(), 4u);
+    usage = answer["usage"];
+  }
+  EXPECT_EQ(usage["completion_tokens"], 4 * 200) << r.body.substr(0, 300) << server.log();
+}
+
+INSTANTIATE_TEST_SUITE_P(Answer, HalfClosingClient, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Streamed" : "Whole"; });
 
 }  // namespace
 }  // namespace moon::test
