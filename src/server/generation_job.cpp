@@ -233,11 +233,19 @@ void GenerationJob::complete() {
   if (opts_.stream) {
     conn_->send_chunk(format_->stream_end(usage));
     conn_->end_stream();
-  } else {
-    conn_->respond(
-        {200, "application/json", dump(format_->answer(choices_, prompt_logprobs_, usage)), {}});
+    self_.reset();
+    return;
   }
-  self_.reset();
+  // A whole answer can be megabytes of JSON (n = 64 with 20 logprobs: 13 MB, most of a second
+  // to render), so the worker renders it. Nothing changes the job once it is done_; the job
+  // travels with the work and comes back here, so it is let go on this thread.
+  ctx_.offload([job = std::move(self_), usage]() mutable {
+    std::string body = dump(job->format_->answer(job->choices_, job->prompt_logprobs_, usage));
+    const auto events = job->ctx_.events;
+    events->post([job = std::move(job), body = std::move(body)]() mutable {
+      job->conn_->respond({200, "application/json", std::move(body), {}});
+    });
+  });
 }
 
 void GenerationJob::cancel() {

@@ -19,6 +19,9 @@ HttpServer::HttpServer(const ServerConfig& config, const Tokenizer& tokenizer, E
 }
 
 HttpServer::~HttpServer() {
+  // What the worker is doing posts its result back; poll() below runs it, so that jobs and
+  // connections are let go on this thread.
+  router_.finish_work();
   // The engine may still notify streams of requests that outlive the loop.
   ctx_.events->close();
   // Run what is left (completions of cancelled operations) so that every connection and
@@ -193,6 +196,7 @@ int HttpServer::run() {
       spdlog::error("an I/O handler failed: {}; serving on", e.what());
     }
   }
+  router_.finish_work();  // before events close: what the worker hands back must arrive
   ctx_.events->close();
   spdlog::info("server stopped");
   // Requests cut off by the shutdown timeout make it a failure, for supervisors to see.

@@ -86,11 +86,20 @@ HttpResponse error_response(const ApiError& error, ApiKind kind) {
   return r;
 }
 
-Router::Router(ServerContext& ctx) : ctx_(ctx), grammars_(ctx.tokenizer), workers_(1) {}
+Router::Router(ServerContext& ctx) : ctx_(ctx), grammars_(ctx.tokenizer), workers_(1) {
+  ctx_.offload = [this](std::function<void()> fn) { boost::asio::post(workers_, std::move(fn)); };
+}
 
 Router::~Router() {
+  finish_work();
+}
+
+void Router::finish_work() {
+  // What is queued is dropped (a job's render holds the job, which then goes away with the
+  // pool); what runs finishes. Later work runs inline.
   workers_.stop();
   workers_.join();
+  ctx_.offload = [](std::function<void()> fn) { fn(); };
 }
 
 HttpResponse Router::failure_response(std::exception_ptr failure, ApiKind kind) {
@@ -167,8 +176,8 @@ void Router::route(const std::shared_ptr<HttpConnection>& conn, const HttpReques
   // touches the connection or the server's counts runs back here (launch).
   ++ctx_.active_requests;  // a shutdown waits for it too
   const ApiKind kind = api_of(path);
-  boost::asio::post(workers_, [this, weak = std::weak_ptr<HttpConnection>(conn),
-                               path = std::string(path), body = std::string(request.body()), kind] {
+  ctx_.offload([this, weak = std::weak_ptr<HttpConnection>(conn), path = std::string(path),
+                body = std::string(request.body()), kind] {
     Prepared prepared = [&]() -> Prepared {
       try {
         return prepare(path, body);

@@ -26,7 +26,10 @@ namespace moon::server {
 class Router {
  public:
   explicit Router(ServerContext& ctx);
-  ~Router();  // lets the worker finish what it is preparing
+  ~Router();  // finish_work()
+  // Lets the worker finish what it is doing, drops what waits for it, and runs later work
+  // inline. The server calls it before it stops taking events from other threads.
+  void finish_work();
   // Answers every request, whatever it holds: nothing a request makes a handler throw
   // escapes (a client error is a 4xx, anything else a 500), so no request ends the server.
   void handle(const std::shared_ptr<HttpConnection>& conn, HttpRequest request);
@@ -81,7 +84,7 @@ class Router {
   ServerContext& ctx_;
   GrammarCache grammars_;  // used by the worker only
   // One worker prepares POST requests in arrival order (so the grammar cache needs no lock).
-  boost::asio::thread_pool workers_;
+  boost::asio::thread_pool workers_;  // behind ctx_.offload
 };
 
 HttpResponse json_response(int status, const nlohmann::json& body);

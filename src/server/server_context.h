@@ -1,6 +1,6 @@
 // What every request handler shares: the configuration, the tokenizer, the engine client,
-// the metrics, and a way for the engine thread to wake the I/O thread. Everything except
-// `events` is used on the I/O thread only.
+// the metrics, a way for the engine thread to wake the I/O thread, and a worker for heavy
+// work. Everything except `events` is used on the I/O thread only.
 #pragma once
 
 #include <chrono>
@@ -38,7 +38,7 @@ struct ServerConfig {
   size_t max_body_bytes = 16u << 20;
   // Answer bytes that may wait for a client that does not read (--max-queued-output).
   size_t max_queued_output_bytes = 16u << 20;
-  double shutdown_timeout_s = 30.0;    // how long SIGTERM waits for running requests
+  double shutdown_timeout_s = 30.0;  // how long SIGTERM waits for running requests
   // How long a client may take to send a request, sit idle, or take a finished answer.
   double idle_timeout_s = 60.0;
   double log_stats_interval_s = 10.0;  // the periodic stats line; 0: none
@@ -72,6 +72,10 @@ struct ServerContext {
   EngineClient& engine;
   Metrics metrics;
   std::shared_ptr<EventPoster> events;
+  // Runs heavy work (parsing, tokenizing, rendering a whole answer) on the worker thread, so
+  // that one large request does not stall /health and every stream; what it produces comes
+  // back to the I/O thread through `events`. Set by the Router, which owns the worker.
+  std::function<void(std::function<void()>)> offload;
   int64_t created = 0;           // unix time the server started (/v1/models)
   int64_t active_requests = 0;   // generation requests not answered yet
   int64_t inflight_prompts = 0;  // engine requests being submitted or not finished

@@ -228,5 +228,42 @@ TEST(ServerResponsiveness, HealthAnswersWhileAHugePromptIsTokenized) {
   EXPECT_GT(nlohmann::json::parse(r.body)["count"].get<int64_t>(), 300000);
 }
 
+// A whole answer of 13 MB (n = 64, 400 tokens, 20 logprobs) takes most of a second to render
+// as JSON. It is rendered on the worker thread, so a /health sent once the request has
+// finished generating (its log line) is answered before the first byte of the answer. Before,
+// the I/O thread rendered it and /health waited behind it.
+TEST(ServerResponsiveness, HealthAnswersWhileAHugeAnswerIsRendered) {
+  MOON_REQUIRE_TEST_FILE(model, kModel);
+  ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB"});
+  ASSERT_TRUE(server.ready()) << server.log();
+  const std::string body =
+      nlohmann::json{{"prompt", "Once"},   {"max_tokens", 400},  {"n", 64},
+                     {"temperature", 1.0}, {"ignore_eos", true}, {"logprobs", 20}}
+          .dump();
+  const int fd = connect_loopback(server.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd,
+                       "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                       "Content-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (server.log().find(" finished: ") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_NE(server.log().find(" finished: "), std::string::npos) << server.log();
+  const HttpResult health = http_request(server.port(), "GET", "/health");
+  EXPECT_EQ(health.status, 200);
+  pollfd p{fd, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "the answer came before /health did";
+  std::string raw;
+  read_to_end(fd, raw);
+  ::close(fd);
+  const HttpResult r = parse_response(raw);
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 300);
+  EXPECT_GT(r.body.size(), 10u << 20) << "a smaller answer renders too fast to say much";
+  EXPECT_EQ(nlohmann::json::parse(r.body)["choices"].size(), 64u);
+}
+
 }  // namespace
 }  // namespace moon::test
