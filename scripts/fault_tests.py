@@ -516,14 +516,14 @@ def make_case(category, rng, wrong_cases, index):
             b" /health HTTP/1.1", b"GET HTTP/1.1", b"GET /health", b"GET /health HTTP/x.y",
             b"GET /health HTTPS/1.1", b"GET /health HTTP/1.1 extra", b"GET /health HTTP/21.1",
             b"GET /he\x01alth HTTP/1.1", b"GET /health\x7f HTTP/1.1", b"\r\n\r\nGET",
-            b"GET /" + b"a" * rng.randrange(9000, 200000) + b" HTTP/1.1",
+            b"GET /" + b"a" * rng.randrange(33 << 10, 200000) + b" HTTP/1.1",
             b"POST /v1/completions HTTP/1.1\x00"])
         return Case(category, line + b"\r\nHost: x\r\n\r\n", "4xx|close")
 
     if category == "headers":
         kind = rng.randrange(9)
         if kind == 0:
-            extra = [b"X-Big: " + b"a" * rng.randrange(9000, 1 << 20)]
+            extra = [b"X-Big: " + b"a" * rng.randrange(33 << 10, 1 << 20)]
         elif kind == 1:
             extra = [b"X-%d: v" % i for i in range(rng.randrange(1200, 20000))]
         elif kind == 2:

@@ -14,6 +14,15 @@ namespace {
 constexpr std::chrono::seconds kLingerTime{1};
 constexpr size_t kDiscardBytes = 16 << 10;
 
+HttpResponse header_too_large(const std::string& what) {
+  return {431,
+          "application/json",
+          fmt::format(R"({{"error":{{"message":"request header too large: {}","type":)"
+                      R"("invalid_request_error","param":null,"code":null}}}})",
+                      what),
+          {}};
+}
+
 }  // namespace
 
 HttpConnection::HttpConnection(tcp::socket socket, Handler handler, HeaderCheck header_check,
@@ -45,6 +54,7 @@ void HttpConnection::read_request() {
   // Also judges Content-Length while parsing the header, so an oversized body is refused
   // (413, on_read) before any of it is read.
   parser_->body_limit(body_limit_);
+  parser_->header_limit(kMaxHeaderBytes);
   // A client that trickles (or never sends) its request must not hold the socket forever.
   arm_idle_timer();
   http::async_read_header(
@@ -60,6 +70,9 @@ void HttpConnection::on_header(beast::error_code ec) {
   if (ec || closed_) return on_read(ec);
   const auto& header = parser_->get();
   head_ = header.method() == http::verb::head;
+  if (static_cast<size_t>(std::distance(header.begin(), header.end())) > kMaxHeaderFields) {
+    return refuse(header_too_large(fmt::format("more than {} header fields", kMaxHeaderFields)));
+  }
   if (header_check_) {
     if (auto refusal = header_check_(header)) return refuse(*refusal);
   }
@@ -82,6 +95,9 @@ void HttpConnection::on_read(beast::error_code ec) {
                                R"("invalid_request_error","param":null,"code":null}}}})",
                                body_limit_),
                    {}});
+  }
+  if (ec == http::error::header_limit) {
+    return refuse(header_too_large(fmt::format("a header over {} bytes", kMaxHeaderBytes)));
   }
   if (ec == http::error::end_of_stream || ec == asio::error::eof) {
     // The client sends no more requests. It may still be reading the last answer (a half-close

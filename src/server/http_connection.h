@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -39,6 +40,11 @@ struct HttpResponse {
   std::string body;
   HeaderList headers;
 };
+
+// A request's header may hold at most this many bytes and fields (nginx allows 32 KiB too);
+// past either it is refused with 431 before its body is read.
+inline constexpr uint32_t kMaxHeaderBytes = 32 << 10;
+inline constexpr size_t kMaxHeaderFields = 100;
 
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:

@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/test_data.h"
 #include "common/test_client.h"
+#include "common/test_data.h"
 
 namespace moon::test {
 namespace {
@@ -87,6 +87,33 @@ TEST_F(HttpBehaviour, MalformedRequestGets400AndClose) {
   const HttpResult r = parse_response(raw);
   EXPECT_EQ(r.status, 400) << raw;
   EXPECT_TRUE(nlohmann::json::parse(r.body).contains("error"));
+}
+
+// Header limits (32 KiB, 100 fields) are 431s with a JSON error, before any body is read;
+// a header just inside both is served.
+TEST_F(HttpBehaviour, OversizedHeadersGet431AndClose) {
+  auto send = [&](const std::string& headers) {
+    const int fd = connect_loopback(server_->port());
+    EXPECT_GE(fd, 0);
+    const std::string body = R"({"prompt":"Once","max_tokens":2})";
+    EXPECT_TRUE(send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + headers +
+                                 "Connection: close\r\nContent-Length: " +
+                                 std::to_string(body.size()) + "\r\n\r\n" + body));
+    const std::string raw = read_until(fd, "\r\n\r\n", 1 << 30);  // to EOF
+    ::close(fd);
+    return parse_response(raw);
+  };
+  std::string many, fewer;
+  for (int i = 0; i < 101; ++i) many += "X-F" + std::to_string(i) + ": v\r\n";
+  for (int i = 0; i < 90; ++i) fewer += "X-F" + std::to_string(i) + ": v\r\n";
+  const HttpResult too_many = send(many);
+  EXPECT_EQ(too_many.status, 431);
+  EXPECT_NE(too_many.body.find("more than 100 header fields"), std::string::npos) << too_many.body;
+  const HttpResult too_long = send("X-Big: " + std::string(33 << 10, 'a') + "\r\n");
+  EXPECT_EQ(too_long.status, 431);
+  EXPECT_NE(too_long.body.find("over 32768 bytes"), std::string::npos) << too_long.body;
+  EXPECT_EQ(send(fewer).status, 200);
+  EXPECT_EQ(send("X-Big: " + std::string(30 << 10, 'a') + "\r\n").status, 200);
 }
 
 }  // namespace
