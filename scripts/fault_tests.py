@@ -35,6 +35,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # How many times longer every time bound is: 1, or 10 against a sanitized (slow) server.
 SLACK = 1
+# How long after --idle-timeout a slow connection may still be open: the script's own
+# threads measure it, and in CI's short run they share the cores with other tests.
+LATE_SLACK = 2.5
 # A template with no role markers: the fuzzed chat requests must reach validation and
 # generation, which a missing template (a 400 for every chat request) would hide.
 CHAT_TEMPLATE = "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}"
@@ -1289,9 +1292,9 @@ def part_slow(opts, report):
     m = server.metrics()
     closed = [t for t, by_server in lifetimes if by_server]
     # A lifetime runs from the client's connect; the server's timer from its accept, which
-    # waits while the I/O thread renders a never-reader's answer. A sanitized server takes
-    # tens of seconds for that, so there only "closed, and not early" is checked.
-    late_after = timeout + 2.5 if SLACK == 1 else float("inf")
+    # waits while the I/O thread is busy. A sanitized server can be busy for seconds, so there
+    # only "closed, and not early" is checked.
+    late_after = timeout + LATE_SLACK if SLACK == 1 else float("inf")
     open_too_long = [t for t, by_server in lifetimes if not by_server and t > late_after]
     early = [t for t in closed if t < timeout - 0.5]
     late = [t for t in closed if t > late_after]
@@ -1446,8 +1449,9 @@ def main():
                     help="the server is built with ASan or TSan: time bounds 10 times wider, "
                          "no memory bounds (shadow memory and quarantine are not the server's)")
     opts = ap.parse_args()
-    global SLACK
+    global SLACK, LATE_SLACK
     SLACK = 10 if opts.sanitized else 1
+    LATE_SLACK = 2.5 if opts.long else 5.0
     limit = opts.time_limit or (900 if opts.long else 110) * SLACK
     parts = [p for p in opts.only.split(",") if p] or list(PARTS)
     unknown = [p for p in parts if p not in PARTS]
