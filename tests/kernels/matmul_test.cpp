@@ -13,6 +13,7 @@
 #include "kernels/cpu/matmul_tiles.h"
 #include "kernels/ref/ref_kernels.h"
 #include "tensor/half.h"
+#include "util/cpu_features.h"
 
 namespace moon::test {
 namespace {
@@ -322,6 +323,62 @@ TEST(MatmulInt8, AmxGivesTheSameBitsAsTheVectorTiles) {
       }
     }
   }
+}
+
+// The VNNI batch kernel on packed panels gives the scalar tiles' bits: called directly on
+// whole panels for every count of activation rows around its register block of 8, and
+// through matmul with leftover weight rows, with and without the pool. Skipped, saying so,
+// where the CPU has no AVX-512 VNNI.
+TEST(MatmulInt8, VnniPanelsGiveTheSameBitsAsTheVectorTiles) {
+  if (!cpu_features().avx512_vnni) {
+    GTEST_SKIP() << "no AVX-512 VNNI on this CPU: the VNNI panel kernel is not tested here";
+  }
+  ScopedLevel avx512(SimdLevel::kAvx512);
+  const bool amx_was = amx_int8_enabled();
+  set_amx_enabled(false);  // else matmul takes AMX for m >= 16
+  std::mt19937 rng(23);
+  ThreadPool pool(2);
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q5_0}) {
+    SCOPED_TRACE(dtype_str(type));
+    for (int64_t k_dim : {32, 96, 2048}) {
+      for (int64_t m : {1, 7, 8, 9, 16, 23, 64}) {
+        for (int64_t n_dim : {16, 45, 96}) {
+          SCOPED_TRACE(::testing::Message() << "m=" << m << " n=" << n_dim << " K=" << k_dim);
+          TestWeights w = type == DType::Q5_0 ? make_random_block_weights(rng, type, n_dim, k_dim)
+                                              : make_weights(rng, type, n_dim, k_dim);
+          if (type == DType::Q8_0) {  // -128 and 127 weights, which the format allows
+            reinterpret_cast<BlockQ8_0*>(w.bytes.data())[1].qs[3] = -128;
+            reinterpret_cast<BlockQ8_0*>(w.bytes.data())[0].qs[7] = 127;
+          }
+          std::vector<float> x = random_floats(rng, m * k_dim);
+          std::fill(x.begin(), x.begin() + std::min<int64_t>(k_dim, 64), 0.0f);  // zero blocks
+          std::vector<float> want(m * n_dim);
+          {
+            ScopedLevel scalar(SimdLevel::kScalar);
+            kernels::matmul(x.data(), m, w.view, want.data(), nullptr);
+          }
+          kernels::QuantizedRows q;
+          kernels::quantize_rows(x.data(), m, k_dim, &q, nullptr);
+          const int64_t panels = n_dim / kernels::detail::kVnniPanelRows;
+          std::vector<float> y(m * n_dim, NAN);
+          ASSERT_TRUE(kernels::detail::vnni_int8_columns(type, q.blocks.data(), m, q.row_blocks(),
+                                                         w.view.data, w.view.row_bytes, panels,
+                                                         y.data(), n_dim));
+          for (int64_t i = 0; i < m; ++i) {
+            ASSERT_EQ(0, std::memcmp(y.data() + i * n_dim, want.data() + i * n_dim,
+                                     panels * kernels::detail::kVnniPanelRows * 4))
+                << "row " << i;
+          }
+          for (ThreadPool* p : {&pool, static_cast<ThreadPool*>(nullptr)}) {
+            std::fill(y.begin(), y.end(), NAN);
+            kernels::matmul(q, w.view, y.data(), p);
+            ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * 4));
+          }
+        }
+      }
+    }
+  }
+  set_amx_enabled(amx_was);
 }
 
 // Against the fp32 product of the unrounded activations, the int8 path's error stays within

@@ -86,6 +86,12 @@ detail::SuperBlockTiles select_super_block_tiles(DType type, int64_t m) {
   return tiles;
 }
 
+// The VNNI batch kernel runs at the AVX-512 level of a CPU with VNNI (AMX, where enabled,
+// comes first).
+bool vnni_panels_enabled() {
+  return simd_level() == SimdLevel::kAvx512 && cpu_features().avx512_vnni;
+}
+
 using QuantizeRowFn = void (*)(const float* x, BlockQ8_0* y, int64_t n);
 
 QuantizeRowFn select_quantizer() {
@@ -144,22 +150,24 @@ void run_matmul(const detail::Tiles<Fn>& tiles, const X* x, int64_t x_stride, in
   }
 }
 
-// The int8 path with AMX (m >= kAmxMinRows): whole panels of `panel_rows` weight rows times
-// the first multiple of 16 activation rows on tiles (`amx`, one of the AMX kernels), the rest
-// on the vector tiles, which give the same bits. Work is split across the pool by panel.
-template <class Fn, class X, class Amx>
-void run_amx(const detail::Tiles<Fn>& tiles, const X* x, int64_t m, int64_t row_blocks,
-             const WeightView& w, float* y, ThreadPool* pool, int64_t panel_rows, Amx&& amx) {
+// The int8 path's panel kernels (AMX, or VNNI on packed panels): whole panels of
+// `panel_rows` weight rows times the first multiple of `row_multiple` activation rows on the
+// panel kernel (`panel`), the rest on the vector tiles, which give the same bits. Work is
+// split across the pool by panel.
+template <class Fn, class X, class Panel>
+void run_panels(const detail::Tiles<Fn>& tiles, const X* x, int64_t m, int64_t row_blocks,
+                const WeightView& w, float* y, ThreadPool* pool, int64_t panel_rows,
+                int64_t row_multiple, Panel&& panel) {
   const int64_t n_dim = w.rows;
   const int64_t x_row_bytes = row_blocks * static_cast<int64_t>(sizeof(X));
-  const int64_t m_tiles = m / detail::kAmxMinRows * detail::kAmxMinRows;
+  const int64_t m_tiles = m / row_multiple * row_multiple;
   const int64_t full_panels = n_dim / panel_rows;
   const int64_t num_units = (n_dim + panel_rows - 1) / panel_rows;
   auto body = [&](int64_t u0, int64_t u1) {
     const int64_t n0 = u0 * panel_rows, n1 = std::min(n_dim, u1 * panel_rows);
     const int64_t panels = std::min(u1, full_panels) - u0;
     const int64_t n_tiles = n0 + std::max<int64_t>(0, panels) * panel_rows;
-    if (panels > 0) amx(x, m_tiles, row_blocks, w.row(n0), w.row_bytes, panels, y + n0, n_dim);
+    if (panels > 0) panel(x, m_tiles, row_blocks, w.row(n0), w.row_bytes, panels, y + n0, n_dim);
     if (n_tiles < n1) {  // the last weight rows, short of a panel
       matmul_columns(tiles, x, row_blocks, x_row_bytes, m_tiles, w, y, n_tiles, n1);
     }
@@ -286,9 +294,9 @@ void matmul(const QuantizedRows& x, const WeightView& w, float* y, ThreadPool* p
     const detail::SuperBlockTiles tiles = select_super_block_tiles(w.type, m);
     if (m >= detail::kAmxMinRows && amx_int8_enabled()) {
       const DType type = w.type;
-      run_amx(tiles, x.blocks_q8_k.data(), m, row_blocks, w, y, pool,
-              detail::kAmxSuperBlockPanelRows,
-              [type](auto... args) { detail::amx_super_block_columns(type, args...); });
+      run_panels(tiles, x.blocks_q8_k.data(), m, row_blocks, w, y, pool,
+                 detail::kAmxSuperBlockPanelRows, detail::kAmxMinRows,
+                 [type](auto... args) { detail::amx_super_block_columns(type, args...); });
       return;
     }
     run_matmul(tiles, x.blocks_q8_k.data(), row_blocks,
@@ -298,8 +306,15 @@ void matmul(const QuantizedRows& x, const WeightView& w, float* y, ThreadPool* p
   const Int8Tiles tiles = select_int8_tiles(w.type, m);
   if (m >= detail::kAmxMinRows && amx_int8_enabled()) {
     const DType type = w.type;
-    run_amx(tiles, x.blocks.data(), m, row_blocks, w, y, pool, detail::kAmxPanelRows,
-            [type](auto... args) { detail::amx_int8_columns(type, args...); });
+    run_panels(tiles, x.blocks.data(), m, row_blocks, w, y, pool, detail::kAmxPanelRows,
+               detail::kAmxMinRows,
+               [type](auto... args) { detail::amx_int8_columns(type, args...); });
+    return;
+  }
+  if (m >= detail::kVnniMinRows && vnni_panels_enabled()) {
+    const DType type = w.type;
+    run_panels(tiles, x.blocks.data(), m, row_blocks, w, y, pool, detail::kVnniPanelRows, 1,
+               [type](auto... args) { detail::vnni_int8_columns(type, args...); });
     return;
   }
   run_matmul(tiles, x.blocks.data(), row_blocks,

@@ -74,6 +74,14 @@ inline constexpr int64_t kAmxPanelRows = 32;
 inline constexpr int64_t kAmxMinRows = 16;
 bool amx_int8_columns(DType type, const BlockQ8_0* x, int64_t m, int64_t row_blocks,
                       const uint8_t* w, size_t w_row_bytes, int64_t panels, float* y, int64_t ldy);
+// The VNNI batch kernel (matmul_vnni_panels.cpp; for CPUs with AVX-512 VNNI and no AMX):
+// y rows [0, m) x columns [0, 16 * panels) for weight rows [0, 16 * panels) of a Q8_0, Q4_0
+// or Q5_0 weight, any m; the same bits as the int8 tiles. False for other dtypes. Used from
+// kVnniMinRows activation rows: below, the decode tiles stream the weights faster.
+inline constexpr int kVnniPanelRows = 16;
+inline constexpr int64_t kVnniMinRows = 8;
+bool vnni_int8_columns(DType type, const BlockQ8_0* x, int64_t m, int64_t row_blocks,
+                       const uint8_t* w, size_t w_row_bytes, int64_t panels, float* y, int64_t ldy);
 // Q4_1 and Q5_1 weights (one level: files of these types are rare).
 bool q8_1_tiles_scalar(DType type, Q8_1Tiles* tiles);
 // The super-block formats.
