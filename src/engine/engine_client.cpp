@@ -1,5 +1,6 @@
 #include "engine/engine_client.h"
 
+#include <cstdlib>
 #include <optional>
 
 #include "util/logging.h"
@@ -27,6 +28,11 @@ std::optional<SequenceUpdate> RequestStream::try_pop() {
 bool RequestStream::finished() const {
   std::lock_guard lock(mu_);
   return closed_ || num_finished_ == num_sequences_;
+}
+
+bool RequestStream::closed() const {
+  std::lock_guard lock(mu_);
+  return closed_;
 }
 
 std::optional<std::chrono::steady_clock::time_point> RequestStream::scheduled_at() const {
@@ -62,12 +68,17 @@ void RequestStream::push(const SequenceUpdate& update) {
 }
 
 void RequestStream::close() {
+  std::function<void()> notify;
   {
     std::lock_guard lock(mu_);
     closed_ = true;
     client_ = nullptr;
+    notify = notify_;
   }
   cv_.notify_all();
+  // A reader that waits for notifications (the server) must hear of it too, or its client
+  // waits for ever.
+  if (notify) notify();
 }
 
 RequestStream::~RequestStream() {
@@ -80,6 +91,7 @@ RequestStream::~RequestStream() {
 EngineClient::EngineClient(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {
   // The pool's size and the like are known before the first step; the thread starts after.
   snapshot_.kv = engine_->kv_stats();
+  if (const char* fail = std::getenv("MOON_DEBUG_FAIL_STEP")) fail_step_ = std::atoll(fail);
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -203,7 +215,12 @@ void EngineClient::loop() {
     std::optional<Result<std::vector<SequenceUpdate>>> stepped;
     if (engine_->has_work()) {
       const auto step_start = std::chrono::steady_clock::now();
-      stepped = engine_->step();
+      if (num_steps + 1 == fail_step_) {
+        stepped = Result<std::vector<SequenceUpdate>>(
+            make_error("step {} failed on purpose (MOON_DEBUG_FAIL_STEP)", fail_step_));
+      } else {
+        stepped = engine_->step();
+      }
       for (RequestId id : engine_->started_requests()) {
         auto it = streams_.find(id);
         if (it == streams_.end()) continue;

@@ -42,6 +42,8 @@ class RequestStream {
   // Non-blocking: nullopt when nothing is waiting.
   std::optional<SequenceUpdate> try_pop();
   bool finished() const;
+  // The engine ended the request without finishing it: it shut down, or a step failed.
+  bool closed() const;
   // When the engine first scheduled the request (it left the waiting queue); unset before.
   std::optional<std::chrono::steady_clock::time_point> scheduled_at() const;
   // Ends sequence `index` as stopped (a front end found a stop string in its text); its KV
@@ -59,7 +61,7 @@ class RequestStream {
       : client_(client), id_(id), num_sequences_(num_sequences) {}
   void push(const SequenceUpdate& update);
   void mark_scheduled(std::chrono::steady_clock::time_point t);
-  void close();  // engine shut down
+  void close();  // engine shut down or a step failed; wakes the reader
 
   EngineClient* client_;
   RequestId id_;
@@ -75,6 +77,8 @@ class RequestStream {
 
 class EngineClient {
  public:
+  // MOON_DEBUG_FAIL_STEP=N in the environment makes the engine's N-th step (counting from 1)
+  // fail instead of running, to test what a failed step does to its requests.
   explicit EngineClient(std::unique_ptr<Engine> engine);
   // Stops the loop: unfinished requests are aborted and their streams closed.
   ~EngineClient();
@@ -132,6 +136,7 @@ class EngineClient {
   // Owned by the engine thread; weak so that dropping a stream is noticed.
   std::unordered_map<RequestId, std::weak_ptr<RequestStream>> streams_;
   Snapshot snapshot_;
+  int64_t fail_step_ = 0;  // MOON_DEBUG_FAIL_STEP; 0: none
   std::thread thread_;
 };
 

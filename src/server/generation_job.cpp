@@ -133,10 +133,38 @@ void GenerationJob::drain() {
       apply(p, *u);
     }
   }
-  if (!any) return;
-  ctx_.metrics.observe_snapshot(ctx_.engine.snapshot());
-  if (opts_.stream) stream_progress();
-  if (unfinished_ == 0) complete();
+  if (any) {
+    ctx_.metrics.observe_snapshot(ctx_.engine.snapshot());
+    if (opts_.stream) stream_progress();
+    if (unfinished_ == 0) return complete();
+  }
+  for (const Prompt& p : prompts_) {
+    if (p.stream && p.stream->closed()) return fail_engine();
+  }
+}
+
+void GenerationJob::fail_engine() {
+  // The engine ended the request unfinished: a step failed (the engine log says why) or it
+  // shut down. The client gets an error, not a wait for ever: a 500, or once a stream has
+  // begun, an error event in it, as vLLM sends one.
+  done_ = true;
+  for (size_t p = 0; p < prompts_.size(); ++p) release_prompt(p);
+  ctx_.metrics.request_finished("abort");
+  ctx_.metrics.add_generation_tokens(usage_json()["completion_tokens"].get<int64_t>());
+  log_finished(Clock::now());
+  const HttpResponse error = format_->refusal(
+      ApiError{500,
+               "the engine failed while generating this request; see the server log",
+               "server_error",
+               {},
+               "engine_failed"});
+  if (opts_.stream) {
+    conn_->send_chunk("data: " + error.body + "\n\n");
+    conn_->end_stream();
+  } else {
+    conn_->respond(error);
+  }
+  self_.reset();
 }
 
 void GenerationJob::apply(size_t p, SequenceUpdate& u) {

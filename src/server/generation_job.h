@@ -48,6 +48,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   void stream_progress();
   void complete();
   void cancel();
+  void fail_engine();  // the engine ended the request unfinished
   // The info line of a finished (or aborted) request: its tokens, timings, finish reasons.
   void log_finished(Clock::time_point now) const;
   void release_prompt(size_t prompt_index);

@@ -265,5 +265,50 @@ TEST(ServerResponsiveness, HealthAnswersWhileAHugeAnswerIsRendered) {
   EXPECT_EQ(nlohmann::json::parse(r.body)["choices"].size(), 64u);
 }
 
+// A failed engine step (injected with MOON_DEBUG_FAIL_STEP) ends the requests it held with an
+// error, and the server serves on: a whole answer is a 500, a stream that has begun gets an
+// error event and ends. Before, the requests' streams were closed without a word to the
+// server, and their clients waited for ever.
+TEST(ServerEngineFailure, AFailedStepAnswersItsRequestsWithAnErrorAndServesOn) {
+  MOON_REQUIRE_TEST_FILE(model, kModel);
+  const std::string body = R"({"prompt":"Once upon a time","max_tokens":40,"ignore_eos":true})";
+  {
+    ::setenv("MOON_DEBUG_FAIL_STEP", "1", 1);
+    ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "16MiB"});
+    ::unsetenv("MOON_DEBUG_FAIL_STEP");
+    ASSERT_TRUE(server.ready()) << server.log();
+    const HttpResult failed =
+        http_request(server.port(), "POST", "/v1/completions", body, {}, std::chrono::seconds(30));
+    EXPECT_EQ(failed.status, 500) << failed.body;
+    const auto error = nlohmann::json::parse(failed.body, nullptr, false);
+    ASSERT_TRUE(error.contains("error")) << failed.body;
+    EXPECT_EQ(error["error"]["code"], "engine_failed");
+    const HttpResult next = http_request(server.port(), "POST", "/v1/completions", body);
+    EXPECT_EQ(next.status, 200) << next.body;
+    EXPECT_EQ(nlohmann::json::parse(next.body)["usage"]["completion_tokens"], 40);
+    EXPECT_NE(server.log().find("step 1 failed on purpose"), std::string::npos) << server.log();
+  }
+  {
+    ::setenv("MOON_DEBUG_FAIL_STEP", "5", 1);
+    ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "16MiB"});
+    ::unsetenv("MOON_DEBUG_FAIL_STEP");
+    ASSERT_TRUE(server.ready()) << server.log();
+    std::string stream_body = body;
+    stream_body.insert(stream_body.size() - 1, R"(,"stream":true)");
+    const HttpResult stream = http_request(server.port(), "POST", "/v1/completions", stream_body,
+                                           {}, std::chrono::seconds(30));
+    ASSERT_EQ(stream.status, 200) << stream.body;
+    const auto events = sse_payloads(stream.body);
+    ASSERT_GE(events.size(), 2u) << stream.body;
+    const auto last = nlohmann::json::parse(events.back(), nullptr, false);
+    ASSERT_TRUE(last.is_object() && last.contains("error")) << stream.body;
+    EXPECT_EQ(last["error"]["code"], "engine_failed");
+    EXPECT_NE(
+        nlohmann::json::parse(events.front()).value("choices", nlohmann::json::array()).size(), 0u)
+        << "the tokens before the failed step came first";
+    EXPECT_EQ(http_request(server.port(), "POST", "/v1/completions", body).status, 200);
+  }
+}
+
 }  // namespace
 }  // namespace moon::test
