@@ -14,6 +14,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/matmul_tiles.h"
 #include "tensor/half.h"
+#include "util/cpu_features.h"
 
 namespace moon::test {
 namespace {
@@ -230,6 +231,61 @@ TEST(MatmulBlockFormats, AmxGivesTheScalarLevelsBits) {
       }
     }
   }
+}
+
+// The VNNI panel kernel for Q2_K to Q6_K gives the super-block tiles' bits: called directly on
+// whole panels for batch sizes around its register block of 8, and through matmul with
+// leftover rows and columns. IQ4_XS is refused and stays on the tiles. Skipped, saying so,
+// where the CPU has no AVX-512 VNNI.
+TEST(MatmulBlockFormats, VnniPanelsGiveTheScalarLevelsBits) {
+  if (!cpu_features().avx512_vnni) {
+    GTEST_SKIP() << "no AVX-512 VNNI on this CPU: the VNNI super-block panel kernel is not "
+                    "tested here";
+  }
+  ScopedLevel avx512(SimdLevel::kAvx512);
+  const bool amx_was = amx_int8_enabled();
+  set_amx_enabled(false);  // else matmul takes AMX for m >= 16
+  std::mt19937 rng(29);
+  ThreadPool pool(2);
+  for (DType type : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    SCOPED_TRACE(dtype_str(type));
+    for (int64_t k_dim : {256, 1024}) {
+      for (int64_t m : {1, 7, 8, 9, 17, 40}) {
+        for (int64_t n_dim : {16, 37}) {
+          SCOPED_TRACE(::testing::Message() << "m=" << m << " n=" << n_dim << " K=" << k_dim);
+          const TestWeights w = make_random_block_weights(rng, type, n_dim, k_dim);
+          std::vector<float> x = random_floats(rng, m * k_dim);
+          std::fill(x.begin(), x.begin() + 256, 0.0f);  // an all-zero super-block
+          std::vector<float> want(static_cast<size_t>(m * n_dim));
+          {
+            ScopedLevel scalar(SimdLevel::kScalar);
+            kernels::matmul(x.data(), m, w.view, want.data(), nullptr);
+          }
+          kernels::QuantizedRows q;
+          kernels::quantize_rows(x.data(), m, k_dim, &q, nullptr, kernels::ActivationBlocks::kQ8_K);
+          const int64_t panels = n_dim / kernels::detail::kVnniPanelRows;
+          std::vector<float> y(want.size(), NAN);
+          ASSERT_TRUE(kernels::detail::vnni_super_block_columns(
+              type, q.blocks_q8_k.data(), m, q.row_blocks(), w.view.data, w.view.row_bytes, panels,
+              y.data(), n_dim));
+          for (int64_t i = 0; i < m; ++i) {
+            ASSERT_EQ(0, std::memcmp(y.data() + i * n_dim, want.data() + i * n_dim,
+                                     panels * kernels::detail::kVnniPanelRows * 4))
+                << "row " << i;
+          }
+          for (ThreadPool* p : {&pool, static_cast<ThreadPool*>(nullptr)}) {
+            std::fill(y.begin(), y.end(), NAN);
+            kernels::matmul(q, w.view, y.data(), p);
+            ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * 4));
+          }
+        }
+      }
+    }
+  }
+  float y = 0;
+  EXPECT_FALSE(kernels::detail::vnni_super_block_columns(DType::IQ4_XS, nullptr, 0, 0, nullptr, 0,
+                                                         0, &y, 0));
+  set_amx_enabled(amx_was);
 }
 
 }  // namespace

@@ -299,6 +299,12 @@ void matmul(const QuantizedRows& x, const WeightView& w, float* y, ThreadPool* p
                  [type](auto... args) { detail::amx_super_block_columns(type, args...); });
       return;
     }
+    if (m >= detail::kVnniMinRows && vnni_panels_enabled() && w.type != DType::IQ4_XS) {
+      const DType type = w.type;
+      run_panels(tiles, x.blocks_q8_k.data(), m, row_blocks, w, y, pool, detail::kVnniPanelRows, 1,
+                 [type](auto... args) { detail::vnni_super_block_columns(type, args...); });
+      return;
+    }
     run_matmul(tiles, x.blocks_q8_k.data(), row_blocks,
                row_blocks * static_cast<int64_t>(sizeof(BlockQ8_K)), m, w, y, pool);
     return;
