@@ -25,6 +25,26 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr char kModel[] = "models/stories260K-f32.gguf";
 
+// A loopback connection whose receive buffer is `window` bytes, far less than the answers
+// here, which then wait in the server; reads time out after 120 s (generating an answer takes
+// seconds, many more in a sanitized build). -1 on failure.
+int connect_with_window(int port, int window) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
+  timeval wait{120, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 class NeverReadingClient : public ::testing::TestWithParam<std::string> {};
 
 // With --max-connections 1 the client's connection is the only one: /health gets 503 while
@@ -34,15 +54,8 @@ TEST_P(NeverReadingClient, IsClosedAtTheIdleTimeoutOnceItsAnswerIsWritten) {
   ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB",
                         "--max-connections", "1", "--idle-timeout", "1"});
   ASSERT_TRUE(server.ready()) << server.log();
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = connect_with_window(server.port(), 4096);
   ASSERT_GE(fd, 0);
-  const int window = 4096;  // far less than the answer, which then waits in the server
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   // About 8 MB of answer in one piece, more than the kernel buffers hold (not a stream,
   // which --max-queued-output already bounds).
   const std::string body =
@@ -110,17 +123,8 @@ TEST(SlowClients, AReaderThatTakesALargeAnswerSteadilyGetsAllOfIt) {
   ServerProcess server(
       {"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB", "--idle-timeout", "1"});
   ASSERT_TRUE(server.ready()) << server.log();
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = connect_with_window(server.port(), 4096);
   ASSERT_GE(fd, 0);
-  const int window = 4096;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
-  timeval wait{120, 0};  // generating the answer takes seconds, many more when sanitized
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   const std::string body =
       nlohmann::json{{"prompt", "Once"},   {"max_tokens", 400},  {"n", 64},
                      {"temperature", 1.0}, {"ignore_eos", true}, {"logprobs", 20}}

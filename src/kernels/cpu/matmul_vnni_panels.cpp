@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "kernels/cpu/matmul_int8_simd.h"
+#include "kernels/cpu/vnni_panel.h"
 
 namespace moon::kernels::detail {
 namespace {
@@ -50,14 +51,7 @@ MOON_SIMD_TARGET void pack_panel(const uint8_t* w, size_t w_row_bytes, int64_t r
       const __m256i u = unsigned_weight_block<T>(row, b, &out[b].d[r]);
       _mm256_store_si256(reinterpret_cast<__m256i*>(rows[r]), u);
     }
-    // The 16 x 8 transpose of 4-byte groups, as two gathers per group from L1.
-    const __m512i index =
-        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                           _mm512_set1_epi32(kGroups));
-#pragma GCC unroll 8
-    for (int g = 0; g < kGroups; ++g) {
-      _mm512_store_si512(out[b].q[g], _mm512_i32gather_epi32(index, &rows[0][g], 4));
-    }
+    transpose_to_lanes(rows, out[b].q);
   }
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/cpu/matmul_super_block_simd.h"
+#include "kernels/cpu/vnni_panel.h"
 
 namespace moon::kernels::detail {
 namespace {
@@ -67,13 +68,7 @@ MOON_SIMD_TARGET void pack_panel(const uint8_t* w, size_t w_row_bytes, int64_t r
       p.d[r] = u.d;
       p.dmin[r] = u.dmin;
     }
-    const __m512i index =
-        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                           _mm512_set1_epi32(kDwords));
-#pragma GCC unroll 8
-    for (int k = 0; k < kDwords; ++k) {
-      _mm512_store_si512(p.q[k], _mm512_i32gather_epi32(index, &q[0][k], 4));
-    }
+    transpose_to_lanes(q, p.q);
     for (int g = 0; g < kGroups; ++g) {
       for (int r = 0; r < kRows; ++r) p.scale[g][r] = scales[r][g];
     }
