@@ -41,9 +41,11 @@ std::string dechunk(const std::string& in) {
 
 }  // namespace
 
-int connect_loopback(int port) {
+int connect_loopback(int port, int rcvbuf) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  // Before connecting, so that the window the client announces is this small from the start.
+  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));

@@ -24,8 +24,9 @@ HttpResult http_request(int port, const std::string& method, const std::string& 
                         const std::string& body = "",
                         const std::vector<std::string>& extra_headers = {},
                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
-// Connects to 127.0.0.1:port; -1 on failure.
-int connect_loopback(int port);
+// Connects to 127.0.0.1:port, with a receive buffer of `rcvbuf` bytes when positive; -1 on
+// failure.
+int connect_loopback(int port, int rcvbuf = 0);
 // Sends all of `data`; false on error.
 bool send_all(int fd, const std::string& data);
 // POSTs `body` to `path` on a new connection and reads until the first server-sent event

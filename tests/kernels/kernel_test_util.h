@@ -4,12 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/matmul.h"
 #include "tensor/convert.h"
 #include "tensor/half.h"
 #include "tensor/tensor_view.h"
@@ -120,6 +122,32 @@ inline TestWeights make_random_block_weights(std::mt19937& rng, DType type, int6
   }
   w.view = make_weight_view(type, w.bytes.data(), rows, cols);
   return w;
+}
+
+// A panel kernel's output y against want (both [rows, n_dim]): the first `cols` columns of
+// every row are the same bits.
+inline ::testing::AssertionResult same_leading_columns(const std::vector<float>& y,
+                                                       const std::vector<float>& want, int64_t rows,
+                                                       int64_t n_dim, int64_t cols) {
+  for (int64_t i = 0; i < rows; ++i) {
+    if (std::memcmp(y.data() + i * n_dim, want.data() + i * n_dim, cols * 4) != 0) {
+      return ::testing::AssertionFailure() << "row " << i << " differs";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// matmul on quantized rows, with the pool and without, gives want's bits.
+inline ::testing::AssertionResult matmul_gives(const kernels::QuantizedRows& q, const WeightView& w,
+                                               const std::vector<float>& want, ThreadPool* pool) {
+  for (ThreadPool* p : {pool, static_cast<ThreadPool*>(nullptr)}) {
+    std::vector<float> y(want.size(), NAN);
+    kernels::matmul(q, w, y.data(), p);
+    if (std::memcmp(y.data(), want.data(), y.size() * 4) != 0) {
+      return ::testing::AssertionFailure() << "matmul " << (p ? "with" : "without") << " the pool";
+    }
+  }
+  return ::testing::AssertionSuccess();
 }
 
 inline std::string dtype_str(DType t) {

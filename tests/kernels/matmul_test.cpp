@@ -308,17 +308,10 @@ TEST(MatmulInt8, AmxGivesTheSameBitsAsTheVectorTiles) {
             ASSERT_TRUE(kernels::detail::amx_int8_columns(
                 type, q.blocks.data(), m_tiles, q.row_blocks(), w.view.data, w.view.row_bytes,
                 panels, y.data(), n_dim));
-            for (int64_t i = 0; i < m_tiles; ++i) {
-              ASSERT_EQ(0, std::memcmp(y.data() + i * n_dim, want.data() + i * n_dim,
-                                       panels * kernels::detail::kAmxPanelRows * 4))
-                  << "row " << i;
-            }
+            EXPECT_TRUE(same_leading_columns(y, want, m_tiles, n_dim,
+                                             panels * kernels::detail::kAmxPanelRows));
           }
-          for (ThreadPool* p : {&pool, static_cast<ThreadPool*>(nullptr)}) {
-            std::vector<float> y(m * n_dim, NAN);
-            kernels::matmul(q, w.view, y.data(), p);
-            ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * 4));
-          }
+          EXPECT_TRUE(matmul_gives(q, w.view, want, &pool));
         }
       }
     }
@@ -364,16 +357,9 @@ TEST(MatmulInt8, VnniPanelsGiveTheSameBitsAsTheVectorTiles) {
           ASSERT_TRUE(kernels::detail::vnni_int8_columns(type, q.blocks.data(), m, q.row_blocks(),
                                                          w.view.data, w.view.row_bytes, panels,
                                                          y.data(), n_dim));
-          for (int64_t i = 0; i < m; ++i) {
-            ASSERT_EQ(0, std::memcmp(y.data() + i * n_dim, want.data() + i * n_dim,
-                                     panels * kernels::detail::kVnniPanelRows * 4))
-                << "row " << i;
-          }
-          for (ThreadPool* p : {&pool, static_cast<ThreadPool*>(nullptr)}) {
-            std::fill(y.begin(), y.end(), NAN);
-            kernels::matmul(q, w.view, y.data(), p);
-            ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * 4));
-          }
+          EXPECT_TRUE(
+              same_leading_columns(y, want, m, n_dim, panels * kernels::detail::kVnniPanelRows));
+          EXPECT_TRUE(matmul_gives(q, w.view, want, &pool));
         }
       }
     }

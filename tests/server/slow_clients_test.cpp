@@ -29,19 +29,10 @@ constexpr char kModel[] = "models/stories260K-f32.gguf";
 // here, which then wait in the server; reads time out after 120 s (generating an answer takes
 // seconds, many more in a sanitized build). -1 on failure.
 int connect_with_window(int port, int window) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = connect_loopback(port, window);
   if (fd < 0) return -1;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
   timeval wait{120, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
   return fd;
 }
 
