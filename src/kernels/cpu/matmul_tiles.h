@@ -82,7 +82,7 @@ inline constexpr int kVnniPanelRows = 16;
 inline constexpr int64_t kVnniMinRows = 8;
 bool vnni_int8_columns(DType type, const BlockQ8_0* x, int64_t m, int64_t row_blocks,
                        const uint8_t* w, size_t w_row_bytes, int64_t panels, float* y, int64_t ldy);
-// The same for the super-block formats Q2_K to Q6_K (matmul_vnni_super_block_panels.cpp),
+// The same for the super-block formats Q2_K to Q6_K (matmul_vnni_panels.cpp too),
 // with nsb super-blocks per row; false for IQ4_XS, which stays on the tiles.
 bool vnni_super_block_columns(DType type, const BlockQ8_K* x, int64_t m, int64_t nsb,
                               const uint8_t* w, size_t w_row_bytes, int64_t panels, float* y,
