@@ -322,6 +322,47 @@ Result<Grammar> GrammarBuilder::build(std::string_view root_name) {
       }
     }
   }
+  // How many byte positions can be live at once: the automaton's states hold every stack
+  // whose top is a byte set, and each step and token mask walks them all. Something that can
+  // be empty, repeated, leaves every copy live at once: `(a|){9090}` makes states of about
+  // 9,090 positions, and seconds of work per token. Bounded here, from the rules up (Tarjan
+  // numbers a component after every component it reaches; a rule's own component adds
+  // nothing, as those cycles are tail calls that revisit a position): first[r] counts the
+  // positions a closure entering r can reach, and the widest suffix of any alternative is what
+  // a state can hold after a step into it.
+  constexpr uint64_t kSaturate = uint64_t{1} << 40;
+  std::vector<std::vector<uint32_t>> by_component(components);
+  for (uint32_t r = 0; r < n; ++r) by_component[component[r]].push_back(r);
+  std::vector<uint64_t> first(n, 0);
+  auto width = [&](const Symbol& sym, uint32_t from) -> uint64_t {
+    if (sym.kind != Symbol::Kind::kRule) return 1;
+    return component[sym.id] == component[from] ? 0 : first[sym.id];
+  };
+  uint64_t widest = 0;
+  for (const auto& rules : by_component) {
+    for (uint32_t r : rules) {
+      uint64_t total = 0;
+      for (const Sequence& alt : rules_[r]) {
+        uint64_t suffix = 0;  // of alt from k on
+        for (size_t k = alt.size(); k-- > 0;) {
+          const Symbol& sym = alt[k];
+          const bool skippable = sym.kind == Symbol::Kind::kRule && nullable[sym.id];
+          suffix = std::min(kSaturate, width(sym, r) + (skippable ? suffix : 0));
+          widest = std::max(widest, suffix);
+        }
+        total = std::min(kSaturate, total + suffix);
+      }
+      first[r] = total;
+      widest = std::max(widest, total);
+    }
+  }
+  if (widest > kMaxLivePositions) {
+    return make_error(
+        "the grammar is too ambiguous: up to {} positions of it can be live at once, and at most "
+        "{} are allowed (a repetition of something that can be empty, like (a|){{9090}}, keeps "
+        "every copy live; write a{{0,9090}} instead)",
+        widest >= kSaturate ? std::string("2^40") : std::to_string(widest), kMaxLivePositions);
+  }
   Grammar g;
   g.byte_sets = byte_sets_;
   g.rule_names = names_;

@@ -42,6 +42,11 @@ struct Element {
   uint32_t arg;
 };
 
+// The most grammar positions that may be live at once in a compiled grammar (GrammarBuilder::
+// build refuses more): room for a choice among 4,096 strings and for JSON schemas' unions,
+// not for a nullable item repeated thousands of times.
+inline constexpr uint64_t kMaxLivePositions = 8192;
+
 // The compiled form: every alternative's elements back to back, each alternative closed by
 // kEnd, so a position in the grammar is one index.
 struct Grammar {
