@@ -18,6 +18,9 @@ SHAPES = {
     "tinyllama-1.1b": (22, 2048, 5632, 32, 4, 2048, 32000),
     "llama2-7b": (32, 4096, 11008, 32, 32, 4096, 32000),
     "llama3-8b": (32, 4096, 14336, 32, 8, 8192, 128256),
+    # Small enough to write in a second, big enough that halving it shows in a rank's RSS
+    # (tests/dist/tensor_parallel_test.py): 84 MB in F32.
+    "tp-test": (4, 512, 1536, 8, 4, 1024, 8192),
 }
 GGML_TYPES = {"f32": 0, "f16": 1, "q8_0": 8}
 ALIGNMENT = 32

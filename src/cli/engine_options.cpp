@@ -3,6 +3,8 @@
 #include <chrono>
 #include <optional>
 
+#include "dist/shard.h"
+#include "dist/tensor_parallel_rank.h"
 #include "gguf/gguf_prefetch.h"
 #include "kv/memory_size.h"
 #include "util/logging.h"
@@ -72,14 +74,44 @@ Result<EngineConfig> make_engine_config(const EngineOptions& o, const ModelHpara
   return c;
 }
 
-Result<LoadedEngine> load_engine(const EngineOptions& o) {
+namespace {
+
+// Cuts the rank's slice out of the loaded model and says what it kept.
+Status keep_rank_slice(Model* model, Communicator& comm, ForwardRanks* ranks) {
+  const ModelHparams full = model->hparams;
+  MOON_ASSIGN_OR_RETURN(ShardPlan plan, plan_shard(full, model->weights, comm.rank(), comm.size()));
+  MOON_TRY(shard_model(model, plan));
+  uint64_t kept = 0;
+  for (const auto& lw : model->weights.layers) {
+    for (const WeightView* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down}) {
+      kept += m->row_bytes * static_cast<uint64_t>(m->rows);
+    }
+  }
+  kept += model->weights.output.row_bytes * static_cast<uint64_t>(model->weights.output.rows);
+  spdlog::info(
+      "tensor-parallel rank {} of {}: attention heads {}-{} of {}, KV heads {}-{} of {}, "
+      "feed-forward units {}-{} of {}, vocabulary {}-{} of {}; {} of sliced weights",
+      plan.rank, plan.size, plan.head_begin, plan.head_begin + plan.num_heads - 1, full.n_head,
+      plan.kv_head_begin, plan.kv_head_begin + plan.num_kv_heads - 1, full.n_head_kv, plan.ff_begin,
+      plan.ff_begin + plan.ff_size - 1, full.n_ff, plan.vocab_begin,
+      plan.vocab_begin + plan.vocab_counts[plan.rank] - 1, full.n_vocab, format_bytes(kept));
+  ranks->comm = &comm;
+  ranks->vocab_counts = plan.vocab_counts;
+  return Status::success();
+}
+
+}  // namespace
+
+Result<LoadedEngine> load_engine(const EngineOptions& o, Communicator* comm) {
   const auto start = std::chrono::steady_clock::now();
   LoadedEngine e;
   spdlog::info("loading model {}", o.model.empty() ? "builtin:tiny" : o.model);
   {
     std::optional<ProgressLine> copying;  // made once the size is known
     LoadOptions load;
-    load.weights = o.weights;
+    // A rank copies its slices out of the mapping; copying the whole file first would hold
+    // all of it.
+    load.weights = comm ? WeightMemory::kMapped : o.weights;
     load.progress = [&](uint64_t done, uint64_t total) {
       if (!copying) copying.emplace("reading weights into memory", total);
       copying->update(done);
@@ -90,8 +122,11 @@ Result<LoadedEngine> load_engine(const EngineOptions& o) {
                    format_bytes(gguf::tensor_data_bytes(*e.model->file)), copying->finish());
     }
   }
+  ForwardRanks ranks;
+  if (comm) MOON_TRY(keep_rank_slice(e.model.get(), *comm, &ranks));
   const ModelHparams& hp = e.model->hparams;
-  if (!e.model->file->tensor_data_copied()) {  // mapped: read the pages now, not mid-request
+  // Mapped: read the pages now, not mid-request (a rank read its slices already).
+  if (!comm && !e.model->file->tensor_data_copied()) {
     const uint64_t bytes = gguf::tensor_data_bytes(*e.model->file);
     ProgressLine line("loading weights", bytes);
     gguf::prefetch_tensor_data(*e.model->file, [&](uint64_t done, uint64_t) { line.update(done); });
@@ -104,8 +139,22 @@ Result<LoadedEngine> load_engine(const EngineOptions& o) {
                       e.tokenizer->vocab_size(), hp.n_vocab);
   }
   MOON_ASSIGN_OR_RETURN(e.config, make_engine_config(o, hp));
+  e.config.ranks = ranks;
+  if (comm && comm->rank() != 0) {  // rank 0 decides the blocks; this rank holds its heads
+    e.rank_kv_layout = {.num_layers = hp.n_layer,
+                        .num_kv_heads = hp.n_head_kv,
+                        .head_dim = hp.head_dim,
+                        .block_size = e.config.block_size,
+                        .dtype = e.config.kv_cache_dtype};
+    MOON_TRY(share_kv_layout(*comm, &e.rank_kv_layout));
+    return e;
+  }
   spdlog::info("allocating the KV cache");
   MOON_ASSIGN_OR_RETURN(e.engine, Engine::create(*e.model, e.tokenizer->eog_ids(), e.config));
+  if (comm) {
+    KvLayout layout = e.engine->kv_layout();
+    MOON_TRY(share_kv_layout(*comm, &layout));
+  }
   e.load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   const KvLayout& kv = e.engine->kv_layout();

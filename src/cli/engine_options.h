@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "dist/communicator.h"
 #include "engine/engine.h"
 #include "model/hparams.h"
 #include "model/model.h"
@@ -38,15 +39,20 @@ Result<EngineConfig> make_engine_config(const EngineOptions& options, const Mode
 // Everything a command needs to generate: the model, its tokenizer (checked against the
 // model's vocabulary) and the engine over them. The engine refers to the model, so keep
 // them together.
+// Under tensor parallelism (`comm` given) `model` is this rank's slice (dist/shard.h), and
+// only rank 0 has an engine: the other ranks get the KV layout rank 0 chose and run its
+// plans (dist/tensor_parallel_rank.h).
 struct LoadedEngine {
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
   EngineConfig config;
-  std::unique_ptr<Engine> engine;
+  std::unique_ptr<Engine> engine;  // null on tensor-parallel ranks other than 0
+  KvLayout rank_kv_layout;         // those ranks' KV cache
   double load_ms = 0.0;
 };
 
 // Loads --model and builds the engine, logging each stage (loading a big file takes a while).
-Result<LoadedEngine> load_engine(const EngineOptions& options);
+// With `comm`, every rank calls it: each keeps its slice of the weights.
+Result<LoadedEngine> load_engine(const EngineOptions& options, Communicator* comm = nullptr);
 
 }  // namespace moon

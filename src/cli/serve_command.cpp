@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "chat/chat_template.h"
+#include "dist/mpi_communicator.h"
+#include "dist/tensor_parallel_rank.h"
 #include "engine/engine_client.h"
 #include "kv/memory_size.h"
 #include "model/model.h"
@@ -114,11 +116,24 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
                   "Origins whose pages may call the API from a browser (CORS), comma-separated, "
                   "e.g. https://app.example.com; * for any")
       ->capture_default_str();
+  cmd->add_option("--tensor-parallel-size", o.tensor_parallel_size,
+                  "Split every layer over N ranks started by mpirun (mpirun --enable-recovery -np "
+                  "N moon serve --tensor-parallel-size N ...): rank 0 serves HTTP, every rank "
+                  "holds 1/N of the weights and KV cache")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--tensor-parallel-timeout", o.tensor_parallel_timeout,
+                  "Seconds a rank waits for the others before it decides one died or hangs: "
+                  "rank 0 then answers its requests with errors and the job exits non-zero")
+      ->check(CLI::Range(0.5, 86400.0))
+      ->capture_default_str();
   add_engine_options(*cmd, o.engine);
   return cmd;
 }
 
-int run_serve(const ServeOptions& o) {
+namespace {
+
+int serve(const ServeOptions& o, Communicator* comm) {
   auto fail = [](const Error& e) {
     spdlog::error("{}", e.message);
     return 1;
@@ -127,8 +142,16 @@ int run_serve(const ServeOptions& o) {
   // Flag mistakes first, before minutes of loading.
   auto cors = server::CorsPolicy::parse(o.allowed_origins);
   if (!cors.ok()) return fail(cors.error());
-  auto loaded = load_engine(o.engine);
+  auto loaded = load_engine(o.engine, comm);
   if (!loaded.ok()) return fail(loaded.error());
+  if (comm && comm->rank() != 0) {
+    Status ran = run_tensor_parallel_rank(
+        *loaded->model, loaded->config.ranks, loaded->rank_kv_layout,
+        loaded->config.scheduler.max_num_batched_tokens, loaded->config.num_threads);
+    if (!ran.ok()) return fail(ran.error());
+    spdlog::info("tensor-parallel rank {}: rank 0 stopped; exiting", comm->rank());
+    return 0;
+  }
 
   server::ServerConfig sc;
   sc.host = o.host;
@@ -168,6 +191,35 @@ int run_serve(const ServeOptions& o) {
   auto server = server::HttpServer::create(sc, *loaded->tokenizer, client);
   if (!server.ok()) return fail(server.error());
   return (*server)->run();
+}
+
+}  // namespace
+
+int run_serve(const ServeOptions& o) {
+  if (o.tensor_parallel_size == 1) return serve(o, nullptr);
+  auto comm = create_mpi_communicator(o.tensor_parallel_timeout);
+  if (!comm.ok()) {
+    spdlog::error("--tensor-parallel-size {}: {}", o.tensor_parallel_size, comm.error().message);
+    return 1;
+  }
+  if ((*comm)->size() != o.tensor_parallel_size) {
+    spdlog::error(
+        "--tensor-parallel-size {} needs {} ranks, but this process is one of {}: start it as "
+        "mpirun --enable-recovery -np {} moon serve --tensor-parallel-size {} ...",
+        o.tensor_parallel_size, o.tensor_parallel_size, (*comm)->size(), o.tensor_parallel_size,
+        o.tensor_parallel_size);
+    (*comm)->abort(1);
+    return 1;
+  }
+  const int code = serve(o, comm->get());
+  // A rank that failed (or a rank 0 whose engine failed) takes the job down: the others may
+  // be waiting in a collective that will never finish.
+  if (code != 0) {
+    spdlog::error("tensor-parallel rank {}: ending the job with exit code {}", (*comm)->rank(),
+                  code);
+    (*comm)->abort(code);
+  }
+  return code;
 }
 
 }  // namespace moon

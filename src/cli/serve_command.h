@@ -24,6 +24,8 @@ struct ServeOptions {
   double log_stats_interval = 10.0;
   std::string max_queued_output = "16MiB";
   bool disable_log_stats = false;
+  int tensor_parallel_size = 1;  // > 1: one rank of `mpirun -np N`
+  double tensor_parallel_timeout = 60.0;
   EngineOptions engine;
 };
 

@@ -55,7 +55,8 @@ Engine::Engine(const Model& model, std::vector<TokenId> eog_ids, const EngineCon
       kv_(storage_.layout().num_blocks, storage_.layout().block_size, config.enable_prefix_caching,
           {.cache_partial_blocks = true}),
       scheduler_(config.scheduler, &kv_, eog_ids_),
-      runner_(model, &storage_, &kv_, config.scheduler.max_num_batched_tokens, &pool_),
+      runner_(model, &storage_, &kv_, config.scheduler.max_num_batched_tokens, &pool_,
+              config.ranks),
       sampler_(&pool_, eog_ids_),
       beams_({[this](RequestId id, std::vector<TokenId> prompt, const SamplingParams& params) {
                 return add_sampling_request(id, std::move(prompt), params);

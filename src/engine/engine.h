@@ -33,6 +33,9 @@ struct EngineConfig {
   DType kv_cache_dtype = DType::F32;
   bool enable_prefix_caching = true;
   int num_threads = 0;  // 0: every available core
+  // Tensor parallel (rank 0): the model is this rank's slice, and every step runs on all
+  // ranks (dist/). Empty: one process.
+  ForwardRanks ranks;
 };
 
 class Engine {
@@ -59,6 +62,13 @@ class Engine {
 
   Result<std::vector<SequenceUpdate>> step();
   bool has_work() const { return scheduler_.has_work(); }
+
+  // Tensor parallel: whether other ranks run the steps; keeping them sure that rank 0
+  // lives while idle; and whether a failed collective left the ranks out of step, after
+  // which no step can run (the server must answer what it holds and exit).
+  bool distributed() const { return runner_.distributed(); }
+  Status heartbeat() { return runner_.heartbeat(); }
+  bool broken() const { return runner_.broken(); }
 
   KvStats kv_stats() const { return kv_.stats(); }
   const KvLayout& kv_layout() const { return storage_.layout(); }

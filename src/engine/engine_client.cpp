@@ -111,6 +111,7 @@ Result<std::shared_ptr<RequestStream>> EngineClient::submit(std::vector<TokenId>
   {
     std::lock_guard lock(mu_);
     if (stop_) return make_error("the engine is shutting down");
+    if (failure_) return make_error("the engine has failed: {}", *failure_);
     const RequestId id = next_id_++;
     stream.reset(new RequestStream(this, id, params.n));
     submissions_.push_back({id, std::move(prompt), params, stream});
@@ -137,6 +138,26 @@ void EngineClient::stop_sequence(RequestId id, int index) {
   cv_.notify_all();
 }
 
+void EngineClient::set_on_failure(std::function<void(const std::string&)> on_failure) {
+  std::lock_guard lock(mu_);
+  on_failure_ = std::move(on_failure);
+}
+
+bool EngineClient::failed() const {
+  std::lock_guard lock(mu_);
+  return failure_.has_value();
+}
+
+void EngineClient::fail_for_good(const std::string& why) {
+  spdlog::error("the engine failed for good: {}; closing every request", why);
+  abort_all();
+  // Under the lock, so that an owner clearing the callback as it goes waits for this.
+  std::lock_guard lock(mu_);
+  if (failure_) return;
+  failure_ = why;
+  if (on_failure_) on_failure_(why);
+}
+
 EngineClient::Snapshot EngineClient::snapshot() const {
   std::lock_guard lock(mu_);
   return snapshot_;
@@ -161,6 +182,11 @@ void EngineClient::abort_all() {
   streams_.clear();
 }
 
+namespace {
+// Well inside any sensible --tensor-parallel-timeout.
+constexpr std::chrono::seconds kHeartbeatInterval{1};
+}  // namespace
+
 void EngineClient::loop() {
   int64_t num_steps = 0;
   std::array<int64_t, 15> step_token_buckets{};
@@ -172,10 +198,18 @@ void EngineClient::loop() {
     std::vector<std::pair<RequestId, int>> stops;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] {
+      const auto ready = [this] {
         return stop_ || !submissions_.empty() || !aborts_.empty() || !stops_.empty() ||
                engine_->has_work();
-      });
+      };
+      if (!engine_->distributed()) {
+        cv_.wait(lock, ready);
+      } else if (!cv_.wait_for(lock, kHeartbeatInterval, ready)) {
+        // Idle: the other ranks wait for a plan, and give up on a rank 0 that sends none.
+        lock.unlock();
+        if (Status beat = engine_->heartbeat(); !beat.ok()) fail_for_good(beat.error().message);
+        continue;
+      }
       if (stop_) {
         for (Submission& s : submissions_) {
           if (auto stream = s.stream.lock()) stream->close();
@@ -255,9 +289,13 @@ void EngineClient::loop() {
       if (stepped->ok()) {
         deliver(**stepped);
       } else {
-        // A failed forward is a bug, not a user error: stop everything rather than spin.
-        spdlog::error("engine step failed: {}; aborting every request", stepped->error().message);
-        abort_all();
+        if (engine_->broken()) {
+          fail_for_good(stepped->error().message);
+        } else {
+          // A failed forward is a bug, not a user error: stop everything rather than spin.
+          spdlog::error("engine step failed: {}; aborting every request", stepped->error().message);
+          abort_all();
+        }
       }
     }
   }

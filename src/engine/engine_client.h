@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -96,6 +97,14 @@ class EngineClient {
   // Finishes one sequence of a request with reason stop (see Engine::stop_sequence).
   void stop_sequence(RequestId id, int index);
 
+  // Called once, on the engine thread, when the engine fails for good (a tensor-parallel
+  // rank died or hangs): every request has been closed and new ones are refused, so the
+  // owner should stop serving. It runs under the client's lock: it must only post
+  // elsewhere, never call back into the client. Clear it (nullptr) before its target goes.
+  void set_on_failure(std::function<void(const std::string& why)> on_failure);
+  // Whether that happened.
+  bool failed() const;
+
   // A snapshot of engine state taken at the end of the last step (for metrics).
   struct Snapshot {
     KvStats kv;
@@ -124,6 +133,8 @@ class EngineClient {
   void loop();
   void deliver(const std::vector<SequenceUpdate>& updates);
   void abort_all();
+  // The engine cannot step any more: close every request, refuse new ones, tell the owner.
+  void fail_for_good(const std::string& why);
 
   std::unique_ptr<Engine> engine_;
   mutable std::mutex mu_;
@@ -132,6 +143,8 @@ class EngineClient {
   std::vector<RequestId> aborts_;
   std::vector<std::pair<RequestId, int>> stops_;
   bool stop_ = false;
+  std::optional<std::string> failure_;  // why the engine failed for good
+  std::function<void(const std::string&)> on_failure_;
   RequestId next_id_ = 1;
   // Owned by the engine thread; weak so that dropping a stream is noticed.
   std::unordered_map<RequestId, std::weak_ptr<RequestStream>> streams_;

@@ -2,14 +2,39 @@
 
 #include <algorithm>
 
+#include "util/logging.h"
+
 namespace moon {
 
 ModelRunner::ModelRunner(const Model& model, KvStorage* storage, const KvCacheManager* kv,
-                         int64_t max_num_batched_tokens, ThreadPool* pool)
-    : storage_(storage),
+                         int64_t max_num_batched_tokens, ThreadPool* pool, ForwardRanks ranks)
+    : comm_(ranks.comm),
+      storage_(storage),
       kv_(kv),
-      forward_(model, storage, max_num_batched_tokens, pool),
+      forward_(model, storage, max_num_batched_tokens, pool, std::move(ranks)),
       n_vocab_(model.hparams.n_vocab) {}
+
+ModelRunner::~ModelRunner() {
+  if (distributed() && !broken_) {
+    if (Status s = send_plan(StepPlan::Kind::kStop, {}); !s.ok()) {
+      spdlog::warn("{}", s.error().message);
+    }
+  }
+}
+
+Status ModelRunner::send_plan(StepPlan::Kind kind,
+                              std::span<const std::pair<BlockId, BlockId>> copies) {
+  if (kind != StepPlan::Kind::kStep) batch_.clear();
+  encode_step_plan(kind, copies, batch_, &plan_bytes_);
+  Status sent = comm_->broadcast(&plan_bytes_);
+  if (!sent.ok()) broken_ = true;
+  return sent;
+}
+
+Status ModelRunner::heartbeat() {
+  if (!distributed() || broken_) return Status::success();
+  return send_plan(StepPlan::Kind::kHeartbeat, {});
+}
 
 void ModelRunner::build_batch(const SchedulerOutput& output) {
   batch_.clear();
@@ -48,12 +73,23 @@ void ModelRunner::build_batch(const SchedulerOutput& output) {
 }
 
 Result<ModelRunner::Logits> ModelRunner::run(const SchedulerOutput& output) {
+  if (broken_) return make_error("tensor parallel: the ranks are out of step after a failure");
+  if (output.chunks.empty()) {
+    batch_.clear();
+  } else {
+    build_batch(output);
+  }
+  if (distributed()) MOON_TRY(send_plan(StepPlan::Kind::kStep, output.block_copies));
   storage_->copy_blocks(output.block_copies);
   if (output.chunks.empty()) return Logits{};
-  build_batch(output);
   const auto vocab = static_cast<size_t>(n_vocab_);
   logits_.resize(batch_.logits_rows.size() * vocab);
-  MOON_TRY(forward_.forward(batch_, logits_.data()));
+  if (Status done = forward_.forward(batch_, logits_.data()); !done.ok()) {
+    // Refused batches fail alike on every rank before any collective; anything else here
+    // is a failed collective.
+    if (distributed()) broken_ = true;
+    return done.error();
+  }
   Logits out;
   if (sampling_rows_.size() == batch_.logits_rows.size() && prompt_chunks_.empty()) {
     out.sampling = std::span<float>(logits_);  // every row samples once, in chunk order

@@ -1,7 +1,8 @@
 // Turns the scheduler's decision into one forward: the only place where sequences become
 // flat arrays (tokens, positions, slot mapping, block tables, context lengths). It runs the
 // KV block copies the KV manager asked for, then the paged forward, and returns the logits
-// of the rows that sample.
+// of the rows that sample. Under tensor parallelism (rank 0 of ForwardRanks) it first sends
+// the same copies and batch to the other ranks (dist/step_plan.h), which run them in step.
 //
 // Not thread-safe: the engine thread owns it.
 #pragma once
@@ -9,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "dist/step_plan.h"
 #include "engine/scheduler.h"
 #include "kv/kv_cache_manager.h"
 #include "kv/kv_storage.h"
@@ -20,7 +22,11 @@ namespace moon {
 class ModelRunner {
  public:
   ModelRunner(const Model& model, KvStorage* storage, const KvCacheManager* kv,
-              int64_t max_num_batched_tokens, ThreadPool* pool);
+              int64_t max_num_batched_tokens, ThreadPool* pool, ForwardRanks ranks = {});
+  // Tensor parallel: tells the other ranks to stop (unless a collective failed).
+  ~ModelRunner();
+  ModelRunner(const ModelRunner&) = delete;
+  ModelRunner& operator=(const ModelRunner&) = delete;
 
   struct Logits {
     // One row per sampled row (SchedulerOutput::num_samples): each sampling chunk's, then a
@@ -42,9 +48,20 @@ class ModelRunner {
 
   int64_t vocab_size() const { return n_vocab_; }
 
+  // Tensor parallel: whether other ranks run the steps too.
+  bool distributed() const { return comm_ != nullptr && comm_->size() > 1; }
+  // Tells idle ranks that rank 0 lives (they give up after the communicator's timeout).
+  Status heartbeat();
+  // A collective failed (a rank died or hangs): the ranks are out of step for good.
+  bool broken() const { return broken_; }
+
  private:
   void build_batch(const SchedulerOutput& output);
+  Status send_plan(StepPlan::Kind kind, std::span<const std::pair<BlockId, BlockId>> copies);
 
+  Communicator* comm_ = nullptr;
+  bool broken_ = false;
+  std::vector<uint8_t> plan_bytes_;
   KvStorage* storage_;
   const KvCacheManager* kv_;
   PagedForward forward_;

@@ -70,6 +70,19 @@ GgufFile::~GgufFile() {
   if (copy_) ::munmap(copy_, copy_bytes_);
 }
 
+void GgufFile::drop_pages(const void* data, size_t bytes) const {
+  if (mapping_ == nullptr || copy_ != nullptr) return;
+  constexpr uintptr_t kPage = 4096;
+  const auto map_begin = reinterpret_cast<uintptr_t>(mapping_);
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  if (begin < map_begin || begin + bytes > map_begin + mapping_bytes_) return;
+  // Whole pages only: the partial ones at either end may hold a neighbour still in use.
+  const uintptr_t first = (begin + kPage - 1) / kPage * kPage;
+  const uintptr_t last = (begin + bytes) / kPage * kPage;
+  // The mapping is private and never written, so dropped pages read back from the file.
+  if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 Status GgufFile::load_tensor_data(
     const std::function<void(uint64_t done, uint64_t total)>& progress) {
   if (mapping_ == nullptr || copy_ != nullptr || tensors_.empty()) return Status::success();

@@ -98,6 +98,10 @@ class GgufFile {
   // and usable) when the memory cannot be had.
   Status load_tensor_data(const std::function<void(uint64_t done, uint64_t total)>& progress);
   bool tensor_data_copied() const { return copy_ != nullptr; }
+  // Gives back the memory of the mapped file's whole pages inside [data, data + bytes)
+  // (they are read again from the file if touched later): for tensors whose contents were
+  // copied elsewhere. Does nothing for data that is not mapped from the file.
+  void drop_pages(const void* data, size_t bytes) const;
 
  private:
   GgufFile() = default;

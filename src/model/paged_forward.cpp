@@ -20,11 +20,12 @@ void add_bias(float* x, int64_t n, const std::vector<float>& bias) {
 }  // namespace
 
 PagedForward::PagedForward(const Model& model, KvStorage* kv, int64_t max_num_tokens,
-                           ThreadPool* pool)
+                           ThreadPool* pool, ForwardRanks ranks)
     : model_(model),
       hp_(model.hparams),
       kv_(kv),
       pool_(pool),
+      ranks_(std::move(ranks)),
       max_num_tokens_(std::max<int64_t>(max_num_tokens, 1)) {
   for (const LayerAttention& layer : hp_.layers) {
     kernels::RopeParams& rope = rope_.emplace_back();
@@ -92,6 +93,32 @@ void PagedForward::project(const float* x, int64_t n,
   for (const Projection& p : projections) kernels::matmul(xq_, *p.w, p.y, pool_);
 }
 
+Status PagedForward::all_reduce(float* x, int64_t n) {
+  if (ranks_.comm == nullptr) return Status::success();
+  return ranks_.comm->all_reduce_sum(x, static_cast<size_t>(n * hp_.n_embd));
+}
+
+Status PagedForward::gather_logits(int64_t rows, float* logits) {
+  const std::vector<int64_t>& counts = ranks_.vocab_counts;
+  std::vector<int64_t> floats(counts.size());
+  for (size_t r = 0; r < counts.size(); ++r) floats[r] = rows * counts[r];
+  const bool root = ranks_.comm->rank() == 0;
+  if (root) gathered_.resize(static_cast<size_t>(rows * hp_.n_vocab));
+  MOON_TRY(ranks_.comm->gather_to_root(local_logits_.data(), floats, gathered_.data()));
+  if (!root) return Status::success();
+  // Rank r's block is [rows, counts[r]]; row i of the logits is every block's row i in turn.
+  const float* block = gathered_.data();
+  int64_t column = 0;
+  for (int64_t count : counts) {
+    for (int64_t i = 0; i < rows; ++i) {
+      std::copy_n(block + i * count, count, logits + i * hp_.n_vocab + column);
+    }
+    block += rows * count;
+    column += count;
+  }
+  return Status::success();
+}
+
 Status PagedForward::forward(const ForwardBatch& b, float* logits) {
   MOON_TRY(validate(b));
   const int64_t n = b.num_tokens(), dim = hp_.n_embd;
@@ -136,6 +163,7 @@ Status PagedForward::forward(const ForwardBatch& b, float* logits) {
     att.window = hp_.layers[l].window;
     kernels::paged_attention(att, pool_);
     kernels::matmul(att_.data(), n, lw.wo, tmp_.data(), pool_);
+    MOON_TRY(all_reduce(tmp_.data(), n));
     if (hp_.post_norms) {
       kernels::rmsnorm(tmp_.data(), lw.post_attention_norm.data(), tmp_.data(), n, dim, hp_.rms_eps,
                        pool_);
@@ -150,6 +178,7 @@ Status PagedForward::forward(const ForwardBatch& b, float* logits) {
       kernels::silu_mul(gate_.data(), up_.data(), gate_.data(), n * hp_.n_ff, pool_);
     }
     kernels::matmul(gate_.data(), n, lw.w_down, tmp_.data(), pool_);
+    MOON_TRY(all_reduce(tmp_.data(), n));
     if (hp_.post_norms) {
       kernels::rmsnorm(tmp_.data(), lw.post_ffw_norm.data(), tmp_.data(), n, dim, hp_.rms_eps,
                        pool_);
@@ -163,10 +192,17 @@ Status PagedForward::forward(const ForwardBatch& b, float* logits) {
     std::copy_n(&x_[b.logits_rows[r] * dim], dim, &tmp_[r * dim]);
   }
   kernels::rmsnorm(tmp_.data(), w.output_norm.data(), xb_.data(), rows, dim, hp_.rms_eps, pool_);
-  kernels::matmul(xb_.data(), rows, w.output, logits, pool_);
-  if (hp_.final_softcap > 0.0f) {
-    kernels::softcap(logits, rows * hp_.n_vocab, hp_.final_softcap, pool_);
+  // A tensor-parallel rank computes its slice of the vocabulary, then rank 0 gathers them.
+  float* out = logits;
+  if (ranks_.comm != nullptr) {
+    local_logits_.resize(static_cast<size_t>(rows * w.output.rows));
+    out = local_logits_.data();
   }
+  kernels::matmul(xb_.data(), rows, w.output, out, pool_);
+  if (hp_.final_softcap > 0.0f) {
+    kernels::softcap(out, rows * w.output.rows, hp_.final_softcap, pool_);
+  }
+  if (ranks_.comm != nullptr) return gather_logits(rows, logits);
   return Status::success();
 }
 

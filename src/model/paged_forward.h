@@ -15,6 +15,7 @@
 #include <initializer_list>
 #include <vector>
 
+#include "dist/communicator.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/rope_params.h"
 #include "kv/kv_storage.h"
@@ -25,14 +26,24 @@
 
 namespace moon {
 
+// Set when the model is one rank's slice of a tensor-parallel model (dist/shard.h): the
+// attention and feed-forward outputs are partial sums to all-reduce, and the output matrix
+// holds vocab_counts[rank] rows of the vocabulary.
+struct ForwardRanks {
+  Communicator* comm = nullptr;
+  std::vector<int64_t> vocab_counts;  // [comm->size()]
+};
+
 class PagedForward {
  public:
   // `kv` must have the model's layers, KV heads and head size; both must outlive this.
-  PagedForward(const Model& model, KvStorage* kv, int64_t max_num_tokens, ThreadPool* pool);
+  PagedForward(const Model& model, KvStorage* kv, int64_t max_num_tokens, ThreadPool* pool,
+               ForwardRanks ranks = {});
 
-  // Runs the batch; writes batch.logits_rows.size() rows of logits ([rows, n_vocab]).
-  // Errors (not aborts) for malformed batches: too many tokens, ids outside the vocabulary,
-  // slots outside the pool.
+  // Runs the batch; writes batch.logits_rows.size() rows of logits ([rows, n_vocab]; on
+  // tensor-parallel ranks other than 0 nothing is written). Errors (not aborts) for
+  // malformed batches: too many tokens, ids outside the vocabulary, slots outside the pool;
+  // and for a collective that failed (a rank died or hangs).
   Status forward(const ForwardBatch& batch, float* logits);
 
   int64_t max_num_tokens() const { return max_num_tokens_; }
@@ -46,24 +57,31 @@ class PagedForward {
   };
   // y = x [n, cols] times each w; x is quantized once when every w takes the int8 path.
   void project(const float* x, int64_t n, std::initializer_list<Projection> projections);
+  // The sum over ranks of every rank's partial [n, n_embd] block (nothing on one rank).
+  Status all_reduce(float* x, int64_t n);
+  // Rank 0's logits [rows, n_vocab] from every rank's vocabulary slice in local_logits_.
+  Status gather_logits(int64_t rows, float* logits);
 
   const Model& model_;
   const ModelHparams& hp_;
   KvStorage* kv_;
   ThreadPool* pool_;
+  ForwardRanks ranks_;
   int64_t max_num_tokens_;
   std::vector<kernels::RopeParams> rope_;  // [n_layer]: Gemma 3's local and global differ
 
-  std::vector<float> x_;       // [max_num_tokens, n_embd] residual stream
-  std::vector<float> xb_;      // [max_num_tokens, n_embd] normed
-  std::vector<float> q_;       // [max_num_tokens, n_embd_q]
-  std::vector<float> k_;       // [max_num_tokens, n_embd_kv]
-  std::vector<float> v_;       // [max_num_tokens, n_embd_kv]
-  std::vector<float> att_;     // [max_num_tokens, n_embd_q]
-  std::vector<float> gate_;    // [max_num_tokens, n_ff]
-  std::vector<float> up_;      // [max_num_tokens, n_ff]
-  std::vector<float> tmp_;     // [max_num_tokens, n_embd]
-  kernels::QuantizedRows xq_;  // xb_ quantized, for the int8 path
+  std::vector<float> x_;             // [max_num_tokens, n_embd] residual stream
+  std::vector<float> xb_;            // [max_num_tokens, n_embd] normed
+  std::vector<float> q_;             // [max_num_tokens, n_embd_q]
+  std::vector<float> k_;             // [max_num_tokens, n_embd_kv]
+  std::vector<float> v_;             // [max_num_tokens, n_embd_kv]
+  std::vector<float> att_;           // [max_num_tokens, n_embd_q]
+  std::vector<float> gate_;          // [max_num_tokens, n_ff]
+  std::vector<float> up_;            // [max_num_tokens, n_ff]
+  std::vector<float> tmp_;           // [max_num_tokens, n_embd]
+  kernels::QuantizedRows xq_;        // xb_ quantized, for the int8 path
+  std::vector<float> local_logits_;  // tensor parallel: this rank's [rows, vocab slice]
+  std::vector<float> gathered_;      // rank 0: every rank's slice, rank after rank
 };
 
 }  // namespace moon

@@ -42,6 +42,8 @@ struct ModelWeights {
   // Copies of matrices the file stored at addresses too odd for their element type (legal
   // with general.alignment 1); the views above point here instead of into the file.
   std::vector<std::unique_ptr<uint64_t[]>> realigned;
+  // A tensor-parallel rank's slices of the matrices it splits (dist/shard.h).
+  std::vector<std::unique_ptr<uint64_t[]>> slices;
 };
 
 // Views into `file`, which must outlive the result.

@@ -19,6 +19,7 @@ HttpServer::HttpServer(const ServerConfig& config, const Tokenizer& tokenizer, E
 }
 
 HttpServer::~HttpServer() {
+  ctx_.engine.set_on_failure(nullptr);
   // What the worker is doing posts its result back; poll() below runs it, so that jobs and
   // connections are let go on this thread.
   router_.finish_work();
@@ -141,6 +142,17 @@ void HttpServer::release_connection(const asio::ip::address& address) {
 void HttpServer::on_signal(int signal) {
   spdlog::info("received {}; finishing {} running request(s), then exiting",
                signal == SIGINT ? "SIGINT" : "SIGTERM", ctx_.active_requests);
+  begin_shutdown();
+}
+
+void HttpServer::on_engine_failure(const std::string& why) {
+  // The engine closed every request, so their answers (errors) are all that is left to send.
+  spdlog::error("stopping: the engine failed ({})", why);
+  engine_failed_ = true;
+  if (!ctx_.draining) begin_shutdown();
+}
+
+void HttpServer::begin_shutdown() {
   ctx_.draining = true;
   beast::error_code ec;
   acceptor_.close(ec);
@@ -177,6 +189,9 @@ void HttpServer::wait_for_drain() {
 }
 
 int HttpServer::run() {
+  ctx_.engine.set_on_failure([this, events = ctx_.events](const std::string& why) {
+    events->post([this, why] { on_engine_failure(why); });
+  });
   signals_.add(SIGINT);
   signals_.add(SIGTERM);
   signals_.async_wait([this](beast::error_code ec, int signal) {
@@ -199,8 +214,9 @@ int HttpServer::run() {
   router_.finish_work();  // before events close: what the worker hands back must arrive
   ctx_.events->close();
   spdlog::info("server stopped");
-  // Requests cut off by the shutdown timeout make it a failure, for supervisors to see.
-  return abandoned_ > 0 ? 1 : 0;
+  // Requests cut off by the shutdown timeout, or an engine that failed, make it a failure,
+  // for supervisors to see.
+  return abandoned_ > 0 || engine_failed_ ? 1 : 0;
 }
 
 }  // namespace moon::server

@@ -3,7 +3,8 @@
 // reaches this one only by posting through EventPoster.
 //
 // SIGINT/SIGTERM: stop accepting, refuse new generation requests, wait (bounded) for running
-// requests to finish, then return so the process can exit 0.
+// requests to finish, then return so the process can exit 0. An engine that fails for good
+// (EngineClient::set_on_failure) starts the same shutdown, and the exit code is 1.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,10 @@ class HttpServer {
   std::optional<std::string> over_connection_limit(const asio::ip::address& address) const;
   void release_connection(const asio::ip::address& address);
   void on_signal(int signal);
+  void on_engine_failure(const std::string& why);
+  // Stop accepting, refuse new generation requests, and exit once the running ones are done
+  // (or the shutdown timeout passed).
+  void begin_shutdown();
   void wait_for_drain();
 
   asio::io_context ioc_{1};
@@ -49,6 +54,7 @@ class HttpServer {
   asio::steady_timer accept_retry_{ioc_};
   ServerContext ctx_;
   int64_t abandoned_ = 0;  // requests the shutdown timeout cut off
+  bool engine_failed_ = false;
   StatsLogger stats_;
   Router router_{ctx_};
   std::vector<std::weak_ptr<HttpConnection>> connections_;  // to close idle ones at exit
