@@ -12,6 +12,8 @@ packages=(
   python3-numpy         # the sampling benchmark's baseline
   clang-format
   clang libclang-rt-14-dev  # the libFuzzer targets (scripts/fuzz.sh)
+  libopenmpi-dev openmpi-bin  # tensor parallelism (mpirun -np N moon serve --tensor-parallel-size N)
+  nginx-light               # the load balancer in front of replicas (deploy/nginx/)
 )
 
 # The end-to-end tests drive the server with the official `openai` npm client. Node.js may
