@@ -24,14 +24,19 @@ cmake --build build -j "$jobs"
 echo "== Release tests"
 ctest --test-dir build --output-on-failure -j "$jobs"
 
-echo "== ThreadSanitizer: the multi-threaded parts (engine thread, thread pool, kernels, and the"
-echo "   server: its I/O thread, request worker and engine thread, in a TSan-built moon)"
+echo "== ThreadSanitizer: the multi-threaded parts (engine thread, thread pool, kernels, the"
+echo "   server: its I/O thread, request worker and engine thread, in a TSan-built moon; and"
+echo "   tensor-parallel ranks as threads)"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMOON_SANITIZE=thread -DMOON_BUILD_BENCH=OFF
-cmake --build build-tsan -j "$jobs" --target test_engine test_util test_kernels test_server moon
+cmake --build build-tsan -j "$jobs" --target test_engine test_util test_kernels test_server test_dist moon
 for t in test_engine test_util test_kernels test_server; do
   TSAN_OPTIONS=halt_on_error=1 "build-tsan/tests/$t" --gtest_brief=1
 done
+# Tensor parallelism with ranks as threads; the mpirun script runs in the other builds (Open
+# MPI's own threads are not instrumented, so TSan would judge them blind).
+TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_dist --gtest_brief=1 \
+  --gtest_filter=-TensorParallelScript.*
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -35,7 +35,7 @@ class Reader {
     uint64_t n = 0;
     if (!get(&n) || n > (bytes_.size() - pos_) / sizeof(T)) return false;
     values->resize(n);
-    std::memcpy(values->data(), bytes_.data() + pos_, n * sizeof(T));
+    if (n > 0) std::memcpy(values->data(), bytes_.data() + pos_, n * sizeof(T));
     pos_ += n * sizeof(T);
     return true;
   }
