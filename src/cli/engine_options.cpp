@@ -87,7 +87,9 @@ Status keep_rank_slice(Model* model, Communicator& comm, ForwardRanks* ranks) {
       kept += m->row_bytes * static_cast<uint64_t>(m->rows);
     }
   }
-  kept += model->weights.output.row_bytes * static_cast<uint64_t>(model->weights.output.rows);
+  const ModelWeights& w = model->weights;
+  kept += w.token_embd.row_bytes * static_cast<uint64_t>(w.token_embd.rows);
+  if (!w.output_tied) kept += w.output.row_bytes * static_cast<uint64_t>(w.output.rows);
   spdlog::info(
       "tensor-parallel rank {} of {}: attention heads {}-{} of {}, KV heads {}-{} of {}, "
       "feed-forward units {}-{} of {}, vocabulary {}-{} of {}; {} of sliced weights",
@@ -97,6 +99,7 @@ Status keep_rank_slice(Model* model, Communicator& comm, ForwardRanks* ranks) {
       plan.vocab_begin + plan.vocab_counts[plan.rank] - 1, full.n_vocab, format_bytes(kept));
   ranks->comm = &comm;
   ranks->vocab_counts = plan.vocab_counts;
+  ranks->vocab_begin = plan.vocab_begin;
   return Status::success();
 }
 

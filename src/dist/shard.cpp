@@ -111,10 +111,12 @@ Status shard_model(Model* model, const ShardPlan& p) {
     lw.w_up = rows(lw.w_up, p.ff_begin, p.ff_size, &w);
     lw.w_down = columns(lw.w_down, p.ff_begin, p.ff_size, &w);
   }
-  // The output matrix (the embedding itself when tied) keeps its vocabulary slice; the
-  // embedding stays the file's whole table.
-  sources.push_back(w.output);
-  w.output = rows(w.output, p.vocab_begin, p.vocab_counts[p.rank], &w);
+  // The embedding table and the output matrix keep the rank's vocabulary rows: a tied
+  // model's two are one slice.
+  sources.insert(sources.end(), {w.token_embd, w.output});
+  const int64_t vocab = p.vocab_counts[p.rank];
+  w.token_embd = rows(w.token_embd, p.vocab_begin, vocab, &w);
+  w.output = w.output_tied ? w.token_embd : rows(w.output, p.vocab_begin, vocab, &w);
   for (const WeightView& s : sources) {
     model->file->drop_pages(s.data, s.row_bytes * static_cast<size_t>(s.rows));
   }

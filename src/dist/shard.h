@@ -1,12 +1,13 @@
 // How one rank's slice of a model is cut for tensor parallelism, Megatron's way: each rank
 // keeps a contiguous range of the attention heads (their rows of Q, K and V and their
 // columns of the output projection), of the feed-forward's hidden units (rows of gate and
-// up, columns of down) and of the vocabulary (rows of the output matrix). Norms and the
-// embedding table stay whole (a lookup touches one row of the mapped file). With fewer KV
-// heads than ranks, each KV head is kept by the ranks whose query heads use it, as vLLM does.
+// up, columns of down) and of the vocabulary (rows of the embedding table and of the output
+// matrix). Norms stay whole. With fewer KV heads than ranks, each KV head is kept by the
+// ranks whose query heads use it, as vLLM does.
 //
-// After shard_model a rank's forward computes partial sums of the residual after the
-// attention and feed-forward blocks (all-reduced across ranks) and its slice of the logits.
+// After shard_model a rank's forward looks up only its own tokens' embedding rows (zeros for
+// the others', all-reduced), computes partial sums of the residual after the attention and
+// feed-forward blocks (all-reduced) and its slice of the logits.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +36,7 @@ Result<ShardPlan> plan_shard(const ModelHparams& hp, const ModelWeights& weights
 
 // Replaces `model`'s matrices and hyperparameters with the rank's slice: the sliced
 // matrices are copied into memory the model owns and the file pages they came from are
-// dropped, so a rank holds about 1/size of the layer weights. hparams keep the whole
+// dropped, so a rank holds about 1/size of the weights. hparams keep the whole
 // vocabulary (token ids and the sampler's rows); n_head, n_head_kv and n_ff become local.
 Status shard_model(Model* model, const ShardPlan& plan);
 

@@ -98,6 +98,25 @@ Status PagedForward::all_reduce(float* x, int64_t n) {
   return ranks_.comm->all_reduce_sum(x, static_cast<size_t>(n * hp_.n_embd));
 }
 
+Status PagedForward::embed(const ForwardBatch& b) {
+  const int64_t n = b.num_tokens(), dim = hp_.n_embd;
+  const WeightView& table = model_.weights.token_embd;
+  if (ranks_.comm == nullptr) {
+    for (int64_t i = 0; i < n; ++i) kernels::get_row(table, b.tokens[i], &x_[i * dim]);
+    return Status::success();
+  }
+  // One rank holds each row; the others add zeros, so the sum is the row exactly.
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t row = b.tokens[i] - ranks_.vocab_begin;
+    if (row >= 0 && row < table.rows) {
+      kernels::get_row(table, row, &x_[i * dim]);
+    } else {
+      std::fill_n(&x_[i * dim], dim, 0.0f);
+    }
+  }
+  return all_reduce(x_.data(), n);
+}
+
 Status PagedForward::gather_logits(int64_t rows, float* logits) {
   const std::vector<int64_t>& counts = ranks_.vocab_counts;
   std::vector<int64_t> floats(counts.size());
@@ -123,7 +142,7 @@ Status PagedForward::forward(const ForwardBatch& b, float* logits) {
   MOON_TRY(validate(b));
   const int64_t n = b.num_tokens(), dim = hp_.n_embd;
   const ModelWeights& w = model_.weights;
-  for (int64_t i = 0; i < n; ++i) kernels::get_row(w.token_embd, b.tokens[i], &x_[i * dim]);
+  MOON_TRY(embed(b));
   if (hp_.embd_scale != 1.0f) {
     for (int64_t i = 0; i < n * dim; ++i) x_[i] *= hp_.embd_scale;
   }

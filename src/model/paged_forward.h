@@ -27,11 +27,12 @@
 namespace moon {
 
 // Set when the model is one rank's slice of a tensor-parallel model (dist/shard.h): the
-// attention and feed-forward outputs are partial sums to all-reduce, and the output matrix
-// holds vocab_counts[rank] rows of the vocabulary.
+// attention and feed-forward outputs are partial sums to all-reduce, and the embedding table
+// and the output matrix hold vocab_counts[rank] rows of the vocabulary, from vocab_begin.
 struct ForwardRanks {
   Communicator* comm = nullptr;
   std::vector<int64_t> vocab_counts;  // [comm->size()]
+  int64_t vocab_begin = 0;            // this rank's first row
 };
 
 class PagedForward {
@@ -59,6 +60,9 @@ class PagedForward {
   void project(const float* x, int64_t n, std::initializer_list<Projection> projections);
   // The sum over ranks of every rank's partial [n, n_embd] block (nothing on one rank).
   Status all_reduce(float* x, int64_t n);
+  // x_ = the tokens' embedding rows: on a tensor-parallel rank, its own rows and zeros for
+  // the others', summed over ranks.
+  Status embed(const ForwardBatch& batch);
   // Rank 0's logits [rows, n_vocab] from every rank's vocabulary slice in local_logits_.
   Status gather_logits(int64_t rows, float* logits);
 

@@ -143,7 +143,7 @@ std::vector<float> forward_logits(const std::string& file, const std::vector<int
       auto plan = plan_shard((*model)->hparams, (*model)->weights, r, size);
       ASSERT_TRUE(plan.ok()) << plan.error().message;
       ASSERT_TRUE(shard_model(model->get(), *plan).ok());
-      ranks = {comm.get(), plan->vocab_counts};
+      ranks = {comm.get(), plan->vocab_counts, plan->vocab_begin};
     }
     const ModelHparams& hp = (*model)->hparams;
     KvLayout layout{hp.n_layer, hp.n_head_kv, hp.head_dim, kBlock, 8, DType::F32};
