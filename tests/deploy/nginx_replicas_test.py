@@ -22,30 +22,17 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "common"))
+from script_checks import check, free_port, summary  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "deploy", "nginx", "nginx.conf")
-
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
-    if not ok:
-        failures.append(name)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def wait_http(port, path, proc, what):
     deadline = time.time() + 60
@@ -264,9 +251,7 @@ def main():
         for r in replicas:
             r.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{'all' if not failures else len(failures)} checks {'passed' if not failures else 'failed'}"
-          f" in {time.time() - start:.1f} s")
-    return 1 if failures else 0
+    return summary(time.time() - start)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,7 @@ namespace moon {
 namespace {
 
 ModelHparams shape(int64_t heads, int64_t kv_heads, int64_t ff, int64_t vocab) {
-  ModelHparams hp;
-  hp.n_head = heads;
-  hp.n_head_kv = kv_heads;
-  hp.n_ff = ff;
-  hp.n_vocab = vocab;
-  hp.head_dim = 8;
-  return hp;
+  return {.n_vocab = vocab, .n_ff = ff, .n_head = heads, .n_head_kv = kv_heads, .head_dim = 8};
 }
 
 TEST(ShardPlan, SplitsHeadsUnitsAndVocabularyIntoContiguousRanges) {

@@ -28,32 +28,19 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "common"))
+from script_checks import check, free_port, summary  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 LOGPROB_TOLERANCE = {"stories260K-f32.gguf": 1e-4, "stories260K-q8_0.gguf": 0.05}
 TIMEOUT_S = 3.0  # --tensor-parallel-timeout of the failure checks
-
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
-    if not ok:
-        failures.append(name)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def mpirun():
     cmd = ["mpirun", "--oversubscribe", "--enable-recovery", "-np", "2"]
@@ -288,9 +275,7 @@ def main():
         for how in ("rank-dies", "rank-hangs"):
             if args.only in (None, how):
                 failure_check(args.moon, model, how)
-    print(f"{'all' if not failures else len(failures)} checks {'passed' if not failures else 'failed'}"
-          f" in {time.time() - start:.1f} s")
-    return 1 if failures else 0
+    return summary(time.time() - start)
 
 
 if __name__ == "__main__":
