@@ -179,6 +179,18 @@ TEST(ShardedForward, FourRanksGiveTheWholeModelsLogits) {
   expect_split_matches_whole("models/stories260K-f32.gguf", 4, 1e-4f);
 }
 
+// Every family's switches through the split: Qwen2's Q/K/V biases and tied output, Qwen3's
+// per-head norms, Phi-3's fused QKV, Gemma's post norms, soft caps and embedding scale, and
+// KV heads kept by several ranks (Llama 3 and Gemma 3 have 1 KV head; Gemma 2 has 2).
+TEST(ShardedForward, EveryFamilyGivesTheWholeModelsLogits) {
+  for (const char* arch : {"qwen2", "qwen3", "phi3", "gemma2", "gemma3", "llama3"}) {
+    SCOPED_TRACE(arch);
+    expect_split_matches_whole(("models/arch/tiny-" + std::string(arch) + "-f32.gguf").c_str(), 2,
+                               1e-4f);
+  }
+  expect_split_matches_whole("models/arch/tiny-llama3-f32.gguf", 4, 1e-4f);  // 1 query head each
+}
+
 TEST(ShardedForward, TwoRanksOnTheInt8PathStayClose) {
   // Q8_0: the same, except that an activation on an 8-bit rounding boundary may round the
   // other way (a step of its block's scale); logits span about 25.
