@@ -201,7 +201,7 @@ def failover_check(replicas, lb):
             start = time.time()
             try:
                 status, body = post(lb.port, {"prompt": f"Story {c}-{k}: {STORY[k % 97:][:40]}",
-                                              "max_tokens": 200, "ignore_eos": True,
+                                              "max_tokens": 100, "ignore_eos": True,
                                               "stream": True}, timeout=30)
                 ok = status == 200 and b"[DONE]" in body and b'"error"' not in body
             except Exception:
@@ -227,7 +227,7 @@ def failover_check(replicas, lb):
           f"{len(failed)} failed of {len(results)}")
     check("failover: every request after the kill succeeded", all(ok for _, _, ok in after),
           f"{sum(ok for _, _, ok in after)}/{len(after)}")
-    check("failover: the load went on after the kill", len(after) >= 8, f"{len(after)} requests")
+    check("failover: the load went on after the kill", len(after) >= 4, f"{len(after)} requests")
 
 
 def main():
