@@ -44,6 +44,7 @@ Interpreter::Interpreter(std::shared_ptr<const Program> program, Limits limits)
     : program_(std::move(program)), limits_(limits) {}
 
 std::string Interpreter::render(const Dict& globals) {
+  ContainerArena arena;  // declared first: it empties the render's containers last
   auto globals_scope = std::make_shared<Scope>(nullptr);
   for (const auto& [key, value] : globals.items) globals_scope->set(key, value);
   root_ = std::make_shared<Scope>(globals_scope);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "util/utf8.h"
@@ -12,11 +13,75 @@ void fail(const std::string& message) {
   throw TemplateError(message);
 }
 
+namespace {
+thread_local ContainerArena* current_arena = nullptr;
+
+// Bounds the recursion of repr, to_json and == over nested containers: a container that
+// holds itself (`{% set ns.me = ns %}`) would otherwise recurse until the stack overflows.
+class NestingGuard {
+ public:
+  NestingGuard() {
+    if (depth_ >= kMaxDepth) {
+      fail(fmt::format("value nested more than {} deep (a list or dict that contains itself?)",
+                       kMaxDepth));
+    }
+    ++depth_;
+  }
+  ~NestingGuard() { --depth_; }
+  NestingGuard(const NestingGuard&) = delete;
+  NestingGuard& operator=(const NestingGuard&) = delete;
+
+ private:
+  static constexpr int kMaxDepth = 512;  // as tojson's own bound
+  static thread_local int depth_;
+};
+thread_local int NestingGuard::depth_ = 0;
+}  // namespace
+
+ContainerArena::ContainerArena() : previous_(current_arena) {
+  current_arena = this;
+}
+
+ContainerArena::~ContainerArena() {
+  current_arena = previous_;
+  // Emptied from owned references, so that what a container's items free (other containers
+  // of this arena among them) goes while this loop still holds what it visits.
+  for (const std::weak_ptr<List>& weak : lists_) {
+    if (ListPtr list = weak.lock()) List().swap(*list);
+  }
+  for (const std::weak_ptr<Dict>& weak : dicts_) {
+    if (DictPtr dict = weak.lock()) decltype(dict->items)().swap(dict->items);
+  }
+}
+
+void ContainerArena::prune() {
+  if (lists_.size() + dicts_.size() < prune_at_) return;
+  std::erase_if(lists_, [](const auto& w) { return w.expired(); });
+  std::erase_if(dicts_, [](const auto& w) { return w.expired(); });
+  prune_at_ = std::max<size_t>(1024, 2 * (lists_.size() + dicts_.size()));
+}
+
+void ContainerArena::note(const ListPtr& list) {
+  if (current_arena == nullptr) return;
+  current_arena->lists_.push_back(list);
+  current_arena->prune();
+}
+
+void ContainerArena::note(const DictPtr& dict) {
+  if (current_arena == nullptr) return;
+  current_arena->dicts_.push_back(dict);
+  current_arena->prune();
+}
+
 Value Value::list(List items) {
-  return Value(std::make_shared<List>(std::move(items)));
+  auto list = std::make_shared<List>(std::move(items));
+  ContainerArena::note(list);
+  return Value(std::move(list));
 }
 Value Value::dict() {
-  return Value(std::make_shared<Dict>());
+  auto dict = std::make_shared<Dict>();
+  ContainerArena::note(dict);
+  return Value(std::move(dict));
 }
 Value Value::function(Function f) {
   return Value(std::make_shared<Function>(std::move(f)));
@@ -139,6 +204,7 @@ std::string Value::repr() const {
     case Kind::kString:
       return repr_string(as_string());
     case Kind::kList: {
+      const NestingGuard nested;
       std::string out = "[";
       bool first = true;
       for (const Value& item : as_list()) {
@@ -149,6 +215,7 @@ std::string Value::repr() const {
       return out + "]";
     }
     case Kind::kDict: {
+      const NestingGuard nested;
       std::string out = "{";
       bool first = true;
       for (const auto& [key, item] : as_dict().items) {
@@ -186,11 +253,13 @@ nlohmann::ordered_json Value::to_json() const {
     case Kind::kString:
       return as_string();
     case Kind::kList: {
+      const NestingGuard nested;
       auto out = nlohmann::ordered_json::array();
       for (const Value& item : as_list()) out.push_back(item.to_json());
       return out;
     }
     case Kind::kDict: {
+      const NestingGuard nested;
       auto out = nlohmann::ordered_json::object();
       for (const auto& [key, item] : as_dict().items) out[key] = item.to_json();
       return out;
@@ -212,9 +281,12 @@ bool Value::operator==(const Value& other) const {
       return true;
     case Kind::kString:
       return as_string() == other.as_string();
-    case Kind::kList:
+    case Kind::kList: {
+      const NestingGuard nested;
       return as_list() == other.as_list();
+    }
     case Kind::kDict: {
+      const NestingGuard nested;
       const Dict& a = as_dict();
       const Dict& b = other.as_dict();
       if (a.items.size() != b.items.size()) return false;

@@ -128,4 +128,29 @@ std::u32string utf8_decode(std::string_view s);
 std::string utf8_encode(std::u32string_view s);
 size_t utf8_length(std::string_view s);
 
+// While one is alive on a thread, it remembers every list and dict made there, and when it
+// ends it empties those still alive. A template can make a container hold itself (`{% set
+// ns.n = ns %}`, `l.append(l)`), a cycle reference counting never frees; the interpreter
+// holds one for each render, whose containers nothing outside the render can reach.
+class ContainerArena {
+ public:
+  ContainerArena();
+  ~ContainerArena();
+  ContainerArena(const ContainerArena&) = delete;
+  ContainerArena& operator=(const ContainerArena&) = delete;
+
+  static void note(const ListPtr& list);
+  static void note(const DictPtr& dict);
+
+ private:
+  // Forgets the containers already freed, when the lists have doubled since the last time,
+  // so that a render that makes many short-lived containers keeps no memory for them.
+  void prune();
+
+  std::vector<std::weak_ptr<List>> lists_;
+  std::vector<std::weak_ptr<Dict>> dicts_;
+  size_t prune_at_ = 1024;
+  ContainerArena* previous_;
+};
+
 }  // namespace moon::jinja

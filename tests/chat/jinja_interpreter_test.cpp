@@ -206,3 +206,49 @@ TEST(JinjaGlobals, RangeNamespaceStrftime) {
 
 }  // namespace
 }  // namespace moon
+
+namespace moon::jinja {
+namespace {
+
+// Found by fuzz_jinja (corpus: leak-self-reference): `{% set ns.n = ns %}` made a namespace
+// hold itself, and reference counting never freed it. An arena's containers are emptied when
+// it ends, so cycles made inside a render go with it; those made outside it are left alone.
+TEST(JinjaMemory, ContainersThatHoldThemselvesAreFreedWithTheirArena) {
+  std::weak_ptr<Dict> dict_alive;
+  std::weak_ptr<List> list_alive;
+  Value outside = Value::dict();
+  {
+    ContainerArena arena;
+    auto dict = std::make_shared<Dict>();  // as Value::dict() makes them, watched
+    auto list = std::make_shared<List>();
+    ContainerArena::note(dict);
+    ContainerArena::note(list);
+    dict_alive = dict;
+    list_alive = list;
+    Value ns(dict), l(list);
+    ns.as_dict().set("self", ns);
+    l.as_list().push_back(l);
+    l.as_list().push_back(Value::dict());  // made through the factory: freed too
+    outside.as_dict().set("kept", Value(int64_t{7}));
+  }
+  EXPECT_TRUE(dict_alive.expired());
+  EXPECT_TRUE(list_alive.expired());
+  ASSERT_NE(outside.as_dict().find("kept"), nullptr);  // made before the arena: untouched
+}
+
+TEST(JinjaMemory, ARenderThatMakesASelfReferenceRendersAndEnds) {
+  EXPECT_EQ(test::render("{% set ns = namespace(n=1) %}{% set ns.me = ns %}{{ ns.me.me.n }}"), "1");
+  // Printing, serializing or comparing it is an error, not a stack overflow (fuzz_jinja's
+  // corpus: leak-self-reference).
+  for (const char* use : {"{{ ns }}", "{{ ns | tojson }}", "{{ ns == ns.me }}", "{{ [l] }}"}) {
+    const std::string out =
+        test::render(std::string("{% set ns = namespace(n=1) %}{% set ns.me = ns %}{% set l = [] %}"
+                                 "{% set _ = l.append(l) %}") +
+                     use);
+    EXPECT_NE(out.find("ERROR: "), std::string::npos) << use << ": " << out.substr(0, 200);
+    EXPECT_NE(out.find("nested"), std::string::npos) << use << ": " << out.substr(0, 200);
+  }
+}
+
+}  // namespace
+}  // namespace moon::jinja
