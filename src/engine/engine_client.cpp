@@ -143,11 +143,6 @@ void EngineClient::set_on_failure(std::function<void(const std::string&)> on_fai
   on_failure_ = std::move(on_failure);
 }
 
-bool EngineClient::failed() const {
-  std::lock_guard lock(mu_);
-  return failure_.has_value();
-}
-
 void EngineClient::fail_for_good(const std::string& why) {
   spdlog::error("the engine failed for good: {}; closing every request", why);
   abort_all();

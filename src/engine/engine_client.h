@@ -102,8 +102,6 @@ class EngineClient {
   // owner should stop serving. It runs under the client's lock: it must only post
   // elsewhere, never call back into the client. Clear it (nullptr) before its target goes.
   void set_on_failure(std::function<void(const std::string& why)> on_failure);
-  // Whether that happened.
-  bool failed() const;
 
   // A snapshot of engine state taken at the end of the last step (for metrics).
   struct Snapshot {
