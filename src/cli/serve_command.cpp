@@ -96,7 +96,8 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
       ->capture_default_str();
   cmd->add_option("--idle-timeout", o.idle_timeout,
                   "Seconds a client may take to send a whole request, sit idle between "
-                  "requests, or take an answer already written, before its connection is closed")
+                  "requests, or take the next 64 KiB of an answer already written, before its "
+                  "connection is closed")
       ->check(CLI::Range(0.05, 86400.0))
       ->capture_default_str();
   cmd->add_option("--max-queued-output", o.max_queued_output,

@@ -1,5 +1,7 @@
 #include "grammar/grammar_automaton.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <bit>
 #include <limits>
@@ -10,6 +12,12 @@ namespace {
 constexpr int32_t kUnknown = -2;
 // Token masks kept per automaton; past this the cache starts over (masks are recomputable).
 constexpr int64_t kMaxMaskBytes = int64_t{128} << 20;
+// Stack tops kept over all states. GrammarBuilder::build bounds how wide one state can be from
+// the rules, but not a stack that grows with the text: a rule that recurses before something
+// that can be empty (`a ::= [a-z] a [0-9]? | ""`) widens every state by one position per
+// letter, so n letters cost n^2 work and memory. Past either bound the text is treated as
+// rejected, which ends the sequence (its mask then allows only the end of generation).
+constexpr int64_t kMaxStoredLeaves = int64_t{1} << 24;
 
 uint64_t mix(uint64_t h, uint64_t v) {
   h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
@@ -80,6 +88,7 @@ int32_t GrammarAutomaton::intern_state(std::vector<int32_t> leaves, bool accepti
   }
   const auto id = static_cast<int32_t>(states_.size());
   candidates.push_back(id);
+  stored_leaves_ += static_cast<int64_t>(leaves.size());
   states_.push_back({std::move(leaves), accepting});
   next_.resize(next_.size() + 256, kUnknown);
   masks_.emplace_back();
@@ -98,8 +107,20 @@ int32_t GrammarAutomaton::step(int32_t state, uint8_t byte) {
     if (g_.byte_sets[g_.elements[sn.pos].arg].has(byte))
       close(node(sn.pos + 1, sn.parent), accepting);
   }
-  const int32_t result =
-      scratch_leaves_.empty() && !accepting ? kDead : intern_state(scratch_leaves_, accepting);
+  const bool too_wide =
+      scratch_leaves_.size() > kMaxLivePositions ||
+      stored_leaves_ + static_cast<int64_t>(scratch_leaves_.size()) > kMaxStoredLeaves;
+  if (too_wide && !stats_.gave_up) {
+    stats_.gave_up = true;
+    spdlog::warn(
+        "grammar: a state of {} live positions ({} kept in all) is past the bound of {} ({}); "
+        "the constrained text ends here. A rule that recurses before an optional item grows "
+        "by one position per repetition; write the repetition with * or {{m,n}} instead",
+        scratch_leaves_.size(), stored_leaves_, kMaxLivePositions, kMaxStoredLeaves);
+  }
+  const int32_t result = (scratch_leaves_.empty() && !accepting) || too_wide
+                             ? kDead
+                             : intern_state(scratch_leaves_, accepting);
   next_[slot] = result;
   return result;
 }

@@ -53,6 +53,7 @@ class GrammarAutomaton {
     int64_t stack_nodes = 0;
     int64_t masks_computed = 0;
     int64_t mask_cache_hits = 0;
+    bool gave_up = false;  // a state was past the width or memory bound (see step)
   };
   Stats stats() const;
 
@@ -84,6 +85,7 @@ class GrammarAutomaton {
   std::vector<int32_t> next_;  // [state * 256 + byte]: a state, kDead, or kUnknown
   std::vector<std::unique_ptr<std::vector<uint64_t>>> masks_;  // per state, when computed
   int64_t mask_bytes_ = 0;
+  int64_t stored_leaves_ = 0;  // over states_
   int32_t start_ = kDead;
   // close()'s scratch.
   std::vector<uint32_t> visited_;

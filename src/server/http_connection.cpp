@@ -229,7 +229,7 @@ void HttpConnection::finish_response() {
     // A client that never takes its answer would hold the connection, and the answer, for
     // ever. It gets as long as a keep-alive client has to send its next request (whose
     // read_request arms the same timer while the answer is still being written), counted from
-    // the last time it took some of the answer.
+    // the last time it had taken kMinAnswerBytesPerIdleTimeout more of the answer.
     arm_idle_timer();
     return;
   }
@@ -237,6 +237,7 @@ void HttpConnection::finish_response() {
 }
 
 void HttpConnection::arm_idle_timer() {
+  taken_since_armed_ = 0;
   idle_timer_.expires_after(idle_timeout_);
   idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
     auto self = weak.lock();
@@ -277,8 +278,9 @@ void HttpConnection::on_write(beast::error_code ec, size_t written) {
     close();
     return;
   }
+  taken_since_armed_ += written;
   if (sent_ < sending_.size()) {
-    if (!in_request_) arm_idle_timer();
+    if (!in_request_ && taken_since_armed_ >= kMinAnswerBytesPerIdleTimeout) arm_idle_timer();
     flush();
   } else if (!queue_.empty()) {
     flush();

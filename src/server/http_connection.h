@@ -45,6 +45,11 @@ struct HttpResponse {
 // past either it is refused with 431 before its body is read.
 inline constexpr uint32_t kMaxHeaderBytes = 32 << 10;
 inline constexpr size_t kMaxHeaderFields = 100;
+// A client taking an answer already written must take at least this much of it per idle
+// timeout, or lose the connection: otherwise a reader that takes a byte just before each
+// timeout would hold its slot and its queued answer (up to --max-queued-output) for days.
+// At the default 60 s it is about 1 KiB/s, far below any real link.
+inline constexpr size_t kMinAnswerBytesPerIdleTimeout = 64 << 10;
 
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
@@ -118,8 +123,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::deque<std::string> queue_;  // bytes waiting for the write in flight
   size_t queued_bytes_ = 0;        // in queue_ and in the write in flight
   size_t output_limit_ = 0;
-  std::string sending_;  // bytes of the write in flight
-  size_t sent_ = 0;      // of sending_, already written
+  std::string sending_;           // bytes of the write in flight
+  size_t sent_ = 0;               // of sending_, already written
+  size_t taken_since_armed_ = 0;  // answer bytes written since the idle timer was armed
   bool writing_ = false;
   bool watching_ = false;
   bool in_request_ = false;

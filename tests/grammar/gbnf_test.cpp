@@ -259,5 +259,34 @@ TEST(GrammarAutomaton, StatesAndMasksAreReused) {
   EXPECT_GT(after.mask_cache_hits, before.mask_cache_hits);
 }
 
+// Stacks that grow with the text escape the static bound: each letter below adds a frame whose
+// optional items stay live, so a state after n letters holds about 4n + 1 positions. The
+// automaton gives up (rejects) past kMaxLivePositions positions in one state or 2^24 kept in
+// all, instead of spending n^2 time and memory.
+TEST(GrammarAutomaton, StatesThatGrowWithTheTextAreBounded) {
+  auto wide = automaton("root ::= [a-z] root [0-9]? [b-c]? [d-e]? [f-g]? | \"\"\n");
+  ASSERT_TRUE(wide);
+  EXPECT_EQ(match(*wide, std::string(2000, 'a') + "9bdf"), Match::kComplete);
+  EXPECT_FALSE(wide->stats().gave_up);
+  EXPECT_EQ(match(*wide, std::string(2100, 'a')), Match::kRejected);
+  EXPECT_TRUE(wide->stats().gave_up);
+  // One position per letter: 5,000 letters keep about 12.5 million in all, 6,000 about 18
+  // million (past 2^24), though no single state reaches 8,192.
+  auto deep = automaton("root ::= [a-z] root [0-9]? | \"\"\n");
+  ASSERT_TRUE(deep);
+  EXPECT_EQ(match(*deep, std::string(5000, 'a') + "123"), Match::kComplete);
+  EXPECT_FALSE(deep->stats().gave_up);
+  EXPECT_EQ(match(*deep, std::string(6000, 'a')), Match::kRejected);
+  EXPECT_TRUE(deep->stats().gave_up);
+  // The last state kept allows only the end of generation (token 256): every other step
+  // would make a new state, so the sequence stops there instead of wandering.
+  int32_t last = deep->start();
+  for (int32_t s = last; s != GrammarAutomaton::kDead; s = deep->advance(s, "a")) last = s;
+  const std::vector<uint64_t> allowed = deep->allowed_tokens(last);
+  std::vector<uint64_t> only_end(allowed.size(), 0);
+  only_end[256 / 64] = uint64_t{1} << (256 % 64);
+  EXPECT_EQ(allowed, only_end);
+}
+
 }  // namespace
 }  // namespace moon::grammar::test

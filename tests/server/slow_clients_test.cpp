@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -152,6 +153,62 @@ TEST(SlowClients, AReaderThatTakesALargeAnswerSteadilyGetsAllOfIt) {
   EXPECT_EQ(answer["choices"].size(), 64u);
   EXPECT_EQ(answer["usage"]["completion_tokens"], 64 * 400);
   EXPECT_GT(reading, 2.0) << "the client took the answer faster than the test means it to";
+}
+
+// A reader that keeps taking a little of an answer already written, always before the idle
+// timeout but far less than kMinAnswerBytesPerIdleTimeout (64 KiB) per timeout, loses its
+// connection about one timeout after its answer is written (measured: 1.06 s, 22 KB taken).
+// Linux alone gives this today: it reports the socket writable only once half of its send
+// queue has drained, so the server sees no progress from a trickle. The server's own floor
+// keeps it so where the send queue is small.
+TEST(SlowClients, AReaderThatTakesTooLittleOfItsAnswerPerTimeoutIsClosed) {
+  MOON_REQUIRE_TEST_FILE(model, kModel);
+  ServerProcess server({"--model", model, "--threads", "1", "--kv-cache-memory", "64MiB",
+                        "--max-connections", "1", "--idle-timeout", "1"});
+  ASSERT_TRUE(server.ready()) << server.log();
+  const int fd = connect_with_window(server.port(), 4096);
+  ASSERT_GE(fd, 0);
+  const std::string body =
+      nlohmann::json{{"prompt", "Once"},   {"max_tokens", 400},  {"n", 64},
+                     {"temperature", 1.0}, {"ignore_eos", true}, {"logprobs", 5}}
+          .dump();
+  ASSERT_TRUE(send_all(fd,
+                       "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                       "Content-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body));
+  // 2 KiB every 100 ms: about 20 KiB per timeout.
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> first_byte_ns{0};
+  std::atomic<size_t> taken{0};
+  std::thread reader([&] {
+    char buf[2048];
+    while (!stop) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      if (taken == 0) first_byte_ns = Clock::now().time_since_epoch().count();
+      taken += static_cast<size_t>(n);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  int health = 0;
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (Clock::now() < deadline) {
+    health = http_request(server.port(), "GET", "/health", "", {}, std::chrono::seconds(2)).status;
+    if (health == 200 && taken > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const auto freed = Clock::now();
+  stop = true;
+  ::shutdown(fd, SHUT_RDWR);
+  reader.join();
+  ::close(fd);
+  ASSERT_GT(taken.load(), 0u) << "no answer within 120 s\n" << server.log();
+  const double held = std::chrono::duration<double>(freed.time_since_epoch() -
+                                                    Clock::duration(first_byte_ns.load()))
+                          .count();
+  EXPECT_EQ(health, 200) << "the trickling reader still holds its connection\n" << server.log();
+  EXPECT_LT(held, 10.0) << "the connection was held " << held << " s after the first byte, "
+                        << taken << " bytes taken";
 }
 
 // A client that shuts down its sending side after its request (`nc -N`, some proxies) still
