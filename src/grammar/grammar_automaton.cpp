@@ -16,7 +16,9 @@ constexpr int64_t kMaxMaskBytes = int64_t{128} << 20;
 // the rules, but not a stack that grows with the text: a rule that recurses before something
 // that can be empty (`a ::= [a-z] a [0-9]? | ""`) widens every state by one position per
 // letter, so n letters cost n^2 work and memory. Past either bound the text is treated as
-// rejected, which ends the sequence (its mask then allows only the end of generation).
+// rejected, which ends the sequence (its mask then allows only the end of generation). Past
+// the memory bound, which states are kept depends on what every sequence sharing the automaton
+// explored first; a grammar that gets there has no batch-invariant output.
 constexpr int64_t kMaxStoredLeaves = int64_t{1} << 24;
 
 uint64_t mix(uint64_t h, uint64_t v) {
