@@ -16,7 +16,7 @@ bool matmul_tiles_avx2(DType type, MatmulTiles* tiles) {
 bool int8_tiles_avx2(DType type, Int8Tiles* tiles) {
   // 2 x 4: four weight rows streaming at once keep more memory reads in flight, which decode
   // (one activation row, weights from DRAM) needs most.
-  return simd_int8_tiles<DotMaddubs, 2, 4>(type, tiles);
+  return simd_int8_tiles<DotMaddubs, 2, 4, DotMaddubsUnsigned>(type, tiles);
 }
 
 bool super_block_tiles_avx2(DType type, SuperBlockTiles* tiles) {
