@@ -37,6 +37,17 @@ int connect_with_window(int port, int window) {
   return fd;
 }
 
+// Asks for a large non-streamed answer (n = 64, 400 tokens, `logprobs` per token: about 8 MB
+// at 5, 13 MB at 20), more than the kernel buffers hold.
+bool request_large_answer(int fd, int logprobs, const std::string& connection) {
+  const std::string body =
+      nlohmann::json{{"prompt", "Once"},   {"max_tokens", 400},  {"n", 64},
+                     {"temperature", 1.0}, {"ignore_eos", true}, {"logprobs", logprobs}}
+          .dump();
+  return send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: " + connection +
+                          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+}
+
 class NeverReadingClient : public ::testing::TestWithParam<std::string> {};
 
 // With --max-connections 1 the client's connection is the only one: /health gets 503 while
@@ -50,13 +61,7 @@ TEST_P(NeverReadingClient, IsClosedAtTheIdleTimeoutOnceItsAnswerIsWritten) {
   ASSERT_GE(fd, 0);
   // About 8 MB of answer in one piece, more than the kernel buffers hold (not a stream,
   // which --max-queued-output already bounds).
-  const std::string body =
-      nlohmann::json{{"prompt", "Once"},   {"max_tokens", 400},  {"n", 64},
-                     {"temperature", 1.0}, {"ignore_eos", true}, {"logprobs", 5}}
-          .dump();
-  ASSERT_TRUE(send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: " + GetParam() +
-                               "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
-                               body));
+  ASSERT_TRUE(request_large_answer(fd, 5, GetParam()));
 
   int refused = 0;
   int health = 0;
@@ -117,14 +122,7 @@ TEST(SlowClients, AReaderThatTakesALargeAnswerSteadilyGetsAllOfIt) {
   ASSERT_TRUE(server.ready()) << server.log();
   const int fd = connect_with_window(server.port(), 4096);
   ASSERT_GE(fd, 0);
-  const std::string body =
-      nlohmann::json{{"prompt", "Once"},   {"max_tokens", 400},  {"n", 64},
-                     {"temperature", 1.0}, {"ignore_eos", true}, {"logprobs", 20}}
-          .dump();
-  ASSERT_TRUE(send_all(fd,
-                       "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                       "Content-Length: " +
-                           std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(request_large_answer(fd, 20, "close"));
   std::string raw;
   char buf[65536];
   const auto t0 = Clock::now();
@@ -168,14 +166,7 @@ TEST(SlowClients, AReaderThatTakesTooLittleOfItsAnswerPerTimeoutIsClosed) {
   ASSERT_TRUE(server.ready()) << server.log();
   const int fd = connect_with_window(server.port(), 4096);
   ASSERT_GE(fd, 0);
-  const std::string body =
-      nlohmann::json{{"prompt", "Once"},   {"max_tokens", 400},  {"n", 64},
-                     {"temperature", 1.0}, {"ignore_eos", true}, {"logprobs", 5}}
-          .dump();
-  ASSERT_TRUE(send_all(fd,
-                       "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                       "Content-Length: " +
-                           std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(request_large_answer(fd, 5, "close"));
   // 2 KiB every 100 ms: about 20 KiB per timeout.
   std::atomic<bool> stop{false};
   std::atomic<int64_t> first_byte_ns{0};
