@@ -48,6 +48,11 @@ bool contains(const std::vector<CodepointRange>& ranges, uint32_t cp) {
                      [&](const CodepointRange& r) { return r.lo <= cp && cp <= r.hi; });
 }
 
+// Half a surrogate pair is no character, and no UTF-8 text (so no GBNF) can hold it.
+std::string lone_surrogate(uint32_t cp) {
+  return fmt::format("U+{:04X} is half of a UTF-16 surrogate pair, not a character", cp);
+}
+
 std::string json_escape(uint32_t cp) {
   switch (cp) {
     case '"':
@@ -212,6 +217,7 @@ class RegexParser : Scanner<RegexParser> {
           }
           if (digits == 0) return fail("expected a hexadecimal digit");
           ++pos_;
+          if (v >= 0xD800 && v <= 0xDFFF) return fail(lone_surrogate(v));
           cp = v;
           return false;
         }
@@ -224,6 +230,18 @@ class RegexParser : Scanner<RegexParser> {
         auto v = hex(4);
         if (!v) return v.error();
         cp = *v;
+        // JavaScript writes a character above U+FFFF as two escapes, a UTF-16 surrogate pair.
+        if (cp >= 0xD800 && cp <= 0xDBFF && peek() == '\\' && peek(1) == 'u') {
+          const size_t high_end = pos_;
+          pos_ += 2;
+          auto low = hex(4);
+          if (low && *low >= 0xDC00 && *low <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (*low - 0xDC00);
+            return false;
+          }
+          pos_ = high_end;
+        }
+        if (cp >= 0xD800 && cp <= 0xDFFF) return fail(lone_surrogate(cp));
         return false;
       }
       case 'b':

@@ -136,6 +136,25 @@ TEST(Regex, InsideJsonStringsSpecialCharactersAreEscaped) {
   EXPECT_EQ(match(*a, "a\\\"\\\\b\x01"), Match::kRejected);
 }
 
+TEST(Regex, SurrogatePairEscapesAreOneCharacterAndHalvesAreRefused) {
+  // Found by fuzzing: a lone `\uDDDD` became the three bytes UTF-8 would give U+DDDD, which
+  // is no character, and the GBNF made from it failed to parse.
+  auto pair = regex_to_gbnf("x\\uD83D\\uDE00+[\\uD83D\\uDE01-\\uD83D\\uDE4F]");
+  ASSERT_TRUE(pair.ok()) << pair.error().message;
+  auto a = automaton("root ::= " + *pair);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(match(*a, "x\U0001F600\U0001F600\U0001F64F"), Match::kComplete);
+  EXPECT_EQ(match(*a, "x\U0001F600\U0001F650"), Match::kRejected);
+  EXPECT_EQ(match(*a, "x\xED\xA0\xBD"), Match::kRejected);  // the high half's own bytes
+  for (const char* lone :
+       {"\\uDDDD", "a\\uD83Db", "\\uD83D\\u0041", "\\uDE00\\uD83D", "[\\uDC00]", "\\x{D800}"}) {
+    auto r = regex_to_gbnf(lone);
+    ASSERT_FALSE(r.ok()) << lone;
+    EXPECT_NE(r.error().message.find("surrogate"), std::string::npos)
+        << lone << ": " << r.error().message;
+  }
+}
+
 TEST(Regex, UnsupportedConstructsAreRefusedByName) {
   struct Case {
     const char* pattern;
