@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 # CI builds a fresh clone in a new folder each time: paths relative to the project root let
 # ccache reuse what an earlier clone compiled.
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+# The tests' precompiled header: ccache caches what uses it only with these.
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 
 # The end-to-end tests' npm packages (the official openai client), pinned by package-lock.json.
 if [ -f tests/e2e/package-lock.json ]; then
