@@ -32,7 +32,7 @@ echo "   tensor-parallel ranks as threads)"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMOON_SANITIZE=thread -DMOON_BUILD_BENCH=OFF
 cmake --build build-tsan -j "$jobs" --target test_engine test_util test_kernels test_server test_dist moon
-# Two lanes, one per core: the server tests (12 of the 17 minutes this took in one lane) in
+# Two lanes, one per core: the server tests (12 of the 20 minutes this took in one lane) in
 # two shards, one per lane, and the rest beside them. Tensor parallelism runs with ranks as
 # threads; the mpirun script runs in the other builds (Open MPI's own threads are not
 # instrumented, so TSan would judge them blind).

@@ -49,6 +49,10 @@ bool contains(const std::vector<CodepointRange>& ranges, uint32_t cp) {
 }
 
 // Half a surrogate pair is no character, and no UTF-8 text (so no GBNF) can hold it.
+constexpr bool is_surrogate(uint32_t cp) {
+  return cp >= 0xD800 && cp <= 0xDFFF;
+}
+
 std::string lone_surrogate(uint32_t cp) {
   return fmt::format("U+{:04X} is half of a UTF-16 surrogate pair, not a character", cp);
 }
@@ -217,7 +221,7 @@ class RegexParser : Scanner<RegexParser> {
           }
           if (digits == 0) return fail("expected a hexadecimal digit");
           ++pos_;
-          if (v >= 0xD800 && v <= 0xDFFF) return fail(lone_surrogate(v));
+          if (is_surrogate(v)) return fail(lone_surrogate(v));
           cp = v;
           return false;
         }
@@ -241,7 +245,7 @@ class RegexParser : Scanner<RegexParser> {
           }
           pos_ = high_end;
         }
-        if (cp >= 0xD800 && cp <= 0xDFFF) return fail(lone_surrogate(cp));
+        if (is_surrogate(cp)) return fail(lone_surrogate(cp));
         return false;
       }
       case 'b':
