@@ -30,6 +30,24 @@ uint64_t mix(uint64_t h, uint64_t v) {
 
 GrammarAutomaton::GrammarAutomaton(Grammar grammar, std::shared_ptr<const TokenTrie> vocab)
     : g_(std::move(grammar)), vocab_(std::move(vocab)) {
+  // Partition refinement: two bytes stay in one class while no byte set tells them apart.
+  std::array<int32_t, 256> cls{};
+  for (const ByteSet& set : g_.byte_sets) {
+    std::array<int32_t, 512> renumber;
+    renumber.fill(-1);
+    int32_t classes = 0;
+    for (int b = 0; b < 256; ++b) {
+      int32_t& id = renumber[cls[b] * 2 + set.has(static_cast<uint8_t>(b))];
+      if (id < 0) id = classes++;
+      cls[b] = id;
+    }
+  }
+  std::array<int32_t, 256> first_byte;
+  first_byte.fill(-1);
+  for (int b = 0; b < 256; ++b) {
+    if (first_byte[cls[b]] < 0) first_byte[cls[b]] = b;
+    class_of_[b] = static_cast<uint8_t>(first_byte[cls[b]]);
+  }
   // The start: every alternative of the root, returning to the bottom.
   ++visit_stamp_;
   scratch_leaves_.clear();
@@ -40,7 +58,8 @@ GrammarAutomaton::GrammarAutomaton(Grammar grammar, std::shared_ptr<const TokenT
 
 int32_t GrammarAutomaton::node(uint32_t pos, int32_t parent) {
   const uint64_t key = (uint64_t{pos} << 32) | static_cast<uint32_t>(parent + 1);
-  auto [it, fresh] = node_ids_.emplace(key, static_cast<int32_t>(nodes_.size()));
+  // try_emplace: most calls find the node, and emplace would allocate and free one each time.
+  auto [it, fresh] = node_ids_.try_emplace(key, static_cast<int32_t>(nodes_.size()));
   if (fresh) nodes_.push_back({pos, parent});
   return it->second;
 }
@@ -53,6 +72,7 @@ void GrammarAutomaton::close(int32_t start, bool& accepting) {
     if (static_cast<size_t>(n) >= visited_.size()) visited_.resize(nodes_.size() * 2 + 64, 0);
     if (visited_[n] == visit_stamp_) continue;
     visited_[n] = visit_stamp_;
+    ++stats_.closure_visits;
     const StackNode sn = nodes_[n];
     const Element el = g_.elements[sn.pos];
     switch (el.kind) {
@@ -91,7 +111,12 @@ int32_t GrammarAutomaton::intern_state(std::vector<int32_t> leaves, bool accepti
   const auto id = static_cast<int32_t>(states_.size());
   candidates.push_back(id);
   stored_leaves_ += static_cast<int64_t>(leaves.size());
-  states_.push_back({std::move(leaves), accepting});
+  ByteSet first;
+  for (int32_t l : leaves) {
+    const ByteSet& set = g_.byte_sets[g_.elements[nodes_[l].pos].arg];
+    for (size_t w = 0; w < first.bits.size(); ++w) first.bits[w] |= set.bits[w];
+  }
+  states_.push_back({std::move(leaves), first, accepting});
   next_.resize(next_.size() + 256, kUnknown);
   masks_.emplace_back();
   return id;
@@ -100,6 +125,11 @@ int32_t GrammarAutomaton::intern_state(std::vector<int32_t> leaves, bool accepti
 int32_t GrammarAutomaton::step(int32_t state, uint8_t byte) {
   const size_t slot = static_cast<size_t>(state) * 256 + byte;
   if (next_[slot] != kUnknown) return next_[slot];
+  // A byte no live position takes is dead without a walk over them: a mask steps by every
+  // byte that starts a token, and in a wide state (thousands of positions, as a long
+  // repetition of something optional makes) that walk was nearly all of its time.
+  if (!states_[state].first.has(byte)) return next_[slot] = kDead;
+  if (class_of_[byte] != byte) return next_[slot] = step(state, class_of_[byte]);
   ++visit_stamp_;
   scratch_leaves_.clear();
   bool accepting = false;

@@ -14,6 +14,7 @@
 // (GrammarMatcher).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -53,7 +54,8 @@ class GrammarAutomaton {
     int64_t stack_nodes = 0;
     int64_t masks_computed = 0;
     int64_t mask_cache_hits = 0;
-    bool gave_up = false;  // a state was past the width or memory bound (see step)
+    int64_t closure_visits = 0;  // stack nodes close() visited, over all steps: the work
+    bool gave_up = false;        // a state was past the width or memory bound (see step)
   };
   Stats stats() const;
 
@@ -64,6 +66,7 @@ class GrammarAutomaton {
   };
   struct State {
     std::vector<int32_t> leaves;  // stacks whose top is a byte set, sorted
+    ByteSet first;                // the union of their byte sets: what can come next
     bool accepting = false;
   };
 
@@ -87,6 +90,9 @@ class GrammarAutomaton {
   int64_t mask_bytes_ = 0;
   int64_t stored_leaves_ = 0;  // over states_
   int32_t start_ = kDead;
+  // Bytes that every byte set of the grammar treats alike step every state alike: each byte
+  // maps to the first byte of its class, whose step is computed once per state for them all.
+  std::array<uint8_t, 256> class_of_;
   // close()'s scratch.
   std::vector<uint32_t> visited_;
   uint32_t visit_stamp_ = 0;
