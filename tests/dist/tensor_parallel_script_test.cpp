@@ -13,7 +13,7 @@
 namespace moon::test {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#ifdef MOON_SANITIZED  // tests/CMakeLists.txt sets it in every sanitizer build
 constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;

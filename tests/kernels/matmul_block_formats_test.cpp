@@ -163,7 +163,9 @@ TEST(MatmulBlockFormats, EveryLevelGivesTheScalarLevelsBits) {
   ThreadPool pool(2);
   for (DType type : kFormats) {
     SCOPED_TRACE(dtype_str(type));
-    for (auto [m, k_dim] : {std::pair<int64_t, int64_t>{1, 2048}, {2, 256}, {3, 512}, {9, 1024}}) {
+    for (const auto& shape :
+         {std::pair<int64_t, int64_t>{1, 2048}, {2, 256}, {3, 512}, {9, 1024}}) {
+      const int64_t m = shape.first, k_dim = shape.second;  // plain names: lambdas capture them
       const int64_t n_dim = 13;
       const TestWeights w = make_random_block_weights(rng, type, n_dim, k_dim);
       const std::vector<float> x = random_floats(rng, m * k_dim);

@@ -246,8 +246,9 @@ TEST(MatmulInt8, EveryLevelGivesTheSameBits) {
   for (DType type : {DType::Q8_0, DType::Q4_0}) {
     SCOPED_TRACE(dtype_str(type));
     // m = 1 and 2 take the decode tiles, 9 the batch ones.
-    for (auto [m, k_dim] :
+    for (const auto& shape :
          {std::pair<int64_t, int64_t>{1, 2048}, {2, 96}, {9, 32}, {9, 96}, {9, 2048}}) {
+      const int64_t m = shape.first, k_dim = shape.second;  // plain names: lambdas capture them
       const int64_t n_dim = 13;
       const TestWeights w = make_weights(rng, type, n_dim, k_dim);
       const std::vector<float> x = random_floats(rng, m * k_dim);

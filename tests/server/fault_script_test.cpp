@@ -18,7 +18,7 @@ const std::string kScript = std::string(MOON_SOURCE_DIR) + "/scripts/fault_tests
 // Sanitized servers are several times slower and their memory says little about the server's
 // own (shadow memory, quarantine): the script then widens its time bounds and skips the
 // memory ones.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#ifdef MOON_SANITIZED  // tests/CMakeLists.txt sets it in every sanitizer build
 constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;

@@ -118,6 +118,23 @@ MOON_TARGET_AMX inline void scale_into(const int32_t* c, const float* xd, const 
   }
 }
 
+// One block's product, into C tile 4 from tiles 0 and 2 (even blocks) or into 5 from 1 and 3
+// (odd ones). Functions, not lambdas: clang does not give a lambda the target of the
+// function that holds it; and not a template, as GCC's tile intrinsics paste the tile number
+// into the assembly text.
+MOON_TARGET_AMX inline void issue_even_block(const uint8_t* a, const uint8_t* w) {
+  _tile_loadd(0, a, kBlock);
+  _tile_loadd(2, w, 64);
+  _tile_zero(4);
+  _tile_dpbssd(4, 0, 2);
+}
+MOON_TARGET_AMX inline void issue_odd_block(const uint8_t* a, const uint8_t* w) {
+  _tile_loadd(1, a, kBlock);
+  _tile_loadd(3, w, 64);
+  _tile_zero(5);
+  _tile_dpbssd(5, 1, 3);
+}
+
 // y rows [0, m) x columns [0, 32) for a packed panel and packed activations, m a multiple of
 // 16, in 16 x 16 output tiles whose accumulators stay in registers. Blocks alternate between
 // two sets of tiles, so that the tile unit multiplies block b + 1 while the vector units
@@ -151,18 +168,8 @@ MOON_TARGET_AMX void panel_matmul(const uint8_t* xa, int64_t m, int64_t row_bloc
       const auto w = [&](int64_t b) { return panel + b * kPanelBlockBytes + h * kBTileBytes; };
       // Block b + 1's multiply is issued before block b's sums are stored, so the tile unit
       // is not idle while a store waits for its product.
-      const auto issue_even = [&](int64_t b) {
-        _tile_loadd(0, a(b), kBlock);
-        _tile_loadd(2, w(b), 64);
-        _tile_zero(4);
-        _tile_dpbssd(4, 0, 2);
-      };
-      const auto issue_odd = [&](int64_t b) {
-        _tile_loadd(1, a(b), kBlock);
-        _tile_loadd(3, w(b), 64);
-        _tile_zero(5);
-        _tile_dpbssd(5, 1, 3);
-      };
+      const auto issue_even = [&](int64_t b) { issue_even_block(a(b), w(b)); };
+      const auto issue_odd = [&](int64_t b) { issue_odd_block(a(b), w(b)); };
       issue_even(0);
       for (int64_t b = 0; b < row_blocks; b += 2) {
         if constexpr (kPrefetch) {
