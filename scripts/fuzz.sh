@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
-# Builds moon's libFuzzer targets with clang (AddressSanitizer + UndefinedBehaviorSanitizer,
-# in build-fuzz/) and runs each for SECONDS (default 60) on its seed corpus in
-# tests/fuzz/corpus/<target>/, plus the shared chat templates for the Jinja target. Prints
-# each target's executions and peak memory; exits 1, printing the failing input in base64,
-# if any target crashes, hangs or leaks. Test data: $MOON_TEST_DATA (default ../shared).
+# Builds moon's libFuzzer targets (scripts/asan-build.sh: clang, AddressSanitizer +
+# UndefinedBehaviorSanitizer, in build-asan/) and runs each for SECONDS (default 60) on its
+# seed corpus in tests/fuzz/corpus/<target>/, plus the shared chat templates for the Jinja
+# target. Prints each target's executions and peak memory; exits 1, printing the failing
+# input in base64, if any target crashes, hangs or leaks. Test data: $MOON_TEST_DATA
+# (default ../shared).
 #   scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 targets=(gguf tokenizer request jinja grammar)
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
-CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DMOON_FUZZ=ON -DMOON_SANITIZE=address,undefined -DMOON_BUILD_TESTS=OFF \
-  -DMOON_BUILD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
+./scripts/asan-build.sh "${targets[@]/#/fuzz_}"
 data=${MOON_TEST_DATA:-../shared}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -22,7 +20,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$work/$t"  # new inputs go here; the seed corpus in the repository stays as it is
   extra=()
   if [ "$t" = jinja ] && [ -d "$data/chat-templates" ]; then extra=("$data/chat-templates"); fi
-  if ! MOON_TEST_DATA="$data" "build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="$seconds" \
+  if ! MOON_TEST_DATA="$data" "build-asan/tests/fuzz/fuzz_$t" -max_total_time="$seconds" \
       -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$work/$t-" "$work/$t" "tests/fuzz/corpus/$t" "${extra[@]}" \
       >"$work/$t.log" 2>&1; then

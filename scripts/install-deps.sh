@@ -11,7 +11,7 @@ packages=(
   libsentencepiece-dev  # the tokenizer tests' oracle
   python3-numpy         # the sampling benchmark's baseline
   clang-format
-  clang libclang-rt-14-dev  # the libFuzzer targets (scripts/fuzz.sh)
+  clang libclang-rt-14-dev  # the sanitizer build and the libFuzzer targets (scripts/asan-build.sh)
   libopenmpi-dev openmpi-bin  # tensor parallelism (mpirun -np N moon serve --tensor-parallel-size N)
   nginx-light               # the load balancer in front of replicas (deploy/nginx/)
 )

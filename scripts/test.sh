@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds moon in Release and runs every test; runs the
 # multi-threaded parts under ThreadSanitizer; then builds again with AddressSanitizer +
-# UndefinedBehaviorSanitizer and runs every test there too.
+# UndefinedBehaviorSanitizer (clang) and runs every test there too, and last each fuzz target
+# from that build for a short time.
 # Test data comes from $MOON_TEST_DATA (default: ../shared beside the project root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,13 +60,11 @@ if [ "$tsan_failed" != 0 ]; then
   exit 1
 fi
 
-echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DMOON_SANITIZE=address,undefined -DMOON_BUILD_BENCH=OFF
-cmake --build build-asan -j "$jobs"
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer build (clang; the fuzz targets too)"
+./scripts/asan-build.sh
 echo "== Sanitizer tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
 
-echo "== Fuzzing: each libFuzzer target for a bounded time (scripts/fuzz.sh)"
+echo "== Fuzzing: each libFuzzer target for a bounded time (scripts/fuzz.sh, same build)"
 ./scripts/fuzz.sh "${MOON_FUZZ_SECONDS:-15}"
