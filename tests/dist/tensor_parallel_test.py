@@ -209,20 +209,32 @@ def memory_checks(moon, model):
 def failure_check(moon, model, how):
     tp = Server(moon, model, 2, ["--tensor-parallel-timeout", str(TIMEOUT_S)], log_name=how)
     results = []
+    under_way = [threading.Event() for _ in range(4)]
 
     def stream(i):
         try:
-            status, body = tp.post({"prompt": [1, 300, 307 + i], "max_tokens": 400,
-                                    "ignore_eos": True, "stream": True}, timeout=60)
-            text = body.decode(errors="replace")
-            results.append((status, '"error"' in text and "[DONE]" not in text, text[-300:]))
+            c = http.client.HTTPConnection("127.0.0.1", tp.port, timeout=60)
+            c.request("POST", "/v1/completions",
+                      json.dumps({"prompt": [1, 300, 307 + i], "max_tokens": 400,
+                                  "ignore_eos": True, "stream": True}),
+                      {"Content-Type": "application/json"})
+            r = c.getresponse()
+            first = r.read1(65536)
+            under_way[i].set()
+            text = (first + r.read()).decode(errors="replace")
+            results.append((r.status, '"error"' in text and "[DONE]" not in text, text[-300:]))
         except Exception as e:  # a reset connection would be a failure: it must be an answer
             results.append((0, False, repr(e)))
+        finally:
+            under_way[i].set()
 
     threads = [threading.Thread(target=stream, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
-    time.sleep(1.0)  # the streams are under way (400 tokens take seconds on this model)
+    # The rank goes as soon as every stream has its first tokens, well before its 400th: a
+    # fixed wait was longer than the whole answer on a fast machine, and then nothing failed.
+    for e in under_way:
+        e.wait(30)
     ranks = tp.ranks()
     start = time.time()
     if 1 in ranks:
