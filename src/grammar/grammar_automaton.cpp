@@ -112,10 +112,7 @@ int32_t GrammarAutomaton::intern_state(std::vector<int32_t> leaves, bool accepti
   candidates.push_back(id);
   stored_leaves_ += static_cast<int64_t>(leaves.size());
   ByteSet first;
-  for (int32_t l : leaves) {
-    const ByteSet& set = g_.byte_sets[g_.elements[nodes_[l].pos].arg];
-    for (size_t w = 0; w < first.bits.size(); ++w) first.bits[w] |= set.bits[w];
-  }
+  for (int32_t l : leaves) first.add(g_.byte_sets[g_.elements[nodes_[l].pos].arg]);
   states_.push_back({std::move(leaves), first, accepting});
   next_.resize(next_.size() + 256, kUnknown);
   masks_.emplace_back();
